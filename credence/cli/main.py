@@ -1,0 +1,219 @@
+"""The `credence` command line (Typer). Commands stay thin: they call services."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from credence.core.catalogue import CatalogueError
+from credence.core.ids import InvalidSubject, parse_subject
+from credence.ingest.readers import FormatError
+from credence.ledger.keys import KeyFileError
+from credence.settings import Settings, SettingsError, load_settings
+from credence.store.database import StoreError
+from credence.store.registry import Registry
+
+app = typer.Typer(
+    help="credence: an open, accountable social credit registry.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+id_app = typer.Typer(help="Check subject identifiers.", no_args_is_help=True)
+source_app = typer.Typer(help="Register and list source agencies.", no_args_is_help=True)
+app.add_typer(id_app, name="id")
+app.add_typer(source_app, name="source")
+
+console = Console()
+err = Console(stderr=True)
+
+# Errors a user can act on: shown as one line, exit status 2.
+USER_ERRORS = (SettingsError, StoreError, CatalogueError, FormatError, KeyFileError)
+
+
+def settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        fail(str(exc))
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn known domain errors into a one-line message and exit status 2."""
+    try:
+        yield
+    except USER_ERRORS as exc:
+        fail(str(exc))
+
+
+@contextmanager
+def opened() -> Iterator[Registry]:
+    with user_errors():
+        registry = Registry.open(settings())
+        try:
+            yield registry
+        finally:
+            registry.close()
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+@app.command()
+def init() -> None:
+    """Create the registry (store, signing key, subject-hash key) in CREDENCE_DATA_DIR."""
+    with user_errors():
+        cfg = settings()
+        registry, created = Registry.init(cfg)
+        head = registry.latest_tree_head()
+        registry.close()
+    state = "created" if created else "already initialised"
+    console.print(f"registry {state} at {cfg.data_dir} ({cfg.database_url})")
+    if head is not None:
+        console.print(f"ledger size {head.size}, root {head.root.hex()}")
+
+
+@id_app.command("check")
+def id_check(
+    keys: list[str] = typer.Argument(..., help="Subject keys, e.g. uscc:91... ric:11..."),
+) -> None:
+    """Print each key's canonical form, or why it is invalid (exit 1 if any is)."""
+    bad = 0
+    for key in keys:
+        try:
+            console.print(f"{key}\tok\t{parse_subject(key)}", highlight=False)
+        except InvalidSubject as exc:
+            bad += 1
+            console.print(f"{key}\tinvalid\t{exc}", highlight=False)
+    if bad:
+        raise typer.Exit(1)
+
+
+@source_app.command("add")
+def source_add(
+    name: str = typer.Argument(..., help="Source name: lower-case letters, digits and -"),
+    items: list[str] = typer.Option(..., "--items", help="Catalogue item glob, e.g. 'judicial.*'"),
+) -> None:
+    """Register a source and the catalogue items it may submit (replaces earlier patterns)."""
+    with opened() as registry, user_errors():
+        source, created = registry.add_source(name, items)
+    verb = "registered" if created else "updated"
+    console.print(f"{verb} source {source.name}: {len(source.items)} items")
+    for code in sorted(source.items):
+        console.print(f"  {code}", highlight=False)
+
+
+@source_app.command("list")
+def source_list() -> None:
+    """List sources and the items each may submit."""
+    with opened() as registry:
+        for source in registry.sources():
+            console.print(f"{source.name}\t{' '.join(source.patterns)}\t{len(source.items)} items")
+
+
+@app.command()
+def ingest(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV, JSONL or Parquet"),
+    source: str = typer.Option(..., "--source", help="The registered source submitting FILE"),
+) -> None:
+    """Validate and append records; bad rows go to FILE.rejects.csv."""
+    from credence.ingest.pipeline import ingest_file
+
+    with opened() as registry, user_errors(), progress_bar() as bar:
+        task = bar.add_task(f"ingest {file.name}", total=None)
+        report = ingest_file(registry, file, source, progress=lambda n: bar.advance(task, n))
+    console.print(
+        f"{report.rows} rows: {report.accepted} accepted, {report.duplicates} already held, "
+        f"{report.rejected} rejected; ledger size {report.tree_size}; "
+        f"{report.rows / max(report.seconds, 1e-9):,.0f} rows/s"
+    )
+    if report.rejects_file:
+        console.print(f"rejects: {report.rejects_file}")
+
+
+@app.command()
+def verify() -> None:
+    """Recompute every leaf and root and check every signed tree head (exit 1 on tampering)."""
+    from credence.store.verify import verify_registry
+
+    with opened() as registry, progress_bar() as bar:
+        task = bar.add_task("verify ledger", total=None)
+        report = verify_registry(registry, progress=lambda n: bar.advance(task, n))
+    if report.ok:
+        console.print(
+            f"ok: {report.leaves} leaves ({report.records} records), "
+            f"{report.heads} signed tree heads verified"
+        )
+        return
+    for problem in report.problems:
+        console.print(f"[red]TAMPERED[/red] {problem}", highlight=False)
+    raise typer.Exit(1)
+
+
+@app.command()
+def synth(
+    subjects: int = typer.Option(1000, "--subjects", min=10, help="Organisations and people"),
+    seed: int = typer.Option(1, "--seed", help="Same seed, same city"),
+    out: Path = typer.Option(..., "--out", file_okay=False, help="Output directory"),
+    fmt: str = typer.Option("parquet", "--format", help="parquet, csv or jsonl"),
+    records_per_subject: float = typer.Option(20.0, "--records-per-subject", min=0.1),
+) -> None:
+    """Write a deterministic synthetic city that `credence ingest` reads."""
+    from credence.synth.city import synthesise
+
+    if fmt not in ("parquet", "csv", "jsonl"):
+        fail(f"--format must be parquet, csv or jsonl, not {fmt!r}")
+    with progress_bar() as bar:
+        task = bar.add_task("synthesise", total=None)
+        manifest = synthesise(
+            out,
+            subjects,
+            seed,
+            records_per_subject=records_per_subject,
+            fmt=fmt,
+            progress=lambda n: bar.update(task, completed=n),
+        )
+    console.print(
+        f"{manifest.organisations} organisations, {manifest.people} people, "
+        f"{manifest.records} records in {len(manifest.sources)} source files under {out}"
+    )
+
+
+@app.command()
+def demo() -> None:
+    """Build a synthetic city, ingest and verify it, and report (what `make demo` runs)."""
+    from credence.cli.demo import run_demo
+
+    with user_errors():
+        run_demo(settings(), console)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

@@ -1,0 +1,195 @@
+"""The published catalogue: the only kinds of record credence may collect.
+
+Shanghai's credit regulations allow only catalogued items to be collected;
+credence enforces that in ingestion, and enforces principle 2 here: an item
+in a prohibited category, or without a legal basis or publicity period, is
+refused when the catalogue loads, so it can never reach the registry.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from credence.core.ids import SubjectKind
+from credence.core.periods import Period
+from credence.core.prohibited import check_declared_categories, find_prohibited
+from credence.core.yamlfile import LINE_KEY, YamlError, load_yaml, strip_lines
+
+REVOCATION = "revocation"  # reserved item code: a row that withdraws an earlier record
+_CODE = re.compile(r"^(administrative|commercial|social|judicial)\.[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+class Area(StrEnum):
+    ADMINISTRATIVE = "administrative"
+    COMMERCIAL = "commercial"
+    SOCIAL = "social"
+    JUDICIAL = "judicial"
+
+
+class Polarity(StrEnum):
+    NEGATIVE = "negative"
+    POSITIVE = "positive"
+    NEUTRAL = "neutral"
+
+
+class Severity(StrEnum):
+    MINOR = "minor"
+    ORDINARY = "ordinary"
+    SERIOUS = "serious"
+
+
+class Visibility(StrEnum):
+    PUBLIC = "public"
+    RESTRICTED = "restricted"
+
+
+class AttributeType(StrEnum):
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    DATE = "date"
+    BOOLEAN = "boolean"
+
+
+class AttributeSpec(BaseModel):
+    """One attribute a record of this item may carry; undeclared ones are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: AttributeType
+    required: bool = False
+    description: str = ""
+
+
+class CatalogueItem(BaseModel):
+    """One kind of record, with the law that allows it and how long it is public."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    code: str
+    title: str = Field(min_length=3)
+    area: Area
+    subjects: tuple[SubjectKind, ...] = Field(min_length=1)
+    polarity: Polarity
+    severity: Severity
+    legal_basis: str = Field(min_length=5)
+    publicity: str
+    visibility: Visibility
+    description: str = ""
+    categories: tuple[str, ...] = ()
+    attributes: dict[str, AttributeSpec] = Field(default_factory=dict)
+
+    @field_validator("code")
+    @classmethod
+    def _code_form(cls, code: str) -> str:
+        if not _CODE.match(code):
+            raise ValueError(
+                "must be '<area>.<name>' with area administrative, commercial, social or "
+                "judicial and a lower-case hyphenated name"
+            )
+        return code
+
+    @field_validator("publicity")
+    @classmethod
+    def _publicity_form(cls, text: str) -> str:
+        return str(Period.parse(text))
+
+    @property
+    def publicity_period(self) -> Period:
+        return Period.parse(self.publicity)
+
+    def applies_to(self, kind: SubjectKind) -> bool:
+        return kind in self.subjects
+
+
+class CatalogueError(ValueError):
+    """A catalogue that must not be loaded; the message names file, line and field."""
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """A loaded, validated catalogue: items by code."""
+
+    name: str
+    version: str
+    items: dict[str, CatalogueItem]
+    source_path: str = ""
+    lines: dict[str, int] = field(default_factory=dict)
+
+    def __contains__(self, code: object) -> bool:
+        return code in self.items
+
+    def __getitem__(self, code: str) -> CatalogueItem:
+        return self.items[code]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def match(self, patterns: list[str]) -> list[str]:
+        """Codes matching any glob pattern (`judicial.*`), in catalogue order."""
+        return [c for c in self.items if any(fnmatch.fnmatchcase(c, p) for p in patterns)]
+
+
+def _field_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "item"
+    return f"field '{where}': {err['msg']}"
+
+
+def _check_item(raw: dict[str, Any], where: str) -> CatalogueItem:
+    code = raw.get("code", "?")
+    try:
+        item = CatalogueItem.model_validate(strip_lines(raw))
+    except ValidationError as exc:
+        raise CatalogueError(f"{where}: item {code!r}: {_field_error(exc)}") from None
+    found = check_declared_categories(list(item.categories)) or find_prohibited(
+        item.code, item.title, item.description, *item.attributes
+    )
+    if found:
+        raise CatalogueError(f"{where}: item {code!r} {found}")
+    return item
+
+
+def parse_catalogue(data: dict[str, Any], path: str = "<catalogue>") -> Catalogue:
+    """Validate catalogue data (as loaded from YAML); raise CatalogueError on the first fault."""
+    raw_items = data.get("items")
+    if not isinstance(raw_items, list) or not raw_items:
+        raise CatalogueError(f"{path}: 'items' must be a non-empty list")
+    items: dict[str, CatalogueItem] = {}
+    lines: dict[str, int] = {}
+    for raw in raw_items:
+        line = raw.get(LINE_KEY, 0) if isinstance(raw, dict) else 0
+        where = f"{path}:{line}"
+        if not isinstance(raw, dict):
+            raise CatalogueError(f"{where}: each item must be a mapping")
+        item = _check_item(raw, where)
+        if item.code in items:
+            raise CatalogueError(f"{where}: item {item.code!r} is defined twice")
+        items[item.code] = item
+        lines[item.code] = line
+    return Catalogue(
+        name=str(data.get("catalogue", Path(path).stem)),
+        version=str(data.get("version", "1")),
+        items=items,
+        source_path=path,
+        lines=lines,
+    )
+
+
+def load_catalogue(path: Path) -> Catalogue:
+    """Load and validate a catalogue YAML file."""
+    try:
+        return parse_catalogue(load_yaml(path), str(path))
+    except YamlError as exc:
+        raise CatalogueError(str(exc)) from None
+
+
+def default_catalogue_path() -> Path:
+    """The catalogue shipped with credence (`credence/catalogues/default.yaml`)."""
+    return Path(str(resources.files("credence") / "catalogues" / "default.yaml"))

@@ -1,0 +1,243 @@
+"""Records: validated submissions, and the checks that turn a raw row into one.
+
+A record is an authority's decision about one subject under one catalogue
+item. It is immutable: a correction or revocation is a new record that names
+the old one (`corrects`). Validation here is pure (no I/O) so that every
+reader (CSV, JSONL, Parquet, later HTTP) applies exactly the same rules, and
+every rejection names the field and the reason, so the source can fix it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from json.encoder import encode_basestring
+from typing import Any
+
+from credence.core.canonical import canonical_json, normalise_number
+from credence.core.catalogue import REVOCATION, AttributeType, Catalogue, CatalogueItem
+from credence.core.ids import InvalidSubject, SubjectKey, parse_subject
+
+REQUIRED_FIELDS = ("item", "subject", "occurred_on", "reference")
+OPTIONAL_FIELDS = ("decided_on", "attributes", "corrects")
+RECORD_FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
+_REFERENCE = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces
+_SUBJECT_CACHE_LIMIT = 2_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One accepted submission, in canonical form (not yet in the ledger)."""
+
+    source: str
+    reference: str
+    item: str
+    subject: str
+    occurred_on: str  # ISO date
+    decided_on: str | None
+    attributes_json: str | None  # canonical JSON object, or None when empty
+    corrects: str | None  # the source's reference of the record this replaces
+
+    @property
+    def is_revocation(self) -> bool:
+        return self.item == REVOCATION
+
+    def content(self) -> bytes:
+        """RFC 8785 bytes of the whole record: what the ledger's record hash commits to.
+
+        Built by hand in sorted key order for speed; identical to
+        `canonical_json(self.to_dict())`, which the tests check.
+        """
+        parts = []
+        if self.attributes_json is not None:
+            parts.append(f'"attributes":{self.attributes_json}')
+        if self.corrects is not None:
+            parts.append(f'"corrects":{encode_basestring(self.corrects)}')
+        if self.decided_on is not None:
+            parts.append(f'"decided_on":"{self.decided_on}"')
+        parts.append(f'"item":"{self.item}"')
+        parts.append(f'"occurred_on":"{self.occurred_on}"')
+        parts.append(f'"reference":{encode_basestring(self.reference)}')
+        parts.append(f'"source":"{self.source}"')
+        parts.append(f'"subject":{encode_basestring(self.subject)}')
+        return ("{" + ",".join(parts) + "}").encode("utf-8")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as plain JSON values (None fields omitted)."""
+        out: dict[str, Any] = {
+            "source": self.source,
+            "reference": self.reference,
+            "item": self.item,
+            "subject": self.subject,
+            "occurred_on": self.occurred_on,
+        }
+        if self.decided_on is not None:
+            out["decided_on"] = self.decided_on
+        if self.attributes_json is not None:
+            out["attributes"] = json.loads(self.attributes_json)
+        if self.corrects is not None:
+            out["corrects"] = self.corrects
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a row was refused: the field at fault and a reason a person can act on."""
+
+    field: str
+    reason: str
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+class RowValidator:
+    """Validates raw rows for one source against the catalogue.
+
+    Subject checks are cached: a registry sees the same subjects many times
+    and the resident-ID region lookup is the most expensive check there is.
+    """
+
+    def __init__(
+        self, catalogue: Catalogue, source: str, allowed: set[str], today: dt.date
+    ) -> None:
+        self.catalogue = catalogue
+        self.source = source
+        self.allowed = allowed
+        self.today = today
+        self._today_iso = today.isoformat()
+        self._subjects: dict[str, SubjectKey | str] = {}
+
+    def validate(self, row: Mapping[str, Any]) -> Record | Rejection:
+        """Return the canonical Record for `row`, or the first Rejection found."""
+        for name in REQUIRED_FIELDS:
+            if _blank(row.get(name)):
+                return Rejection(name, "is required")
+        item_code = str(row["item"]).strip()
+        corrects = row.get("corrects")
+        corrects = None if _blank(corrects) else str(corrects).strip()
+        item = self._check_item(item_code, corrects)
+        if isinstance(item, Rejection):
+            return item
+        subject = self._subject(str(row["subject"]))
+        if isinstance(subject, str):
+            return Rejection("subject", subject)
+        if item is not None and not item.applies_to(subject.kind):
+            return Rejection(
+                "subject", f"item {item_code} does not apply to a {subject.kind.value}"
+            )
+        occurred = self._date(row["occurred_on"], "occurred_on")
+        if isinstance(occurred, Rejection):
+            return occurred
+        decided: str | Rejection | None = None
+        if not _blank(row.get("decided_on")):
+            decided = self._date(row["decided_on"], "decided_on")
+            if isinstance(decided, Rejection):
+                return decided
+            if decided < occurred:
+                return Rejection("decided_on", f"{decided} is before occurred_on {occurred}")
+        reference = str(row["reference"]).strip()
+        if not _REFERENCE.match(reference):
+            return Rejection("reference", "must be 1-128 printable ASCII characters, no spaces")
+        if corrects is not None and not _REFERENCE.match(corrects):
+            return Rejection("corrects", "must be 1-128 printable ASCII characters, no spaces")
+        attributes = self._attributes(row.get("attributes"), item)
+        if isinstance(attributes, Rejection):
+            return attributes
+        return Record(
+            self.source, reference, item_code, str(subject), occurred, decided, attributes, corrects
+        )
+
+    def _check_item(self, code: str, corrects: str | None) -> CatalogueItem | Rejection | None:
+        if code == REVOCATION:
+            if corrects is None:
+                return Rejection("corrects", "a revocation must name the record it withdraws")
+            return None
+        item = self.catalogue.items.get(code)
+        if item is None:
+            return Rejection("item", f"{code!r} is not in the catalogue")
+        if code not in self.allowed:
+            return Rejection("item", f"source {self.source!r} may not submit {code}")
+        return item
+
+    def _subject(self, key: str) -> SubjectKey | str:
+        found = self._subjects.get(key)
+        if found is None:
+            try:
+                found = parse_subject(key, self.today)
+            except InvalidSubject as exc:
+                found = str(exc)
+            if len(self._subjects) >= _SUBJECT_CACHE_LIMIT:
+                self._subjects.clear()  # bounded memory whatever the file size
+            self._subjects[key] = found
+        return found
+
+    def _date(self, value: Any, name: str) -> str | Rejection:
+        if isinstance(value, dt.datetime):
+            value = value.date()
+        if isinstance(value, dt.date):
+            text = value.isoformat()
+        else:
+            text = str(value).strip()
+            if len(text) != 10:
+                return Rejection(name, f"{text!r} is not a date (YYYY-MM-DD)")
+            try:
+                dt.date.fromisoformat(text)
+            except ValueError:
+                return Rejection(name, f"{text} is not a date")
+        if text > self._today_iso:
+            return Rejection(name, f"{text} is in the future")
+        return text
+
+    def _attributes(self, value: Any, item: CatalogueItem | None) -> str | Rejection | None:
+        if _blank(value):
+            value = {}
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError as exc:
+                return Rejection("attributes", f"is not valid JSON: {exc.msg}")
+        if not isinstance(value, dict):
+            return Rejection("attributes", "must be a JSON object")
+        specs = item.attributes if item is not None else {}
+        clean: dict[str, Any] = {}
+        for name, raw in value.items():
+            spec = specs.get(name)
+            if spec is None:
+                return Rejection(f"attributes.{name}", "is not declared in the catalogue item")
+            if raw is None:
+                continue
+            checked = _check_attribute(raw, spec.type)
+            if isinstance(checked, str):
+                return Rejection(f"attributes.{name}", checked)
+            clean[name] = checked[0]
+        for name, spec in specs.items():
+            if spec.required and name not in clean:
+                return Rejection(f"attributes.{name}", "is required for this item")
+        return canonical_json(clean).decode("utf-8") if clean else None
+
+
+def _check_attribute(value: Any, kind: AttributeType) -> tuple[Any] | str:
+    """The attribute in canonical form (wrapped in a tuple), or why it is refused."""
+    if kind is AttributeType.STRING:
+        return (value,) if isinstance(value, str) and value else "must be a non-empty string"
+    if kind is AttributeType.BOOLEAN:
+        return (value,) if isinstance(value, bool) else "must be true or false"
+    if isinstance(value, bool):
+        return f"must be {'an integer' if kind is AttributeType.INTEGER else 'a number'}"
+    if kind is AttributeType.DATE:
+        try:
+            return (dt.date.fromisoformat(str(value)).isoformat(),)
+        except ValueError:
+            return f"{value!r} is not a date (YYYY-MM-DD)"
+    if isinstance(value, float) and kind is AttributeType.NUMBER:
+        if value != value or value in (float("inf"), float("-inf")):
+            return "must be a finite number"
+        return (normalise_number(value),)
+    if isinstance(value, int) and abs(value) <= 2**53:
+        return (value,)
+    return f"must be {'an integer' if kind is AttributeType.INTEGER else 'a number'}"

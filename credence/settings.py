@@ -1,0 +1,59 @@
+"""One settings object, read from CREDENCE_* environment variables.
+
+Invalid values fail at start-up with the variable's name, not later in the
+middle of an ingest. Every setting is listed in docs/settings.md (a test
+checks this).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """credence's configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="CREDENCE_", extra="ignore")
+
+    # Directory holding the SQLite registry, signing key and subject-hash key;
+    # relative to the working directory, so separate directories hold separate registries.
+    data_dir: Path = Path("credence-data")
+    # SQLAlchemy database URL; empty means SQLite at <data_dir>/credence.db.
+    db_url: str = ""
+    # Catalogue YAML file; empty means the shipped default catalogue.
+    catalogue: str = ""
+    # Records written per ledger transaction (each ends with a signed tree head).
+    batch_size: int = Field(default=50_000, ge=1, le=1_000_000)
+    # Subjects in the synthetic city that `make demo` builds.
+    demo_subjects: int = Field(default=100_000, ge=100, le=10_000_000)
+    # When true, `make demo` builds, reports and exits instead of serving.
+    demo_no_serve: bool = False
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.data_dir / 'credence.db'}"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.data_dir / "signing-key.pem"
+
+    @property
+    def subject_key_path(self) -> Path:
+        return self.data_dir / "subject-key"
+
+
+class SettingsError(ValueError):
+    """A CREDENCE_* variable with an invalid value."""
+
+
+def load_settings() -> Settings:
+    """Read the environment; raise SettingsError naming the bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = "CREDENCE_" + str(err["loc"][0]).upper()
+        raise SettingsError(f"{name}: {err['msg']}") from None

@@ -1,0 +1,88 @@
+"""Connecting to the store: engine set-up, schema creation, the writer's lock.
+
+SQLite is the embedded default. Writes take SQLite's write lock at the start
+of the transaction (BEGIN IMMEDIATE), so that two ingests never interleave
+sequence numbers: one writer appends at a time, and a reader never waits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from credence.store.schema import SCHEMA_VERSION, meta, metadata
+
+
+class StoreError(RuntimeError):
+    """The store is missing, of the wrong version, or refused an operation."""
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _sqlite_setup(engine: sa.Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")  # a committed batch survives power loss
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine(url: str) -> sa.Engine:
+    """An engine for `url`; SQLite files get their directory, WAL and the write lock."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url)
+    if engine.dialect.name == "sqlite":
+        _sqlite_setup(engine)
+    return engine
+
+
+def create_schema(engine: sa.Engine) -> None:
+    """Create every table (idempotent) and record the schema version."""
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        found = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema")).scalar()
+        if found is None:
+            conn.execute(sa.insert(meta).values(key="schema", value=str(SCHEMA_VERSION)))
+            conn.execute(sa.insert(meta).values(key="created_at", value=utc_now()))
+
+
+def check_schema(engine: sa.Engine) -> None:
+    """Raise StoreError unless the store exists at the expected schema version."""
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema")).scalar()
+    except sa.exc.OperationalError:
+        found = None
+    except sa.exc.ProgrammingError:
+        found = None
+    if found is None:
+        raise StoreError("no registry here: run `credence init` first")
+    if found != str(SCHEMA_VERSION):
+        raise StoreError(
+            f"registry schema is version {found}, this credence needs {SCHEMA_VERSION}"
+        )
+
+
+@contextmanager
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """One atomic write: everything inside commits together or not at all."""
+    with engine.begin() as conn:
+        yield conn

@@ -1,0 +1,101 @@
+"""The relational schema (SQLAlchemy Core), portable across SQLite and PostgreSQL.
+
+Records are never updated: corrections and revocations are new rows that
+point at the old one (`corrects_seq`). `ledger` holds one leaf hash per
+ledger entry, separate from `records`, so that erasing a record's content
+keeps the tree verifiable and later kinds of entry (dispute outcomes, list
+changes) share the same log.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+SCHEMA_VERSION = 1
+
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+sources = sa.Table(
+    "sources",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("patterns", sa.Text, nullable=False),  # JSON list of glob patterns
+    sa.Column("created_at", sa.String(32), nullable=False),
+)
+
+ledger = sa.Table(
+    "ledger",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("leaf_hash", sa.LargeBinary(32), nullable=False),
+)
+
+records = sa.Table(
+    "records",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("source_id", sa.Integer, nullable=False),
+    sa.Column("reference", sa.String(128), nullable=False),
+    sa.Column("item", sa.String(64), nullable=False),
+    sa.Column("subject", sa.String(160), nullable=False),
+    sa.Column("occurred_on", sa.String(10), nullable=False),  # ISO date: exact, sortable
+    sa.Column("decided_on", sa.String(10)),
+    sa.Column("attributes", sa.Text),  # canonical JSON object
+    sa.Column("corrects", sa.String(128)),  # the source's reference, as submitted
+    sa.Column("corrects_seq", sa.BigInteger),  # the record it replaces, resolved
+    sa.Column("content_digest", sa.LargeBinary(32), nullable=False),  # idempotency check
+    sa.Column("salt", sa.LargeBinary(16), nullable=False),
+    sa.Column("run_id", sa.Integer, nullable=False),
+    sa.UniqueConstraint("source_id", "reference", name="uq_records_source_reference"),
+)
+sa.Index("ix_records_subject", records.c.subject)
+sa.Index("ix_records_corrects", records.c.corrects_seq)
+
+tree_heads = sa.Table(
+    "tree_heads",
+    metadata,
+    sa.Column("size", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("root", sa.LargeBinary(32), nullable=False),
+    sa.Column("timestamp_ms", sa.BigInteger, nullable=False),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("signature", sa.LargeBinary(64), nullable=False),
+)
+
+signing_keys = sa.Table(
+    "signing_keys",
+    metadata,
+    sa.Column("key_id", sa.String(64), primary_key=True),
+    sa.Column("public_key_pem", sa.Text, nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False),
+)
+
+# The Merkle frontier at the latest size, so appends need not re-read the log.
+ledger_state = sa.Table(
+    "ledger_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("frontier", sa.LargeBinary, nullable=False),  # concatenated 32-byte hashes
+)
+
+ingest_runs = sa.Table(
+    "ingest_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source_id", sa.Integer, nullable=False),
+    sa.Column("file", sa.Text, nullable=False),
+    sa.Column("started_at", sa.String(32), nullable=False),
+    sa.Column("finished_at", sa.String(32)),
+    sa.Column("accepted", sa.BigInteger, nullable=False, default=0),
+    sa.Column("duplicates", sa.BigInteger, nullable=False, default=0),
+    sa.Column("rejected", sa.BigInteger, nullable=False, default=0),
+)

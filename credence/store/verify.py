@@ -1,0 +1,180 @@
+"""`credence verify`: prove the stored registry is what the signed tree heads say.
+
+It trusts nothing stored except the public keys: it recomputes every
+record's leaf from the record's content, checks it against the ledger's
+leaf hash, rebuilds the tree from the leaves and compares the root at every
+stored tree head whose signature it checks. Because every head's root is
+recomputed from the same leaf sequence, every head is consistent with every
+later one. An edit made behind the system's back is named: the first record
+whose content no longer matches its leaf, or, if the leaf hashes were edited
+too, the range of entries between the last good head and the first bad one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from credence.core.records import Record
+from credence.ledger.leaf import record_hash, record_leaf, subject_hash
+from credence.ledger.merkle import CompactRange
+from credence.ledger.treehead import TreeHead, load_public_key, verify_tree_head
+from credence.store.registry import Registry
+from credence.store.schema import ledger, records, signing_keys, sources, tree_heads
+
+_CHUNK = 50_000
+
+
+@dataclass
+class VerifyReport:
+    """What was checked and the first problem found, if any."""
+
+    leaves: int = 0
+    records: int = 0
+    heads: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_registry(
+    registry: Registry, progress: Callable[[int], None] | None = None
+) -> VerifyReport:
+    """Check every leaf, head signature and root; stop at the first broken leaf."""
+    report = VerifyReport()
+    with registry.engine.connect() as conn:
+        keys = {
+            kid: load_public_key(pem)
+            for kid, pem in conn.execute(
+                sa.select(signing_keys.c.key_id, signing_keys.c.public_key_pem)
+            )
+        }
+        heads = [
+            TreeHead(r.size, bytes(r.root), r.timestamp_ms, r.key_id, bytes(r.signature))
+            for r in conn.execute(sa.select(tree_heads).order_by(tree_heads.c.size))
+        ]
+        names = dict(conn.execute(sa.select(sources.c.id, sources.c.name)).all())
+        for head in heads:
+            key = keys.get(head.key_id)
+            if key is None or not verify_tree_head(key, head):
+                report.problems.append(f"tree head at size {head.size}: signature does not verify")
+        report.heads = len(heads)
+        _check_leaves(conn, registry.subject_key(), names, heads, report, progress)
+    return report
+
+
+def _check_leaves(
+    conn: sa.Connection,
+    subject_key: bytes,
+    names: dict[int, str],
+    heads: list[TreeHead],
+    report: VerifyReport,
+    progress: Callable[[int], None] | None,
+) -> None:
+    frontier = CompactRange()
+    pending = iter(heads)
+    head = next(pending, None)
+    last_good = 0
+    for seq, kind, stored, rec_row in _entries(conn):
+        if seq != frontier.size:
+            report.problems.append(f"ledger entry #{frontier.size} is missing (next is #{seq})")
+            return
+        if kind == "record":
+            if rec_row is None:
+                report.problems.append(f"ledger entry #{seq}: its record is missing")
+                return
+            rec, salt = _record_of(rec_row, names)
+            problem = _leaf_problem(seq, rec, salt, rec_row, subject_key, stored)
+            if problem:
+                report.problems.append(
+                    f"ledger entry #{seq} (source {rec.source}, reference {rec.reference}): {problem}"
+                )
+                return
+            report.records += 1
+        frontier.append(stored)
+        report.leaves += 1
+        while head is not None and head.size == frontier.size:
+            if frontier.root() != head.root:
+                report.problems.append(
+                    f"tree head at size {head.size} does not match the log: an entry between "
+                    f"#{last_good} and #{head.size - 1} was altered along with its leaf hash"
+                )
+                return
+            last_good = head.size
+            head = next(pending, None)
+        if progress is not None and report.leaves % _CHUNK == 0:
+            progress(_CHUNK)
+    if head is not None:
+        report.problems.append(
+            f"tree head at size {head.size} is beyond the log's {frontier.size} entries: "
+            "entries were removed"
+        )
+
+
+def _leaf_problem(
+    seq: int, rec: Record, salt: bytes, row: sa.Row[Any], subject_key: bytes, stored: bytes
+) -> str | None:
+    linked = (row.target_source_id, row.target_reference) if row.corrects_seq is not None else None
+    expected = (row.source_id, row.corrects) if row.corrects is not None else None
+    if linked != expected:
+        return "its corrects link does not point at the record it names"
+    rec_hash = record_hash(salt, rec.content())
+    leaf = record_leaf(seq, rec, rec_hash, subject_hash(subject_key, rec.subject))
+    if hashlib.sha256(b"\x00" + leaf).digest() != stored:
+        return "the stored record does not match its ledger leaf"
+    return None
+
+
+def _entries(conn: sa.Connection) -> Iterator[tuple[int, str, bytes, sa.Row[Any] | None]]:
+    """Ledger entries in order, each with its record row (None if none), streamed."""
+    target = records.alias("target")
+    query = (
+        sa.select(
+            ledger.c.seq,
+            ledger.c.kind,
+            ledger.c.leaf_hash,
+            records.c.seq.label("record_seq"),
+            records.c.source_id,
+            records.c.reference,
+            records.c.item,
+            records.c.subject,
+            records.c.occurred_on,
+            records.c.decided_on,
+            records.c.attributes,
+            records.c.corrects,
+            records.c.corrects_seq,
+            records.c.salt,
+            target.c.source_id.label("target_source_id"),
+            target.c.reference.label("target_reference"),
+        )
+        .select_from(
+            ledger.outerjoin(records, records.c.seq == ledger.c.seq).outerjoin(
+                target, target.c.seq == records.c.corrects_seq
+            )
+        )
+        .order_by(ledger.c.seq)
+    )
+    result = conn.execution_options(stream_results=True, yield_per=_CHUNK).execute(query)
+    for row in result:
+        yield row.seq, row.kind, bytes(row.leaf_hash), (row if row.record_seq is not None else None)
+
+
+def _record_of(row: sa.Row[Any], names: dict[int, str]) -> tuple[Record, bytes]:
+    """The Record and salt exactly as stored."""
+    rec = Record(
+        source=names.get(row.source_id, f"<unknown source {row.source_id}>"),
+        reference=row.reference,
+        item=row.item,
+        subject=row.subject,
+        occurred_on=row.occurred_on,
+        decided_on=row.decided_on,
+        attributes_json=row.attributes,
+        corrects=row.corrects,
+    )
+    return rec, bytes(row.salt)
