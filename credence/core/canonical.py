@@ -26,7 +26,7 @@ def _is_simple(value: Any) -> bool:
     if value is None or isinstance(value, (str, bool)):
         return True
     if isinstance(value, int):
-        return abs(value) <= 2**53  # beyond that RFC 8785 numbers lose precision
+        return abs(value) < 2**53  # beyond that RFC 8785 numbers lose precision
     if isinstance(value, dict):
         # Python sorts keys by code point, RFC 8785 by UTF-16 unit: equal below U+D800.
         return all(

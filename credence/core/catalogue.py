@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from credence.core.ids import SubjectKind
 from credence.core.periods import Period
@@ -95,6 +95,12 @@ class CatalogueItem(BaseModel):
             )
         return code
 
+    @model_validator(mode="after")
+    def _code_in_area(self) -> CatalogueItem:
+        if self.code.split(".", 1)[0] != self.area.value:
+            raise ValueError(f"field 'code': must start with its area '{self.area.value}.'")
+        return self
+
     @field_validator("publicity")
     @classmethod
     def _publicity_form(cls, text: str) -> str:
@@ -138,8 +144,10 @@ class Catalogue:
 
 def _field_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "item"
-    return f"field '{where}': {err['msg']}"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if not err["loc"]:
+        return message  # a whole-item check names its field itself
+    return f"field '{'.'.join(str(p) for p in err['loc'])}': {message}"
 
 
 def _check_item(raw: dict[str, Any], where: str) -> CatalogueItem:

@@ -238,6 +238,6 @@ def _check_attribute(value: Any, kind: AttributeType) -> tuple[Any] | str:
         if value != value or value in (float("inf"), float("-inf")):
             return "must be a finite number"
         return (normalise_number(value),)
-    if isinstance(value, int) and abs(value) <= 2**53:
+    if isinstance(value, int) and abs(value) < 2**53:
         return (value,)
     return f"must be {'an integer' if kind is AttributeType.INTEGER else 'a number'}"

@@ -24,9 +24,26 @@ from credence.core.records import Record, Rejection
 from credence.ledger.leaf import SALT_BYTES, record_hash, record_leaf, subject_hash
 from credence.ledger.merkle import CompactRange
 from credence.ledger.treehead import sign_tree_head
+from credence.store.database import insert_rows
 from credence.store.schema import ledger, ledger_state, records, tree_heads
 
 _LOOKUP_CHUNK = 5_000
+LEDGER_COLUMNS = ("seq", "kind", "leaf_hash")
+RECORD_COLUMNS = (
+    "seq",
+    "source_id",
+    "reference",
+    "item",
+    "subject",
+    "occurred_on",
+    "decided_on",
+    "attributes",
+    "corrects",
+    "corrects_seq",
+    "content_digest",
+    "salt",
+    "run_id",
+)
 _SUBJECT_CACHE_LIMIT = 2_000_000
 
 
@@ -78,20 +95,13 @@ class Appender:
     ) -> dict[str, _Known]:
         refs = {rec.reference for _, rec in batch}
         refs.update(rec.corrects for _, rec in batch if rec.corrects is not None)
-        superseded = sa.exists().where(records.alias("later").c.corrects_seq == records.c.seq)
-        query = sa.select(
-            records.c.reference,
-            records.c.seq,
-            records.c.content_digest,
-            records.c.subject,
-            records.c.item,
-            superseded,
-        ).where(records.c.source_id == self.source_id)
         known: dict[str, _Known] = {}
         ordered = sorted(refs)
         for start in range(0, len(ordered), _LOOKUP_CHUNK):
             chunk = ordered[start : start + _LOOKUP_CHUNK]
-            for ref, *rest in conn.execute(query.where(records.c.reference.in_(chunk))):
+            for ref, *rest in conn.exec_driver_sql(
+                _lookup_sql(conn, len(chunk)), (self.source_id, *chunk)
+            ):
                 known[ref] = _Known(*rest)
         return known
 
@@ -139,35 +149,36 @@ class Appender:
         frontier: CompactRange,
     ) -> None:
         salts = os.urandom(SALT_BYTES * len(rows))
-        record_rows: list[dict[str, Any]] = []
-        leaf_rows: list[dict[str, Any]] = []
+        record_rows: list[tuple[Any, ...]] = []
+        leaf_rows: list[tuple[Any, ...]] = []
+        sha256 = hashlib.sha256
         for i, (seq, rec, content, digest, target_seq) in enumerate(rows):
             salt = salts[i * SALT_BYTES : (i + 1) * SALT_BYTES]
             leaf = record_leaf(
                 seq, rec, record_hash(salt, content), self._subject_hash(rec.subject)
             )
-            leaf_digest = hashlib.sha256(b"\x00" + leaf).digest()
+            leaf_digest = sha256(b"\x00" + leaf).digest()
             frontier.append(leaf_digest)
-            leaf_rows.append({"seq": seq, "kind": "record", "leaf_hash": leaf_digest})
+            leaf_rows.append((seq, "record", leaf_digest))
             record_rows.append(
-                {
-                    "seq": seq,
-                    "source_id": self.source_id,
-                    "reference": rec.reference,
-                    "item": rec.item,
-                    "subject": rec.subject,
-                    "occurred_on": rec.occurred_on,
-                    "decided_on": rec.decided_on,
-                    "attributes": rec.attributes_json,
-                    "corrects": rec.corrects,
-                    "corrects_seq": target_seq,
-                    "content_digest": digest,
-                    "salt": salt,
-                    "run_id": self.run_id,
-                }
+                (
+                    seq,
+                    self.source_id,
+                    rec.reference,
+                    rec.item,
+                    rec.subject,
+                    rec.occurred_on,
+                    rec.decided_on,
+                    rec.attributes_json,
+                    rec.corrects,
+                    target_seq,
+                    digest,
+                    salt,
+                    self.run_id,
+                )
             )
-        conn.execute(sa.insert(ledger), leaf_rows)
-        conn.execute(sa.insert(records), record_rows)
+        insert_rows(conn, ledger, LEDGER_COLUMNS, leaf_rows)
+        insert_rows(conn, records, RECORD_COLUMNS, record_rows)
         _save_state(conn, frontier)
         head = sign_tree_head(
             self.signing_key, frontier.size, frontier.root(), time.time_ns() // 1_000_000
@@ -181,6 +192,20 @@ class Appender:
                 signature=head.signature,
             )
         )
+
+
+def _lookup_sql(conn: sa.Connection, n: int) -> str:
+    """Earlier records of one source by reference, and whether each was superseded.
+
+    Plain SQL with driver placeholders: building this as an expression with
+    thousands of bound values costs more than running it.
+    """
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return (
+        "SELECT r.reference, r.seq, r.content_digest, r.subject, r.item, "
+        "EXISTS (SELECT 1 FROM records later WHERE later.corrects_seq = r.seq) "
+        f"FROM records r WHERE r.source_id = {mark} AND r.reference IN ({', '.join([mark] * n)})"
+    )
 
 
 def _conflict(reference: str, seq: int) -> Rejection:

@@ -86,3 +86,27 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
     """One atomic write: everything inside commits together or not at all."""
     with engine.begin() as conn:
         yield conn
+
+
+_PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def insert_rows(
+    conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    """Bulk insert positional rows straight through the driver's executemany.
+
+    The hot path of ingestion: SQLAlchemy's per-row parameter processing
+    costs more than SQLite's insert itself, and these values are already
+    plain str/int/bytes/None, so they need no processing.
+    """
+    if not rows:
+        return
+    mark = _PLACEHOLDER.get(conn.dialect.paramstyle)
+    if mark is None:  # a driver with named parameters: let SQLAlchemy bind them
+        conn.execute(sa.insert(table), [dict(zip(columns, r, strict=True)) for r in rows])
+        return
+    prep = conn.dialect.identifier_preparer
+    names = ", ".join(prep.quote(c) for c in columns)
+    marks = ", ".join([mark] * len(columns))
+    conn.exec_driver_sql(f"INSERT INTO {prep.format_table(table)} ({names}) VALUES ({marks})", rows)

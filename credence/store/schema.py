@@ -15,6 +15,10 @@ SCHEMA_VERSION = 1
 
 metadata = sa.MetaData()
 
+# A 64-bit sequence number that is SQLite's rowid (INTEGER PRIMARY KEY), so the
+# table is stored in sequence order with no second index to maintain.
+Seq = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 meta = sa.Table(
     "meta",
     metadata,
@@ -34,7 +38,7 @@ sources = sa.Table(
 ledger = sa.Table(
     "ledger",
     metadata,
-    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("seq", Seq, primary_key=True, autoincrement=False),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("leaf_hash", sa.LargeBinary(32), nullable=False),
 )
@@ -42,7 +46,7 @@ ledger = sa.Table(
 records = sa.Table(
     "records",
     metadata,
-    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("seq", Seq, primary_key=True, autoincrement=False),
     sa.Column("source_id", sa.Integer, nullable=False),
     sa.Column("reference", sa.String(128), nullable=False),
     sa.Column("item", sa.String(64), nullable=False),
@@ -63,7 +67,7 @@ sa.Index("ix_records_corrects", records.c.corrects_seq)
 tree_heads = sa.Table(
     "tree_heads",
     metadata,
-    sa.Column("size", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("size", Seq, primary_key=True, autoincrement=False),
     sa.Column("root", sa.LargeBinary(32), nullable=False),
     sa.Column("timestamp_ms", sa.BigInteger, nullable=False),
     sa.Column("key_id", sa.String(64), nullable=False),

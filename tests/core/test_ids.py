@@ -1,0 +1,104 @@
+"""Subject identifiers: valid, invalid (with the reason), letter-prefixed USCCs, dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from credence.core.ids import (
+    InvalidSubject,
+    SubjectKind,
+    check_ric,
+    check_uscc,
+    make_ric,
+    make_uscc,
+    parse_subject,
+)
+
+VALID_USCC = "91110000600037341L"  # python-stdnum's own example
+VALID_RIC = "360426199101010071"  # python-stdnum's own example
+
+
+def test_valid_uscc_and_ric_are_canonicalised() -> None:
+    assert str(parse_subject(f"USCC:{VALID_USCC.lower()}")) == f"uscc:{VALID_USCC}"
+    key = parse_subject(f"ric:{VALID_RIC}")
+    assert (key.scheme, key.ident, key.kind) == ("ric", VALID_RIC, SubjectKind.PERSON)
+    assert parse_subject(f"uscc:{VALID_USCC}").kind is SubjectKind.ORGANISATION
+
+
+def test_uscc_wrong_check_character_says_which() -> None:
+    with pytest.raises(InvalidSubject, match="check character should be 'L'"):
+        check_uscc(VALID_USCC[:-1] + "P")
+
+
+@pytest.mark.parametrize("authority", ["N", "Y", "A"])
+def test_letter_registration_authority_is_accepted(authority: str) -> None:
+    """GB 32100 allows letters in position 1; python-stdnum alone refuses them."""
+    code = make_uscc(authority + VALID_USCC[1:17])
+    assert check_uscc(code) == code
+    wrong = "0" if code[-1] != "0" else "1"
+    with pytest.raises(InvalidSubject, match=f"check character should be '{code[-1]}'"):
+        check_uscc(code[:-1] + wrong)
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ("9111000060003734", "must have 18 characters, not 16"),
+        ("91110000600037341I", "'I' is not in the GB 32100 alphabet"),
+        ("N1A10000600037341L", "region code 'A10000' must be 6 digits"),
+    ],
+)
+def test_uscc_format_errors(code: str, reason: str) -> None:
+    with pytest.raises(InvalidSubject, match=reason):
+        check_uscc(code)
+
+
+def test_ric_wrong_check_character() -> None:
+    with pytest.raises(InvalidSubject, match="check character should be '1'"):
+        check_ric(VALID_RIC[:-1] + "2")
+
+
+def test_ric_impossible_birth_date() -> None:
+    number = make_ric("11010520310230123")
+    with pytest.raises(InvalidSubject, match="birth date 2031-02-30 is not a date"):
+        check_ric(number)
+
+
+def test_ric_future_birth_date() -> None:
+    number = make_ric("11010520300101123")
+    with pytest.raises(InvalidSubject, match="birth date 2030-01-01 is in the future"):
+        check_ric(number, today=dt.date(2026, 11, 26))
+
+
+def test_ric_unknown_region() -> None:
+    number = make_ric("99999919900101123")
+    with pytest.raises(InvalidSubject, match="region code 999999"):
+        check_ric(number)
+
+
+def test_ric_x_check_character() -> None:
+    number = make_ric("11010519491231002")
+    assert number.endswith("X")
+    assert check_ric(number.lower()) == number
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("91110000600037341L", "not of the form scheme:id"),
+        ("uscc:", "not of the form scheme:id"),
+        ("X:abc", "scheme 'x' is not"),
+        ("npo:bad id", "has characters outside"),
+    ],
+)
+def test_bad_keys(key: str, reason: str) -> None:
+    with pytest.raises(InvalidSubject, match=reason):
+        parse_subject(key)
+
+
+def test_other_schemes_are_kept() -> None:
+    key = parse_subject("npo:51100000500000123X")
+    assert str(key) == "npo:51100000500000123X"
+    assert key.kind is SubjectKind.ORGANISATION
