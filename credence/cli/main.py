@@ -34,7 +34,9 @@ app = typer.Typer(
 id_app = typer.Typer(help="Check subject identifiers.", no_args_is_help=True)
 source_app = typer.Typer(help="Register and list source agencies.", no_args_is_help=True)
 app.add_typer(id_app, name="id")
+catalogue_app = typer.Typer(help="Inspect the catalogue.", no_args_is_help=True)
 app.add_typer(source_app, name="source")
+app.add_typer(catalogue_app, name="catalogue")
 
 console = Console()
 err = Console(stderr=True)
@@ -136,6 +138,26 @@ def source_list() -> None:
     with opened() as registry:
         for source in registry.sources():
             console.print(f"{source.name}\t{' '.join(source.patterns)}\t{len(source.items)} items")
+
+
+@catalogue_app.command("check")
+def catalogue_check(file: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
+    """Validate a catalogue YAML file (prohibited categories, legal basis, publicity)."""
+    from credence.core.catalogue import load_catalogue
+
+    with user_errors():
+        catalogue = load_catalogue(file)
+    console.print(f"ok: {len(catalogue)} items in catalogue {catalogue.name} {catalogue.version}")
+
+
+@catalogue_app.command("docs")
+def catalogue_docs() -> None:
+    """Print the configured catalogue as Markdown (docs/catalogue.md is this output)."""
+    from credence.core.catalogue_docs import catalogue_markdown
+
+    with user_errors():
+        catalogue = Registry.load_catalogue(settings())
+    sys.stdout.write(catalogue_markdown(catalogue))
 
 
 @app.command()

@@ -21,6 +21,14 @@ _fast = json.JSONEncoder(
 ).encode
 
 
+def fast_json(value: Any) -> str:
+    """Sorted, compact JSON: RFC 8785 for ASCII keys and str/int/bool/null values only.
+
+    Callers must know that holds (the catalogue guarantees it for attributes).
+    """
+    return _fast(value)
+
+
 def _is_simple(value: Any) -> bool:
     """True when json's encoder already produces RFC 8785 bytes for `value`."""
     if value is None or isinstance(value, (str, bool)):

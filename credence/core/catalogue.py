@@ -9,6 +9,7 @@ refused when the catalogue loads, so it can never reach the registry.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -24,6 +25,7 @@ from credence.core.prohibited import check_declared_categories, find_prohibited
 from credence.core.yamlfile import LINE_KEY, YamlError, load_yaml, strip_lines
 
 REVOCATION = "revocation"  # reserved item code: a row that withdraws an earlier record
+_ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _CODE = re.compile(r"^(administrative|commercial|social|judicial)\.[a-z0-9]+(-[a-z0-9]+)*$")
 
 
@@ -100,6 +102,18 @@ class CatalogueItem(BaseModel):
         if self.code.split(".", 1)[0] != self.area.value:
             raise ValueError(f"field 'code': must start with its area '{self.area.value}.'")
         return self
+
+    @field_validator("attributes")
+    @classmethod
+    def _attribute_names(cls, attributes: dict[str, AttributeSpec]) -> dict[str, AttributeSpec]:
+        for name in attributes:
+            if not _ATTRIBUTE.match(name):
+                raise ValueError(f"attribute name {name!r} must match {_ATTRIBUTE.pattern}")
+        return attributes
+
+    @functools.cached_property
+    def required_attributes(self) -> tuple[str, ...]:
+        return tuple(n for n, spec in self.attributes.items() if spec.required)
 
     @field_validator("publicity")
     @classmethod

@@ -17,15 +17,16 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any
 
-from credence.core.canonical import canonical_json, normalise_number
+from credence.core.canonical import canonical_json, fast_json, normalise_number
 from credence.core.catalogue import REVOCATION, AttributeType, Catalogue, CatalogueItem
-from credence.core.ids import InvalidSubject, SubjectKey, parse_subject
+from credence.core.ids import InvalidSubject, SubjectKind, parse_subject
 
 REQUIRED_FIELDS = ("item", "subject", "occurred_on", "reference")
 OPTIONAL_FIELDS = ("decided_on", "attributes", "corrects")
 RECORD_FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
 _REFERENCE = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces
 _SUBJECT_CACHE_LIMIT = 2_000_000
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # fromisoformat also takes 2024-W01-1
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,15 +111,19 @@ class RowValidator:
         self.allowed = allowed
         self.today = today
         self._today_iso = today.isoformat()
-        self._subjects: dict[str, SubjectKey | str] = {}
+        # Caches: subjects and dates repeat across rows, and their checks dominate.
+        self._subjects: dict[str, tuple[str, SubjectKind] | str] = {}
+        self._dates: dict[str, str | None] = {}
 
     def validate(self, row: Mapping[str, Any]) -> Record | Rejection:
         """Return the canonical Record for `row`, or the first Rejection found."""
+        get = row.get
         for name in REQUIRED_FIELDS:
-            if _blank(row.get(name)):
+            value = get(name)
+            if value is None or (isinstance(value, str) and not value.strip()):
                 return Rejection(name, "is required")
         item_code = str(row["item"]).strip()
-        corrects = row.get("corrects")
+        corrects = get("corrects")
         corrects = None if _blank(corrects) else str(corrects).strip()
         item = self._check_item(item_code, corrects)
         if isinstance(item, Rejection):
@@ -126,15 +131,13 @@ class RowValidator:
         subject = self._subject(str(row["subject"]))
         if isinstance(subject, str):
             return Rejection("subject", subject)
-        if item is not None and not item.applies_to(subject.kind):
-            return Rejection(
-                "subject", f"item {item_code} does not apply to a {subject.kind.value}"
-            )
+        if item is not None and subject[1] not in item.subjects:
+            return Rejection("subject", f"item {item_code} does not apply to a {subject[1].value}")
         occurred = self._date(row["occurred_on"], "occurred_on")
         if isinstance(occurred, Rejection):
             return occurred
         decided: str | Rejection | None = None
-        if not _blank(row.get("decided_on")):
+        if not _blank(get("decided_on")):
             decided = self._date(row["decided_on"], "decided_on")
             if isinstance(decided, Rejection):
                 return decided
@@ -145,11 +148,15 @@ class RowValidator:
             return Rejection("reference", "must be 1-128 printable ASCII characters, no spaces")
         if corrects is not None and not _REFERENCE.match(corrects):
             return Rejection("corrects", "must be 1-128 printable ASCII characters, no spaces")
-        attributes = self._attributes(row.get("attributes"), item)
-        if isinstance(attributes, Rejection):
-            return attributes
+        attributes = get("attributes")
+        if not _blank(attributes) or (item is not None and item.attributes):
+            attributes = self._attributes(attributes, item)
+            if isinstance(attributes, Rejection):
+                return attributes
+        else:
+            attributes = None
         return Record(
-            self.source, reference, item_code, str(subject), occurred, decided, attributes, corrects
+            self.source, reference, item_code, subject[0], occurred, decided, attributes, corrects
         )
 
     def _check_item(self, code: str, corrects: str | None) -> CatalogueItem | Rejection | None:
@@ -164,11 +171,12 @@ class RowValidator:
             return Rejection("item", f"source {self.source!r} may not submit {code}")
         return item
 
-    def _subject(self, key: str) -> SubjectKey | str:
+    def _subject(self, key: str) -> tuple[str, SubjectKind] | str:
         found = self._subjects.get(key)
         if found is None:
             try:
-                found = parse_subject(key, self.today)
+                parsed = parse_subject(key, self.today)
+                found = (str(parsed), parsed.kind)
             except InvalidSubject as exc:
                 found = str(exc)
             if len(self._subjects) >= _SUBJECT_CACHE_LIMIT:
@@ -179,21 +187,32 @@ class RowValidator:
     def _date(self, value: Any, name: str) -> str | Rejection:
         if isinstance(value, dt.datetime):
             value = value.date()
-        if isinstance(value, dt.date):
-            text = value.isoformat()
+        text = value.isoformat() if isinstance(value, dt.date) else str(value).strip()
+        if text in self._dates:
+            problem = self._dates[text]
         else:
-            text = str(value).strip()
-            if len(text) != 10:
-                return Rejection(name, f"{text!r} is not a date (YYYY-MM-DD)")
-            try:
-                dt.date.fromisoformat(text)
-            except ValueError:
-                return Rejection(name, f"{text} is not a date")
+            problem = self._date_problem(text)
+            if len(self._dates) < 100_000:
+                self._dates[text] = problem
+        return Rejection(name, problem) if problem else text
+
+    def _date_problem(self, text: str) -> str | None:
+        if not _ISO_DATE.match(text):
+            return f"{text!r} is not a date (YYYY-MM-DD)"
+        try:
+            dt.date.fromisoformat(text)
+        except ValueError:
+            return f"{text} is not a date"
         if text > self._today_iso:
-            return Rejection(name, f"{text} is in the future")
-        return text
+            return f"{text} is in the future"
+        return None
 
     def _attributes(self, value: Any, item: CatalogueItem | None) -> str | Rejection | None:
+        """Catalogued attributes only, type-checked, as canonical JSON (None when empty).
+
+        Attribute names are catalogue identifiers (ASCII), so the fast JSON
+        encoder is already RFC 8785 unless a value is a non-integral float.
+        """
         if _blank(value):
             value = {}
         if isinstance(value, str):
@@ -205,20 +224,28 @@ class RowValidator:
             return Rejection("attributes", "must be a JSON object")
         specs = item.attributes if item is not None else {}
         clean: dict[str, Any] = {}
+        exact = True
         for name, raw in value.items():
             spec = specs.get(name)
             if spec is None:
                 return Rejection(f"attributes.{name}", "is not declared in the catalogue item")
             if raw is None:
                 continue
+            if spec.type is AttributeType.STRING and raw.__class__ is str and raw:
+                clean[name] = raw
+                continue
             checked = _check_attribute(raw, spec.type)
             if isinstance(checked, str):
                 return Rejection(f"attributes.{name}", checked)
             clean[name] = checked[0]
-        for name, spec in specs.items():
-            if spec.required and name not in clean:
-                return Rejection(f"attributes.{name}", "is required for this item")
-        return canonical_json(clean).decode("utf-8") if clean else None
+            exact = exact and not isinstance(checked[0], float)
+        if item is not None and item.required_attributes:
+            for name in item.required_attributes:
+                if name not in clean:
+                    return Rejection(f"attributes.{name}", "is required for this item")
+        if not clean:
+            return None
+        return fast_json(clean) if exact else canonical_json(clean).decode("utf-8")
 
 
 def _check_attribute(value: Any, kind: AttributeType) -> tuple[Any] | str:

@@ -14,9 +14,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from credence.core.records import Record, Rejection, RowValidator
-from credence.ingest.readers import ParseError, read_batches, read_columns
+from credence.core.records import Record
+from credence.ingest.checking import CheckSpec, checked_batches
+from credence.ingest.readers import check_columns_of, read_columns
 from credence.ingest.rejects import RejectsWriter
 from credence.store.registry import Registry, RunCounts
 
@@ -43,39 +45,43 @@ def ingest_file(
     *,
     today: dt.date | None = None,
     progress: Callable[[int], None] | None = None,
+    use_worker: bool | None = None,
 ) -> IngestReport:
-    """Ingest `path` as `source_name`; `progress` is called with rows done per batch."""
+    """Ingest `path` as `source_name`; `progress` is called with rows done per batch.
+
+    `use_worker` forces the validation worker on or off (default: on for
+    large files).
+    """
     started = time.perf_counter()
     source = registry.source(source_name)
-    validator = RowValidator(
-        registry.catalogue, source.name, set(source.items), today or dt.date.today()
+    spec = CheckSpec(
+        path=path,
+        catalogue_path=registry.catalogue.source_path,
+        source=source.name,
+        allowed=source.items,
+        today=today or dt.date.today(),
+        batch_size=registry.settings.batch_size,
     )
     columns = read_columns(path)
-    batches = read_batches(path, registry.settings.batch_size)
+    check_columns_of(path, columns)
     appender = registry.start_run(source, str(path))
-    rows = accepted = duplicates = tree_size = 0
+    rows = accepted = duplicates = 0
+    tree_size = registry.ledger_size()
     with RejectsWriter(path, columns) as rejects:
-        for batch in batches:
-            good: list[tuple[int, Record]] = []
-            raw_by_row = {}
-            for number, row in batch:
-                result = _validate(validator, row)
-                if isinstance(result, Rejection):
-                    raw = row.raw if isinstance(row, ParseError) else row
-                    rejects.add(number, result.field, result.reason, raw)
-                else:
-                    good.append((number, result))
-                    raw_by_row[number] = row
-            outcome = appender.append(good)
-            for number, rejection in outcome.rejections:
-                raw = raw_by_row[number]
-                rejects.add(number, rejection.field, rejection.reason, raw)  # type: ignore[arg-type]
-            rows += len(batch)
+        for checked in checked_batches(spec, use_worker):
+            for number, rejection, raw in checked.rejected:
+                rejects.add(number, rejection.field, rejection.reason, raw)
+            outcome = appender.append(checked.sealed)
+            if outcome.rejections:
+                records = {entry[0]: entry[1] for entry in checked.sealed}
+                for number, rejection in outcome.rejections:
+                    rejects.add(number, rejection.field, rejection.reason, _as_row(records[number]))
+            rows += checked.rows
             accepted += outcome.accepted
             duplicates += outcome.duplicates
-            tree_size = outcome.tree_size or tree_size
+            tree_size = outcome.tree_size
             if progress is not None:
-                progress(len(batch))
+                progress(checked.rows)
         rejected = rejects.count
     registry.finish_run(appender.run_id, RunCounts(accepted, duplicates, rejected))
     return IngestReport(
@@ -91,7 +97,9 @@ def ingest_file(
     )
 
 
-def _validate(validator: RowValidator, row: dict[str, object] | ParseError) -> Record | Rejection:
-    if isinstance(row, ParseError):
-        return Rejection("row", row.reason)
-    return validator.validate(row)
+def _as_row(record: Record) -> dict[str, Any]:
+    """A valid record refused by the ledger stage, as a row (canonical values)."""
+    row = record.to_dict()
+    if "attributes" in row:
+        row["attributes"] = record.attributes_json
+    return row

@@ -57,6 +57,12 @@ def check_columns(path: Path, columns: list[str]) -> None:
         )
 
 
+def check_columns_of(path: Path, columns: list[str]) -> None:
+    """Refuse a file before anything is written (JSONL is checked line by line)."""
+    if file_format(path) != "jsonl":
+        check_columns(path, columns)
+
+
 def read_columns(path: Path) -> list[str]:
     """The file's column names, for the rejects file's header."""
     fmt = file_format(path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 
 from credence.core.records import Record
 
@@ -23,6 +24,12 @@ SALT_BYTES = 16
 def record_hash(salt: bytes, content: bytes) -> str:
     """Hex SHA-256(salt || content): hides the record once the salt is deleted."""
     return hashlib.sha256(salt + content).hexdigest()
+
+
+def salts(n: int) -> list[bytes]:
+    """`n` fresh random salts, drawn from the OS in one call."""
+    pool = os.urandom(SALT_BYTES * n)
+    return [pool[i : i + SALT_BYTES] for i in range(0, len(pool), SALT_BYTES)]
 
 
 def subject_hash(key: bytes, subject: str) -> str:

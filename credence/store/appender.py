@@ -11,7 +11,6 @@ the new tree head. Either all of that commits or none of it does.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,15 +19,18 @@ from typing import Any
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from credence.core.catalogue import REVOCATION
 from credence.core.records import Record, Rejection
-from credence.ledger.leaf import SALT_BYTES, record_hash, record_leaf, subject_hash
+from credence.ledger.leaf import record_leaf, subject_hash
 from credence.ledger.merkle import CompactRange
 from credence.ledger.treehead import sign_tree_head
 from credence.store.database import insert_rows
-from credence.store.schema import ledger, ledger_state, records, tree_heads
+from credence.store.schema import ledger_state, records, tree_heads
 
+# (row number, record, salt, record hash): a validated record sealed for the ledger.
+Sealed = tuple[int, Record, bytes, str]
 _LOOKUP_CHUNK = 5_000
-LEDGER_COLUMNS = ("seq", "kind", "leaf_hash")
+_SUBJECT_CACHE_LIMIT = 2_000_000
 RECORD_COLUMNS = (
     "seq",
     "source_id",
@@ -40,11 +42,10 @@ RECORD_COLUMNS = (
     "attributes",
     "corrects",
     "corrects_seq",
-    "content_digest",
     "salt",
     "run_id",
+    "leaf_hash",
 )
-_SUBJECT_CACHE_LIMIT = 2_000_000
 
 
 @dataclass
@@ -62,10 +63,28 @@ class _Known:
     """What the batch needs to know of an earlier record with a given reference."""
 
     seq: int
-    digest: bytes
-    subject: str
-    item: str
+    content: tuple[Any, ...]  # (item, subject, occurred_on, decided_on, attributes, corrects)
     superseded: bool
+
+    @property
+    def item(self) -> str:
+        return str(self.content[0])
+
+    @property
+    def subject(self) -> str:
+        return str(self.content[1])
+
+
+def _content(rec: Record) -> tuple[Any, ...]:
+    """The stored fields that must match for a resubmission to be a duplicate."""
+    return (
+        rec.item,
+        rec.subject,
+        rec.occurred_on,
+        rec.decided_on,
+        rec.attributes_json,
+        rec.corrects,
+    )
 
 
 @dataclass
@@ -79,60 +98,30 @@ class Appender:
     subject_key: bytes
     _subject_hashes: dict[str, str] = field(default_factory=dict)
 
-    def append(self, batch: Sequence[tuple[int, Record]]) -> BatchOutcome:
-        """Write `batch` ((row number, record) pairs) in one transaction."""
+    def append(self, batch: Sequence[Sealed]) -> BatchOutcome:
+        """Write `batch` in one transaction, ending with a signed tree head."""
         with self.engine.begin() as conn:
-            size, frontier = _load_state(conn)
+            frontier = _load_state(conn)
             known = self._lookup(conn, batch)
-            outcome, rows = self._classify(batch, known, size)
+            outcome, rows = _classify(batch, known, frontier.size)
             if rows:
                 self._write(conn, rows, frontier)
             outcome.tree_size = frontier.size
         return outcome
 
-    def _lookup(
-        self, conn: sa.Connection, batch: Sequence[tuple[int, Record]]
-    ) -> dict[str, _Known]:
-        refs = {rec.reference for _, rec in batch}
-        refs.update(rec.corrects for _, rec in batch if rec.corrects is not None)
+    def _lookup(self, conn: sa.Connection, batch: Sequence[Sealed]) -> dict[str, _Known]:
+        refs = {entry[1].reference for entry in batch}
+        refs.update(e[1].corrects for e in batch if e[1].corrects is not None)
         known: dict[str, _Known] = {}
         ordered = sorted(refs)
         for start in range(0, len(ordered), _LOOKUP_CHUNK):
             chunk = ordered[start : start + _LOOKUP_CHUNK]
-            for ref, *rest in conn.exec_driver_sql(
-                _lookup_sql(conn, len(chunk)), (self.source_id, *chunk)
+            sql = _lookup_sql(conn, len(chunk))
+            for ref, seq, *content, superseded in conn.exec_driver_sql(
+                sql, (self.source_id, *chunk)
             ):
-                known[ref] = _Known(*rest)
+                known[ref] = _Known(seq, tuple(content), bool(superseded))
         return known
-
-    def _classify(
-        self, batch: Sequence[tuple[int, Record]], known: dict[str, _Known], size: int
-    ) -> tuple[BatchOutcome, list[tuple[int, Record, bytes, bytes, int | None]]]:
-        outcome = BatchOutcome()
-        rows: list[tuple[int, Record, bytes, bytes, int | None]] = []
-        for row_number, rec in batch:
-            content = rec.content()
-            digest = hashlib.sha256(content).digest()
-            prior = known.get(rec.reference)
-            if prior is not None:
-                if prior.digest == digest:
-                    outcome.duplicates += 1
-                else:
-                    outcome.rejections.append((row_number, _conflict(rec.reference, prior.seq)))
-                continue
-            target_seq: int | None = None
-            if rec.corrects is not None:
-                target = _check_target(rec, known.get(rec.corrects))
-                if isinstance(target, Rejection):
-                    outcome.rejections.append((row_number, target))
-                    continue
-                target.superseded = True
-                target_seq = target.seq
-            seq = size + len(rows)
-            known[rec.reference] = _Known(seq, digest, rec.subject, rec.item, False)
-            rows.append((seq, rec, content, digest, target_seq))
-        outcome.accepted = len(rows)
-        return outcome, rows
 
     def _subject_hash(self, subject: str) -> str:
         found = self._subject_hashes.get(subject)
@@ -145,22 +134,16 @@ class Appender:
     def _write(
         self,
         conn: sa.Connection,
-        rows: list[tuple[int, Record, bytes, bytes, int | None]],
+        rows: list[tuple[int, Sealed, int | None]],
         frontier: CompactRange,
     ) -> None:
-        salts = os.urandom(SALT_BYTES * len(rows))
-        record_rows: list[tuple[Any, ...]] = []
-        leaf_rows: list[tuple[Any, ...]] = []
         sha256 = hashlib.sha256
-        for i, (seq, rec, content, digest, target_seq) in enumerate(rows):
-            salt = salts[i * SALT_BYTES : (i + 1) * SALT_BYTES]
-            leaf = record_leaf(
-                seq, rec, record_hash(salt, content), self._subject_hash(rec.subject)
-            )
-            leaf_digest = sha256(b"\x00" + leaf).digest()
-            frontier.append(leaf_digest)
-            leaf_rows.append((seq, "record", leaf_digest))
-            record_rows.append(
+        out: list[tuple[Any, ...]] = []
+        for seq, (_, rec, salt, rec_hash), target_seq in rows:
+            leaf = record_leaf(seq, rec, rec_hash, self._subject_hash(rec.subject))
+            leaf_hash = sha256(b"\x00" + leaf).digest()
+            frontier.append(leaf_hash)
+            out.append(
                 (
                     seq,
                     self.source_id,
@@ -172,13 +155,12 @@ class Appender:
                     rec.attributes_json,
                     rec.corrects,
                     target_seq,
-                    digest,
                     salt,
                     self.run_id,
+                    leaf_hash,
                 )
             )
-        insert_rows(conn, ledger, LEDGER_COLUMNS, leaf_rows)
-        insert_rows(conn, records, RECORD_COLUMNS, record_rows)
+        insert_rows(conn, records, RECORD_COLUMNS, out)
         _save_state(conn, frontier)
         head = sign_tree_head(
             self.signing_key, frontier.size, frontier.root(), time.time_ns() // 1_000_000
@@ -194,6 +176,37 @@ class Appender:
         )
 
 
+def _classify(
+    batch: Sequence[Sealed], known: dict[str, _Known], size: int
+) -> tuple[BatchOutcome, list[tuple[int, Sealed, int | None]]]:
+    """Sort a batch into new rows (with their seq), duplicates and rejections."""
+    outcome = BatchOutcome()
+    rows: list[tuple[int, Sealed, int | None]] = []
+    for entry in batch:
+        row_number, rec = entry[0], entry[1]
+        content = _content(rec)
+        prior = known.get(rec.reference)
+        if prior is not None:
+            if prior.content == content:
+                outcome.duplicates += 1
+            else:
+                outcome.rejections.append((row_number, _conflict(rec.reference, prior.seq)))
+            continue
+        target_seq: int | None = None
+        if rec.corrects is not None:
+            target = _check_target(rec, known.get(rec.corrects))
+            if isinstance(target, Rejection):
+                outcome.rejections.append((row_number, target))
+                continue
+            target.superseded = True
+            target_seq = target.seq
+        seq = size + len(rows)
+        known[rec.reference] = _Known(seq, content, False)
+        rows.append((seq, entry, target_seq))
+    outcome.accepted = len(rows)
+    return outcome, rows
+
+
 def _lookup_sql(conn: sa.Connection, n: int) -> str:
     """Earlier records of one source by reference, and whether each was superseded.
 
@@ -202,7 +215,8 @@ def _lookup_sql(conn: sa.Connection, n: int) -> str:
     """
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     return (
-        "SELECT r.reference, r.seq, r.content_digest, r.subject, r.item, "
+        "SELECT r.reference, r.seq, r.item, r.subject, r.occurred_on, r.decided_on, "
+        "r.attributes, r.corrects, "
         "EXISTS (SELECT 1 FROM records later WHERE later.corrects_seq = r.seq) "
         f"FROM records r WHERE r.source_id = {mark} AND r.reference IN ({', '.join([mark] * n)})"
     )
@@ -221,20 +235,19 @@ def _check_target(rec: Record, target: _Known | None) -> _Known | Rejection:
         return Rejection("corrects", f"no earlier record with reference {rec.corrects!r}")
     if target.superseded:
         return Rejection("corrects", f"record {rec.corrects!r} was already corrected or revoked")
-    if target.item == "revocation":
+    if target.item == REVOCATION:
         return Rejection("corrects", f"{rec.corrects!r} is a revocation and cannot be corrected")
     if rec.is_revocation and rec.subject != target.subject:
         return Rejection("subject", f"does not match the subject of record {rec.corrects!r}")
     return target
 
 
-def _load_state(conn: sa.Connection) -> tuple[int, CompactRange]:
+def _load_state(conn: sa.Connection) -> CompactRange:
     row = conn.execute(sa.select(ledger_state.c.size, ledger_state.c.frontier)).first()
     if row is None:
-        return 0, CompactRange()
-    size, blob = int(row[0]), bytes(row[1])
-    hashes = [blob[i : i + 32] for i in range(0, len(blob), 32)]
-    return size, CompactRange(size, hashes)
+        return CompactRange()
+    blob = bytes(row[1])
+    return CompactRange(int(row[0]), [blob[i : i + 32] for i in range(0, len(blob), 32)])
 
 
 def _save_state(conn: sa.Connection, frontier: CompactRange) -> None:

@@ -28,7 +28,14 @@ from credence.store.database import (
     create_schema,
     utc_now,
 )
-from credence.store.schema import ingest_runs, records, signing_keys, sources, tree_heads
+from credence.store.schema import (
+    ingest_runs,
+    ledger_state,
+    records,
+    signing_keys,
+    sources,
+    tree_heads,
+)
 
 _SOURCE_NAME = re.compile(r"^[a-z][a-z0-9-]{1,63}$")
 
@@ -177,6 +184,11 @@ class Registry:
         if row is None:
             return None
         return TreeHead(row.size, bytes(row.root), row.timestamp_ms, row.key_id, row.signature)
+
+    def ledger_size(self) -> int:
+        with self.engine.connect() as conn:
+            size = conn.execute(sa.select(ledger_state.c.size)).scalar()
+        return int(size or 0)
 
     def counts_by_source_and_item(self) -> Counter[tuple[str, str]]:
         """Record counts keyed by (source name, item code)."""

@@ -1,10 +1,12 @@
 """The relational schema (SQLAlchemy Core), portable across SQLite and PostgreSQL.
 
 Records are never updated: corrections and revocations are new rows that
-point at the old one (`corrects_seq`). `ledger` holds one leaf hash per
-ledger entry, separate from `records`, so that erasing a record's content
-keeps the tree verifiable and later kinds of entry (dispute outcomes, list
-changes) share the same log.
+point at the old one (`corrects_seq`). Each ledger entry is a row keyed by
+its sequence number that carries its leaf hash; records are the first kind
+of entry, and later kinds (dispute outcomes, list changes) get tables of the
+same shape, so the log is the union of them in `seq` order. Keeping the leaf
+hash beside the record costs one insert per record, not two, and erasing a
+record's content later keeps the row, its `seq` and `leaf_hash`.
 """
 
 from __future__ import annotations
@@ -35,14 +37,6 @@ sources = sa.Table(
     sa.Column("created_at", sa.String(32), nullable=False),
 )
 
-ledger = sa.Table(
-    "ledger",
-    metadata,
-    sa.Column("seq", Seq, primary_key=True, autoincrement=False),
-    sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("leaf_hash", sa.LargeBinary(32), nullable=False),
-)
-
 records = sa.Table(
     "records",
     metadata,
@@ -56,13 +50,19 @@ records = sa.Table(
     sa.Column("attributes", sa.Text),  # canonical JSON object
     sa.Column("corrects", sa.String(128)),  # the source's reference, as submitted
     sa.Column("corrects_seq", sa.BigInteger),  # the record it replaces, resolved
-    sa.Column("content_digest", sa.LargeBinary(32), nullable=False),  # idempotency check
     sa.Column("salt", sa.LargeBinary(16), nullable=False),
     sa.Column("run_id", sa.Integer, nullable=False),
+    sa.Column("leaf_hash", sa.LargeBinary(32), nullable=False),  # SHA-256(0x00 || leaf bytes)
     sa.UniqueConstraint("source_id", "reference", name="uq_records_source_reference"),
 )
 sa.Index("ix_records_subject", records.c.subject)
-sa.Index("ix_records_corrects", records.c.corrects_seq)
+# Only corrections have a target: a partial index keeps plain inserts cheap.
+sa.Index(
+    "ix_records_corrects",
+    records.c.corrects_seq,
+    sqlite_where=records.c.corrects_seq.isnot(None),
+    postgresql_where=records.c.corrects_seq.isnot(None),
+)
 
 tree_heads = sa.Table(
     "tree_heads",

@@ -24,7 +24,7 @@ from credence.ledger.leaf import record_hash, record_leaf, subject_hash
 from credence.ledger.merkle import CompactRange
 from credence.ledger.treehead import TreeHead, load_public_key, verify_tree_head
 from credence.store.registry import Registry
-from credence.store.schema import ledger, records, signing_keys, sources, tree_heads
+from credence.store.schema import records, signing_keys, sources, tree_heads
 
 _CHUNK = 50_000
 
@@ -132,14 +132,15 @@ def _leaf_problem(
 
 
 def _entries(conn: sa.Connection) -> Iterator[tuple[int, str, bytes, sa.Row[Any] | None]]:
-    """Ledger entries in order, each with its record row (None if none), streamed."""
+    """Ledger entries in `seq` order, each with its record row, streamed.
+
+    Records are the only kind of entry so far; later kinds are merged in here.
+    """
     target = records.alias("target")
     query = (
         sa.select(
-            ledger.c.seq,
-            ledger.c.kind,
-            ledger.c.leaf_hash,
-            records.c.seq.label("record_seq"),
+            records.c.seq,
+            records.c.leaf_hash,
             records.c.source_id,
             records.c.reference,
             records.c.item,
@@ -153,16 +154,12 @@ def _entries(conn: sa.Connection) -> Iterator[tuple[int, str, bytes, sa.Row[Any]
             target.c.source_id.label("target_source_id"),
             target.c.reference.label("target_reference"),
         )
-        .select_from(
-            ledger.outerjoin(records, records.c.seq == ledger.c.seq).outerjoin(
-                target, target.c.seq == records.c.corrects_seq
-            )
-        )
-        .order_by(ledger.c.seq)
+        .select_from(records.outerjoin(target, target.c.seq == records.c.corrects_seq))
+        .order_by(records.c.seq)
     )
     result = conn.execution_options(stream_results=True, yield_per=_CHUNK).execute(query)
     for row in result:
-        yield row.seq, row.kind, bytes(row.leaf_hash), (row if row.record_seq is not None else None)
+        yield row.seq, "record", bytes(row.leaf_hash), row
 
 
 def _record_of(row: sa.Row[Any], names: dict[int, str]) -> tuple[Record, bytes]:

@@ -63,8 +63,8 @@ Bools = npt.NDArray[np.bool_]
 Floats = npt.NDArray[np.float64]
 
 # Chunking: records generated per step, and rows buffered per Parquet row group.
-CHUNK_RECORDS = 500_000
-ROW_GROUP_ROWS = 262_144
+CHUNK_RECORDS = 250_000
+ROW_GROUP_ROWS = 131_072
 
 ORGANISATION_SHARE = 0.15
 HISTORY_DAYS = 6 * 365 + 1  # records occurred within about six years before as_of
@@ -754,8 +754,16 @@ def _padded(values: Ints, width: int) -> Any:
     return pc.utf8_lpad(_num(values), width=width, padding="0")
 
 
+@lru_cache(maxsize=4096)
+def _lit(text: str) -> Any:
+    """A cached pyarrow scalar: pyarrow.compute converts plain Python strings slowly."""
+    return pa.scalar(text, type=pa.string())
+
+
 def _join(*parts: Any) -> Any:
-    return pc.binary_join_element_wise(*parts, "")
+    """Element-wise concatenation of string arrays and literal strings."""
+    args = [_lit(p) if isinstance(p, str) else p for p in parts]
+    return pc.binary_join_element_wise(*args, _lit(""))
 
 
 def _quoted(text: Any) -> Any:
@@ -889,14 +897,11 @@ def _attributes_json(
     for name, spec in item.attributes.items():
         piece = _join(f',"{name}":', _attribute(name, spec, item, source, rows, is_org, rng))
         if not spec.required:
-            piece = pc.if_else(pa.array(rng.random(n) < OPTIONAL_SHARE), piece, "")
+            piece = pc.if_else(pa.array(rng.random(n) < OPTIONAL_SHARE), piece, _lit(""))
         pieces.append(piece)
     body = _join(*pieces)
-    return pc.if_else(
-        pc.equal(pc.binary_length(body), 0),
-        "",
-        _join("{", pc.utf8_slice_codeunits(body, 1), "}"),
-    )
+    empty = pc.equal(pc.binary_length(body), pa.scalar(0, type=pa.int32()))
+    return pc.if_else(empty, _lit(""), _join("{", pc.utf8_slice_codeunits(body, 1), "}"))
 
 
 def _attributes_column(

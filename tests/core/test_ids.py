@@ -102,3 +102,24 @@ def test_other_schemes_are_kept() -> None:
     key = parse_subject("npo:51100000500000123X")
     assert str(key) == "npo:51100000500000123X"
     assert key.kind is SubjectKind.ORGANISATION
+
+
+def test_uscc_check_character_agrees_with_python_stdnum() -> None:
+    import random
+
+    from stdnum.cn import uscc as stdnum_uscc
+
+    from credence.core.ids import USCC_ALPHABET, uscc_check_character
+
+    rng = random.Random(3)
+    for _ in range(5000):
+        body = (
+            rng.choice("123456789")
+            + rng.choice(USCC_ALPHABET)
+            + "".join(rng.choices("0123456789", k=6))
+            + "".join(rng.choices(USCC_ALPHABET, k=9))
+        )
+        if not body[:8].isdigit():
+            continue
+        assert uscc_check_character(body) == stdnum_uscc.calc_check_digit(body)
+        assert stdnum_uscc.is_valid(body + uscc_check_character(body))

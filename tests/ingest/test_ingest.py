@@ -66,6 +66,7 @@ BAD_ROWS = [
     ),
     (row(occurred_on="2023-02-30"), "occurred_on", "2023-02-30 is not a date"),
     (row(occurred_on="01/03/2024"), "occurred_on", "is not a date"),
+    (row(occurred_on="2024-W01-1"), "occurred_on", "is not a date (YYYY-MM-DD)"),
     (row(occurred_on="2027-01-01", decided_on=""), "occurred_on", "2027-01-01 is in the future"),
     (row(decided_on="2024-02-01"), "decided_on", "is before occurred_on"),
     (row(reference=""), "reference", "is required"),
@@ -272,3 +273,28 @@ def test_police_source_scope(registry: Registry, tmp_path: Path) -> None:
     )
     report = ingest(registry, path, "police")
     assert (report.accepted, report.rejected) == (1, 1)
+
+
+def test_worker_process_gives_the_same_result_as_inline(
+    registry: Registry, tmp_path: Path, settings: Any
+) -> None:
+    rows = [row(reference=f"C-{i}") for i in range(2300)]
+    rows[5] = row(reference="C-5", subject="ric:1")
+    rows[1500] = row(reference="C-1500", occurred_on="2099-01-01")
+    path = write_parquet(tmp_path / "w.parquet", rows)
+    report = ingest_file(registry, path, "court", today=TODAY, use_worker=True)
+    assert (report.rows, report.accepted, report.rejected) == (2300, 2298, 2)
+    assert [r["row"] for r in read_rejects(path)] == ["6", "1501"]
+    again = ingest_file(registry, path, "court", today=TODAY, use_worker=False)
+    assert (again.accepted, again.duplicates, again.rejected) == (0, 2298, 2)
+    assert verify_registry(registry).ok
+
+
+def test_worker_failure_is_raised_in_the_writer(tmp_path: Path) -> None:
+    from credence.core.catalogue import CatalogueError
+    from credence.ingest.checking import CheckSpec, checked_batches
+
+    path = write_parquet(tmp_path / "w.parquet", [row()])
+    spec = CheckSpec(path, str(tmp_path / "missing.yaml"), "court", frozenset(), TODAY, 10)
+    with pytest.raises(CatalogueError, match="missing.yaml"):
+        list(checked_batches(spec, use_worker=True))
