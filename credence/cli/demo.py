@@ -8,7 +8,6 @@ CREDENCE_DEMO_NO_SERVE set it exits when done (later issues add serving).
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,7 +20,7 @@ from credence.ingest.pipeline import IngestReport, ingest_file
 from credence.settings import Settings
 from credence.store.registry import Registry
 from credence.store.verify import verify_registry
-from credence.synth.city import CityManifest, synthesise
+from credence.synth.city import CityManifest, read_manifest, synthesise
 
 DEMO_SEED = 2026
 DEMO_RECORDS_PER_SUBJECT = 20.0
@@ -56,11 +55,10 @@ def run_demo(settings: Settings, console: Console) -> None:
 
 
 def _city(city_dir: Path, subjects: int, bar: Progress) -> CityManifest:
-    manifest_file = city_dir / "manifest.json"
-    if manifest_file.exists():
-        data = json.loads(manifest_file.read_text())
-        if data.get("subjects") == subjects and data.get("seed") == DEMO_SEED:
-            return CityManifest.from_dict(data)
+    if (city_dir / "manifest.json").exists():
+        found = read_manifest(city_dir)
+        if found.subjects == subjects and found.seed == DEMO_SEED:
+            return found  # the same city: reuse it, and re-ingesting shows idempotency
     task = bar.add_task(f"synthesise {subjects:,} subjects", total=None)
     return synthesise(
         city_dir,

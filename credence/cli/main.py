@@ -6,6 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -39,7 +40,7 @@ app.add_typer(source_app, name="source")
 app.add_typer(catalogue_app, name="catalogue")
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 # Errors a user can act on: shown as one line, exit status 2.
 USER_ERRORS = (SettingsError, StoreError, CatalogueError, FormatError, KeyFileError)
@@ -52,8 +53,8 @@ def settings() -> Settings:
         fail(str(exc))
 
 
-def fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+def fail(message: str) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
     raise typer.Exit(2)
 
 
@@ -110,10 +111,10 @@ def id_check(
     bad = 0
     for key in keys:
         try:
-            console.print(f"{key}\tok\t{parse_subject(key)}", highlight=False)
+            typer.echo(f"{key}\tok\t{parse_subject(key)}")
         except InvalidSubject as exc:
             bad += 1
-            console.print(f"{key}\tinvalid\t{exc}", highlight=False)
+            typer.echo(f"{key}\tinvalid\t{exc}")
     if bad:
         raise typer.Exit(1)
 
@@ -121,15 +122,18 @@ def id_check(
 @source_app.command("add")
 def source_add(
     name: str = typer.Argument(..., help="Source name: lower-case letters, digits and -"),
-    items: list[str] = typer.Option(..., "--items", help="Catalogue item glob, e.g. 'judicial.*'"),
+    items: list[str] = typer.Option(
+        ..., "--items", help="Catalogue item globs, e.g. --items 'judicial.*' 'social.*'"
+    ),
+    more: list[str] = typer.Argument(None, hidden=True),
 ) -> None:
     """Register a source and the catalogue items it may submit (replaces earlier patterns)."""
     with opened() as registry, user_errors():
-        source, created = registry.add_source(name, items)
+        source, created = registry.add_source(name, [*items, *(more or [])])
     verb = "registered" if created else "updated"
-    console.print(f"{verb} source {source.name}: {len(source.items)} items")
+    typer.echo(f"{verb} source {source.name}: {len(source.items)} items")
     for code in sorted(source.items):
-        console.print(f"  {code}", highlight=False)
+        typer.echo(f"  {code}")
 
 
 @source_app.command("list")
@@ -137,7 +141,7 @@ def source_list() -> None:
     """List sources and the items each may submit."""
     with opened() as registry:
         for source in registry.sources():
-            console.print(f"{source.name}\t{' '.join(source.patterns)}\t{len(source.items)} items")
+            typer.echo(f"{source.name}\t{' '.join(source.patterns)}\t{len(source.items)} items")
 
 
 @catalogue_app.command("check")
@@ -171,13 +175,13 @@ def ingest(
     with opened() as registry, user_errors(), progress_bar() as bar:
         task = bar.add_task(f"ingest {file.name}", total=None)
         report = ingest_file(registry, file, source, progress=lambda n: bar.advance(task, n))
-    console.print(
+    typer.echo(
         f"{report.rows} rows: {report.accepted} accepted, {report.duplicates} already held, "
         f"{report.rejected} rejected; ledger size {report.tree_size}; "
         f"{report.rows / max(report.seconds, 1e-9):,.0f} rows/s"
     )
     if report.rejects_file:
-        console.print(f"rejects: {report.rejects_file}")
+        typer.echo(f"rejects: {report.rejects_file}")
 
 
 @app.command()

@@ -15,7 +15,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, NamedTuple
+
+import orjson
 
 from credence.core.canonical import canonical_json, fast_json, normalise_number
 from credence.core.catalogue import REVOCATION, AttributeType, Catalogue, CatalogueItem
@@ -29,9 +31,12 @@ _SUBJECT_CACHE_LIMIT = 2_000_000
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # fromisoformat also takes 2024-W01-1
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One accepted submission, in canonical form (not yet in the ledger)."""
+class Record(NamedTuple):
+    """One accepted submission, in canonical form (not yet in the ledger).
+
+    A NamedTuple rather than a frozen dataclass: equally read-only, and it is
+    built once per ingested row, where a dataclass's __init__ costs 3x more.
+    """
 
     source: str
     reference: str
@@ -136,13 +141,14 @@ class RowValidator:
         occurred = self._date(row["occurred_on"], "occurred_on")
         if isinstance(occurred, Rejection):
             return occurred
-        decided: str | Rejection | None = None
+        decided: str | None = None
         if not _blank(get("decided_on")):
-            decided = self._date(row["decided_on"], "decided_on")
-            if isinstance(decided, Rejection):
-                return decided
-            if decided < occurred:
-                return Rejection("decided_on", f"{decided} is before occurred_on {occurred}")
+            checked = self._date(row["decided_on"], "decided_on")
+            if isinstance(checked, Rejection):
+                return checked
+            if checked < occurred:
+                return Rejection("decided_on", f"{checked} is before occurred_on {occurred}")
+            decided = checked
         reference = str(row["reference"]).strip()
         if not _REFERENCE.match(reference):
             return Rejection("reference", "must be 1-128 printable ASCII characters, no spaces")
@@ -217,8 +223,8 @@ class RowValidator:
             value = {}
         if isinstance(value, str):
             try:
-                value = json.loads(value)
-            except ValueError as exc:
+                value = orjson.loads(value)
+            except orjson.JSONDecodeError as exc:
                 return Rejection("attributes", f"is not valid JSON: {exc.msg}")
         if not isinstance(value, dict):
             return Rejection("attributes", "must be a JSON object")

@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from credence.core.catalogue import load_catalogue
-from credence.core.records import Rejection, RowValidator
-from credence.ingest.readers import ParseError, Row, read_batches
+from credence.core.records import Record, Rejection, RowValidator
+from credence.ingest.readers import ParseError, Row, file_format, read_batches
 from credence.ledger.leaf import salts
 from credence.store.appender import Sealed
 
-WORKER_MIN_BYTES = 8 * 1024 * 1024  # below this, starting a process costs more than it saves
+# Starting a worker costs about a second (imports); below ~50,000 rows it does not pay.
+WORKER_MIN_ROWS = 50_000
+WORKER_MIN_TEXT_BYTES = 5 * 1024 * 1024  # CSV or JSONL of roughly 50,000 rows
 _QUEUE_DEPTH = 2
 
 
@@ -68,6 +70,14 @@ def check_batch(validator: RowValidator, batch: list[tuple[int, Row | ParseError
     return out
 
 
+def _large(path: Path) -> bool:
+    if file_format(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows) >= WORKER_MIN_ROWS
+    return path.stat().st_size >= WORKER_MIN_TEXT_BYTES
+
+
 def _validator(spec: CheckSpec) -> RowValidator:
     catalogue = load_catalogue(Path(spec.catalogue_path))
     return RowValidator(catalogue, spec.source, set(spec.allowed), spec.today)
@@ -76,7 +86,7 @@ def _validator(spec: CheckSpec) -> RowValidator:
 def checked_batches(spec: CheckSpec, use_worker: bool | None = None) -> Iterator[CheckedBatch]:
     """Checked batches of `spec.path` in file order; a worker is used for large files."""
     if use_worker is None:
-        use_worker = spec.path.stat().st_size >= WORKER_MIN_BYTES
+        use_worker = _large(spec.path)
     if not use_worker:
         validator = _validator(spec)
         for batch in read_batches(spec.path, spec.batch_size):
@@ -85,11 +95,51 @@ def checked_batches(spec: CheckSpec, use_worker: bool | None = None) -> Iterator
     yield from _from_worker(spec)
 
 
+_WIRE_FIELDS = (
+    "reference",
+    "item",
+    "subject",
+    "occurred_on",
+    "decided_on",
+    "attributes_json",
+    "corrects",
+)
+
+
+def to_wire(checked: CheckedBatch) -> tuple[int, Any, list[tuple[int, Rejection, Row]], str]:
+    """A checked batch as an Arrow table for the queue.
+
+    Pickling 50,000 Record objects costs more than validating them; Arrow
+    columns cross the process boundary as flat buffers.
+    """
+    import pyarrow as pa
+
+    source = checked.sealed[0][1].source if checked.sealed else ""
+    columns: dict[str, list[Any]] = {
+        "row": [s[0] for s in checked.sealed],
+        "salt": [s[2] for s in checked.sealed],
+        "record_hash": [s[3] for s in checked.sealed],
+    }
+    for name in _WIRE_FIELDS:
+        columns[name] = [getattr(s[1], name) for s in checked.sealed]
+    return checked.rows, pa.table(columns), checked.rejected, source
+
+
+def from_wire(wire: tuple[int, Any, list[tuple[int, Rejection, Row]], str]) -> CheckedBatch:
+    rows, table, rejected, source = wire
+    cols = [table.column(n).to_pylist() for n in ("row", "salt", "record_hash", *_WIRE_FIELDS)]
+    sealed: list[Sealed] = [
+        (row, Record(source, *fields), salt, rec_hash)
+        for row, salt, rec_hash, *fields in zip(*cols, strict=True)
+    ]
+    return CheckedBatch(rows, sealed, rejected)
+
+
 def _worker(spec: CheckSpec, out: Any) -> None:
     try:
         validator = _validator(spec)
         for batch in read_batches(spec.path, spec.batch_size):
-            out.put(("batch", check_batch(validator, batch)))
+            out.put(("batch", to_wire(check_batch(validator, batch))))
         out.put(("done", None))
     except BaseException as exc:  # report everything; the writer decides
         out.put(("error", exc))
@@ -112,7 +162,7 @@ def _from_worker(spec: CheckSpec) -> Iterator[CheckedBatch]:
                 break
             if kind == "error":
                 raise payload
-            yield payload
+            yield from_wire(payload)
     finally:
         if process.is_alive():
             process.terminate()

@@ -24,7 +24,7 @@ from credence.core.records import Record, Rejection
 from credence.ledger.leaf import record_leaf, subject_hash
 from credence.ledger.merkle import CompactRange
 from credence.ledger.treehead import sign_tree_head
-from credence.store.database import insert_rows
+from credence.store.database import insert_rows, write_transaction
 from credence.store.schema import ledger_state, records, tree_heads
 
 # (row number, record, salt, record hash): a validated record sealed for the ledger.
@@ -100,7 +100,7 @@ class Appender:
 
     def append(self, batch: Sequence[Sealed]) -> BatchOutcome:
         """Write `batch` in one transaction, ending with a signed tree head."""
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             frontier = _load_state(conn)
             known = self._lookup(conn, batch)
             outcome, rows = _classify(batch, known, frontier.size)

@@ -41,7 +41,9 @@ def _sqlite_setup(engine: sa.Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front; readers never block anyone (WAL).
+        writing = conn.get_execution_options().get("credence_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
 
 def create_engine(url: str) -> sa.Engine:
@@ -57,7 +59,7 @@ def create_engine(url: str) -> sa.Engine:
 def create_schema(engine: sa.Engine) -> None:
     """Create every table (idempotent) and record the schema version."""
     metadata.create_all(engine)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         found = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema")).scalar()
         if found is None:
             conn.execute(sa.insert(meta).values(key="schema", value=str(SCHEMA_VERSION)))
@@ -83,9 +85,11 @@ def check_schema(engine: sa.Engine) -> None:
 
 @contextmanager
 def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """One atomic write: everything inside commits together or not at all."""
-    with engine.begin() as conn:
-        yield conn
+    """One atomic write holding the writer's lock: all of it commits or none of it."""
+    with engine.connect() as conn:
+        conn.execution_options(credence_write=True)
+        with conn.begin():
+            yield conn
 
 
 _PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}

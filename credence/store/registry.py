@@ -27,6 +27,7 @@ from credence.store.database import (
     create_engine,
     create_schema,
     utc_now,
+    write_transaction,
 )
 from credence.store.schema import (
     ingest_runs,
@@ -80,7 +81,7 @@ class Registry:
         engine = create_engine(settings.database_url)
         create_schema(engine)
         public = keyfiles.load_signing_key(settings.signing_key_path).public_key()
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             kid = key_id(public)
             exists = conn.execute(
                 sa.select(signing_keys.c.key_id).where(signing_keys.c.key_id == kid)
@@ -115,7 +116,7 @@ class Registry:
             if not self.catalogue.match([pattern]):
                 raise StoreError(f"pattern {pattern!r} matches no catalogue item")
         text = json.dumps(sorted(set(patterns)))
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             row = conn.execute(sa.select(sources.c.id).where(sources.c.name == name)).first()
             if row is None:
                 conn.execute(
@@ -137,8 +138,8 @@ class Registry:
 
     def sources(self) -> list[Source]:
         with self.engine.connect() as conn:
-            names = conn.execute(sa.select(sources.c.name).order_by(sources.c.name)).scalars()
-            return [self.source(n) for n in list(names)]
+            names = list(conn.execute(sa.select(sources.c.name).order_by(sources.c.name)).scalars())
+        return [self.source(n) for n in names]
 
     # --- writing ---------------------------------------------------------------
 
@@ -150,7 +151,7 @@ class Registry:
 
     def start_run(self, source: Source, file: str) -> Appender:
         """Record an ingest run and return the writer for its batches."""
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             run_id = conn.execute(
                 sa.insert(ingest_runs).values(
                     source_id=source.id,
@@ -160,11 +161,14 @@ class Registry:
                     duplicates=0,
                     rejected=0,
                 )
-            ).inserted_primary_key[0]
-        return Appender(self.engine, source.id, int(run_id), self.signing_key(), self.subject_key())
+            ).inserted_primary_key
+        assert run_id is not None
+        return Appender(
+            self.engine, source.id, int(run_id[0]), self.signing_key(), self.subject_key()
+        )
 
     def finish_run(self, run_id: int, counts: RunCounts) -> None:
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             conn.execute(
                 sa.update(ingest_runs)
                 .where(ingest_runs.c.id == run_id)

@@ -78,6 +78,7 @@ def _check_leaves(
     progress: Callable[[int], None] | None,
 ) -> None:
     frontier = CompactRange()
+    subject_hashes: dict[str, str] = {}
     pending = iter(heads)
     head = next(pending, None)
     last_good = 0
@@ -90,11 +91,15 @@ def _check_leaves(
                 report.problems.append(f"ledger entry #{seq}: its record is missing")
                 return
             rec, salt = _record_of(rec_row, names)
-            problem = _leaf_problem(seq, rec, salt, rec_row, subject_key, stored)
+            digest = subject_hashes.get(rec.subject)
+            if digest is None:
+                if len(subject_hashes) > 1_000_000:
+                    subject_hashes.clear()
+                digest = subject_hashes[rec.subject] = subject_hash(subject_key, rec.subject)
+            problem = _leaf_problem(seq, rec, salt, rec_row, digest, stored)
             if problem:
-                report.problems.append(
-                    f"ledger entry #{seq} (source {rec.source}, reference {rec.reference}): {problem}"
-                )
+                where = f"ledger entry #{seq} (source {rec.source}, reference {rec.reference})"
+                report.problems.append(f"{where}: {problem}")
                 return
             report.records += 1
         frontier.append(stored)
@@ -118,20 +123,20 @@ def _check_leaves(
 
 
 def _leaf_problem(
-    seq: int, rec: Record, salt: bytes, row: sa.Row[Any], subject_key: bytes, stored: bytes
+    seq: int, rec: Record, salt: bytes, row: sa.Row[Any], subject_digest: str, stored: bytes
 ) -> str | None:
     linked = (row.target_source_id, row.target_reference) if row.corrects_seq is not None else None
     expected = (row.source_id, row.corrects) if row.corrects is not None else None
     if linked != expected:
         return "its corrects link does not point at the record it names"
     rec_hash = record_hash(salt, rec.content())
-    leaf = record_leaf(seq, rec, rec_hash, subject_hash(subject_key, rec.subject))
+    leaf = record_leaf(seq, rec, rec_hash, subject_digest)
     if hashlib.sha256(b"\x00" + leaf).digest() != stored:
         return "the stored record does not match its ledger leaf"
     return None
 
 
-def _entries(conn: sa.Connection) -> Iterator[tuple[int, str, bytes, sa.Row[Any] | None]]:
+def _entries(conn: sa.Connection) -> Iterator[tuple[int, str, bytes, Any]]:
     """Ledger entries in `seq` order, each with its record row, streamed.
 
     Records are the only kind of entry so far; later kinds are merged in here.

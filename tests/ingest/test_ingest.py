@@ -296,5 +296,5 @@ def test_worker_failure_is_raised_in_the_writer(tmp_path: Path) -> None:
 
     path = write_parquet(tmp_path / "w.parquet", [row()])
     spec = CheckSpec(path, str(tmp_path / "missing.yaml"), "court", frozenset(), TODAY, 10)
-    with pytest.raises(CatalogueError, match="missing.yaml"):
+    with pytest.raises(CatalogueError, match=r"missing\.yaml"):
         list(checked_batches(spec, use_worker=True))
