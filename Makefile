@@ -29,7 +29,7 @@ typecheck: $(STAMP)
 check: lint typecheck test
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_ingest.py
+	$(BIN)/python benchmarks/bench_ingest.py --record
 
 clean:
 	rm -rf $(VENV) credence-data .pytest_cache .mypy_cache .ruff_cache

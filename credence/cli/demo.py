@@ -23,7 +23,7 @@ from credence.store.verify import verify_registry
 from credence.synth.city import CityManifest, read_manifest, synthesise
 
 DEMO_SEED = 2026
-DEMO_RECORDS_PER_SUBJECT = 20.0
+DEMO_RECORDS_PER_SUBJECT = 10.0  # about 1 million rows: a few minutes end to end
 
 
 def run_demo(settings: Settings, console: Console) -> None:

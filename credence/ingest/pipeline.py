@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from credence.core.records import Record
-from credence.ingest.checking import CheckSpec, checked_batches
+from credence.ingest.checking import CheckSpec, bulk_gc, checked_batches
 from credence.ingest.readers import check_columns_of, read_columns
 from credence.ingest.rejects import RejectsWriter
 from credence.store.registry import Registry, RunCounts
@@ -67,7 +67,7 @@ def ingest_file(
     appender = registry.start_run(source, str(path))
     rows = accepted = duplicates = 0
     tree_size = registry.ledger_size()
-    with RejectsWriter(path, columns) as rejects:
+    with RejectsWriter(path, columns) as rejects, bulk_gc():
         for checked in checked_batches(spec, use_worker):
             for number, rejection, raw in checked.rejected:
                 rejects.add(number, rejection.field, rejection.reason, raw)
