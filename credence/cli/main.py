@@ -125,7 +125,7 @@ def source_add(
     items: list[str] = typer.Option(
         ..., "--items", help="Catalogue item globs, e.g. --items 'judicial.*' 'social.*'"
     ),
-    more: list[str] = typer.Argument(None, hidden=True),
+    more: list[str] = typer.Argument(None, hidden=True, metavar="PATTERN"),
 ) -> None:
     """Register a source and the catalogue items it may submit (replaces earlier patterns)."""
     with opened() as registry, user_errors():

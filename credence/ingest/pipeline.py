@@ -69,13 +69,16 @@ def ingest_file(
     tree_size = registry.ledger_size()
     with RejectsWriter(path, columns) as rejects, bulk_gc():
         for checked in checked_batches(spec, use_worker):
-            for number, rejection, raw in checked.rejected:
-                rejects.add(number, rejection.field, rejection.reason, raw)
             outcome = appender.append(checked.sealed)
-            if outcome.rejections:
+            refused = checked.rejected
+            if outcome.rejections:  # conflicts and bad corrections, found by the writer
                 records = {entry[0]: entry[1] for entry in checked.sealed}
-                for number, rejection in outcome.rejections:
-                    rejects.add(number, rejection.field, rejection.reason, _as_row(records[number]))
+                refused = sorted(
+                    refused + [(n, r, _as_row(records[n])) for n, r in outcome.rejections],
+                    key=lambda reject: reject[0],
+                )
+            for number, rejection, raw in refused:
+                rejects.add(number, rejection.field, rejection.reason, raw)
             rows += checked.rows
             accepted += outcome.accepted
             duplicates += outcome.duplicates

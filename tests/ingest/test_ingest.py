@@ -298,3 +298,21 @@ def test_worker_failure_is_raised_in_the_writer(tmp_path: Path) -> None:
     spec = CheckSpec(path, str(tmp_path / "missing.yaml"), "court", frozenset(), TODAY, 10)
     with pytest.raises(CatalogueError, match=r"missing\.yaml"):
         list(checked_batches(spec, use_worker=True))
+
+
+def test_rejects_are_in_row_order_whichever_stage_refused_them(
+    registry: Registry, tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path / "o.csv",
+        [
+            row(),
+            row(decided_on="2024-03-09"),
+            row(reference="C-3", subject="ric:1"),
+        ],
+    )
+    ingest(registry, path)
+    assert [(r["row"], r["field"]) for r in read_rejects(path)] == [
+        ("2", "reference"),
+        ("3", "subject"),
+    ]

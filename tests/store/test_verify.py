@@ -62,7 +62,7 @@ def test_changed_record_and_leaf_hash_is_caught_by_the_signed_head(
     edit(filled, "UPDATE records SET occurred_on = '2024-03-02' WHERE seq = 1500")
     with registry.engine.connect() as conn:
         names = {1: "court"}
-        entry = next(e for e in _entries(conn) if e[0] == 1500)
+        entry = next(e for e in _entries(conn, 0, 10**12) if e[0] == 1500)
         rec, salt = _record_of(entry[3], names)  # type: ignore[arg-type]
     import hashlib
 
@@ -111,3 +111,15 @@ def test_cli_verify_exits_non_zero_and_names_the_leaf(
     bad = runner.invoke(app, ["verify"], env=env)
     assert bad.exit_code == 1
     assert "ledger entry #7 " in bad.output and "TAMPERED" in bad.output
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_parallel_and_inline_verification_agree(
+    registry: Registry, filled: Path, workers: int
+) -> None:
+    report = verify_registry(registry, workers=workers)
+    assert report.ok and (report.leaves, report.records, report.heads) == (2501, 2501, 3)
+    edit(filled, "UPDATE records SET subject = 'uscc:91110000600037341L' WHERE seq = 2300")
+    edit(filled, "UPDATE records SET occurred_on = '2020-01-01' WHERE seq = 1700")
+    (problem,) = verify_registry(registry, workers=workers).problems
+    assert problem.startswith("ledger entry #1700 ")
