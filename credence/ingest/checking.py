@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-import hashlib
 import multiprocessing as mp
 import queue
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from typing import Any
 from credence.core.catalogue import load_catalogue
 from credence.core.records import Record, Rejection, RowValidator
 from credence.ingest.readers import ParseError, Row, file_format, read_batches
-from credence.ledger.leaf import salts
+from credence.ledger.leaf import record_hash, salts
 from credence.store.appender import Sealed
 
 # Starting a worker costs about a second (imports); below ~50,000 rows it does not pay.
@@ -57,7 +56,6 @@ def check_batch(validator: RowValidator, batch: list[tuple[int, Row | ParseError
     """Validate every row of `batch` and seal the good ones."""
     out = CheckedBatch(rows=len(batch))
     fresh = iter(salts(len(batch)))
-    sha256 = hashlib.sha256
     for number, row in batch:
         if isinstance(row, ParseError):
             out.rejected.append((number, Rejection("row", row.reason), row.raw))
@@ -67,8 +65,7 @@ def check_batch(validator: RowValidator, batch: list[tuple[int, Row | ParseError
             out.rejected.append((number, result, row))
         else:
             salt = next(fresh)
-            rec_hash = sha256(salt + result.content()).hexdigest()  # = leaf.record_hash
-            out.sealed.append((number, result, salt, rec_hash))
+            out.sealed.append((number, result, salt, record_hash(salt, result.content())))
     return out
 
 
