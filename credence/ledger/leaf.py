@@ -41,6 +41,23 @@ def subject_hash(key: bytes, subject: str) -> str:
     return hmac.new(key, subject.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+class SubjectHasher:
+    """subject_hash with a bounded cache: a log mentions the same subjects many times."""
+
+    def __init__(self, key: bytes, limit: int = 1_000_000) -> None:
+        self.key = key
+        self.limit = limit
+        self._cache: dict[str, str] = {}
+
+    def __call__(self, subject: str) -> str:
+        found = self._cache.get(subject)
+        if found is None:
+            if len(self._cache) >= self.limit:
+                self._cache.clear()
+            found = self._cache[subject] = subject_hash(self.key, subject)
+        return found
+
+
 def record_leaf(seq: int, record: Record, rec_hash: str, subject_digest: str) -> bytes:
     """The leaf bytes for `record` at ledger position `seq` (RFC 8785 JSON).
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from credence.core.catalogue import REVOCATION
 from credence.core.records import Record, Rejection
-from credence.ledger.leaf import record_leaf, subject_hash
+from credence.ledger.leaf import SubjectHasher, record_leaf
 from credence.ledger.merkle import CompactRange
 from credence.ledger.treehead import sign_tree_head
 from credence.store.database import insert_rows, write_transaction
@@ -30,7 +30,6 @@ from credence.store.schema import ledger_state, records, tree_heads
 # (row number, record, salt, record hash): a validated record sealed for the ledger.
 Sealed = tuple[int, Record, bytes, str]
 _LOOKUP_CHUNK = 5_000
-_SUBJECT_CACHE_LIMIT = 2_000_000
 RECORD_COLUMNS = (
     "seq",
     "source_id",
@@ -96,7 +95,10 @@ class Appender:
     run_id: int
     signing_key: Ed25519PrivateKey
     subject_key: bytes
-    _subject_hashes: dict[str, str] = field(default_factory=dict)
+    _subject_hash: SubjectHasher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._subject_hash = SubjectHasher(self.subject_key)
 
     def append(self, batch: Sequence[Sealed]) -> BatchOutcome:
         """Write `batch` in one transaction, ending with a signed tree head."""
@@ -122,14 +124,6 @@ class Appender:
             ):
                 known[ref] = _Known(seq, tuple(content), bool(superseded))
         return known
-
-    def _subject_hash(self, subject: str) -> str:
-        found = self._subject_hashes.get(subject)
-        if found is None:
-            if len(self._subject_hashes) >= _SUBJECT_CACHE_LIMIT:
-                self._subject_hashes.clear()
-            found = self._subject_hashes[subject] = subject_hash(self.subject_key, subject)
-        return found
 
     def _write(
         self,

@@ -203,13 +203,3 @@ class Registry:
         )
         with self.engine.connect() as conn:
             return Counter({(s, i): n for s, i, n in conn.execute(query)})
-
-    def run_totals(self) -> RunCounts:
-        query = sa.select(
-            sa.func.coalesce(sa.func.sum(ingest_runs.c.accepted), 0),
-            sa.func.coalesce(sa.func.sum(ingest_runs.c.duplicates), 0),
-            sa.func.coalesce(sa.func.sum(ingest_runs.c.rejected), 0),
-        )
-        with self.engine.connect() as conn:
-            row = conn.execute(query).one()
-        return RunCounts(int(row[0]), int(row[1]), int(row[2]))

@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from credence.core.records import Record
-from credence.ledger.leaf import record_hash, record_leaf, subject_hash
+from credence.ledger.leaf import SubjectHasher, record_hash, record_leaf
 from credence.ledger.merkle import CompactRange
 from credence.ledger.treehead import TreeHead, load_public_key, verify_tree_head
 from credence.store.database import create_engine
@@ -157,18 +157,14 @@ def _check_records(
     Returns how many were checked and the first mismatch as (seq, message).
     """
     engine = create_engine(url)
-    subject_hashes: dict[str, str] = {}
+    hasher = SubjectHasher(subject_key)
     checked = 0
     try:
         with engine.connect() as conn:
-            for seq, _kind, stored, row in _entries(conn, lo, hi):
+            for row in _record_rows(conn, lo, hi):
+                seq, stored = row.seq, bytes(row.leaf_hash)
                 rec, salt = _record_of(row, names)
-                digest = subject_hashes.get(rec.subject)
-                if digest is None:
-                    if len(subject_hashes) > 1_000_000:
-                        subject_hashes.clear()
-                    digest = subject_hashes[rec.subject] = subject_hash(subject_key, rec.subject)
-                problem = _leaf_problem(seq, rec, salt, row, digest, stored)
+                problem = _leaf_problem(seq, rec, salt, row, hasher(rec.subject), stored)
                 if problem:
                     where = f"ledger entry #{seq} (source {rec.source}, reference {rec.reference})"
                     return checked, (seq, f"{where}: {problem}")
@@ -192,11 +188,8 @@ def _leaf_problem(
     return None
 
 
-def _entries(conn: sa.Connection, lo: int, hi: int) -> Iterator[tuple[int, str, bytes, Any]]:
-    """Ledger entries in `seq` order, each with its record row, streamed.
-
-    Records are the only kind of entry so far; later kinds are merged in here.
-    """
+def _record_rows(conn: sa.Connection, lo: int, hi: int) -> Iterator[Any]:
+    """Records lo <= seq < hi in `seq` order, with their correction target, streamed."""
     target = records.alias("target")
     query = (
         sa.select(
@@ -220,8 +213,7 @@ def _entries(conn: sa.Connection, lo: int, hi: int) -> Iterator[tuple[int, str, 
         .order_by(records.c.seq)
     )
     result = conn.execution_options(stream_results=True, yield_per=_CHUNK).execute(query)
-    for row in result:
-        yield row.seq, "record", bytes(row.leaf_hash), row
+    yield from result
 
 
 def _record_of(row: sa.Row[Any], names: dict[int, str]) -> tuple[Record, bytes]:

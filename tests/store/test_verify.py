@@ -57,13 +57,13 @@ def test_changed_record_and_leaf_hash_is_caught_by_the_signed_head(
 ) -> None:
     """An attacker who rewrites the record and its leaf hash cannot re-sign the head."""
     from credence.ledger.leaf import record_hash, record_leaf, subject_hash
-    from credence.store.verify import _entries, _record_of
+    from credence.store.verify import _record_of, _record_rows
 
     edit(filled, "UPDATE records SET occurred_on = '2024-03-02' WHERE seq = 1500")
     with registry.engine.connect() as conn:
         names = {1: "court"}
-        entry = next(e for e in _entries(conn, 0, 10**12) if e[0] == 1500)
-        rec, salt = _record_of(entry[3], names)  # type: ignore[arg-type]
+        entry = next(r for r in _record_rows(conn, 0, 10**12) if r.seq == 1500)
+        rec, salt = _record_of(entry, names)
     import hashlib
 
     leaf = record_leaf(
