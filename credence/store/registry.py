@@ -7,6 +7,7 @@ live in one place.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections import Counter
@@ -193,6 +194,18 @@ class Registry:
         with self.engine.connect() as conn:
             size = conn.execute(sa.select(ledger_state.c.size)).scalar()
         return int(size or 0)
+
+    def size_known_at(self, day: dt.date) -> int:
+        """How many entries the ledger held at the end of `day` (UTC), from its signed heads.
+
+        A record counts as known on a day only once a signed tree head covers
+        it, so replaying `--known-at` uses exactly what the log had committed.
+        """
+        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        limit_ms = int(end.timestamp() * 1000)
+        query = sa.select(sa.func.max(tree_heads.c.size)).where(tree_heads.c.timestamp_ms < limit_ms)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
 
     def counts_by_source_and_item(self) -> Counter[tuple[str, str]]:
         """Record counts keyed by (source name, item code)."""

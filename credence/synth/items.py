@@ -138,6 +138,7 @@ WEIGHT_OVERRIDES: dict[str, float] = {
     "judicial.defaulter-listed": 10.0,
     "judicial.consumption-restriction": 2.0,
     "judicial.defaulter-performed": 0.0,  # only ever follows a listing (same case number)
+    "judicial.defaulter-extended": 0.0,  # only a court extends its own listing
     "judicial.bribery-conviction": 0.2,
     "judicial.fraud-conviction": 0.3,
     "judicial.defamation-judgment": 0.2,

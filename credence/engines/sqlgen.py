@@ -1,0 +1,252 @@
+"""The rulebook compiled to SQL: written once, transpiled by SQLGlot for each engine.
+
+The computation is a chain of named steps over two relations, `records`
+(seq, subject, item, occurred_on, decided_on, attributes) and `corrections`
+(seq, corrects_seq), then three final queries:
+
+- `scores`: every subject with a record held, and its integer score
+  (NULL where the rulebook gives its kind no score);
+- `listings`: listing records still in force (not ended by an exit record,
+  inside their duration with any extension);
+- `reasons`: each subject's records with the largest points, ranked.
+
+Every date test is a string comparison with a cut-off computed in Python
+(`credence.core.cutoffs`), and every number is an integer, so SQLite,
+DuckDB (and later PostgreSQL and Spark) cannot disagree on calendars or
+rounding. The text is written in DuckDB's dialect and transpiled; the store
+engine runs the steps as one `WITH` query, the batch engine materialises
+them one by one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlglot
+
+from credence.core.assessment import MAX_REASONS
+from credence.core.catalogue import REVOCATION
+from credence.core.cutoffs import Cutoffs
+from credence.core.ids import SubjectKind
+from credence.core.periods import Period
+from credence.core.rulebook import ResolvedList, Rulebook
+
+SUBJECT_PARAM = "__credence_subject__"  # replaced by the engine's bind parameter
+_AGE_NONE, _AGE_EXPIRES = 0, 1  # half-life ladders are numbered from 2
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _kind_filter(kinds: tuple[SubjectKind, ...] | set[SubjectKind], column: str) -> str:
+    if set(kinds) >= set(SubjectKind):
+        return "TRUE"
+    if SubjectKind.PERSON in kinds:
+        return f"{column} LIKE 'ric:%'"
+    return f"{column} NOT LIKE 'ric:%'"
+
+
+def _clamp(expr: str, lo: int | None, hi: int | None) -> str:
+    if lo is not None and hi is not None:
+        return f"CASE WHEN {expr} < {lo} THEN {lo} WHEN {expr} > {hi} THEN {hi} ELSE {expr} END"
+    if lo is not None:
+        return f"CASE WHEN {expr} < {lo} THEN {lo} ELSE {expr} END"
+    if hi is not None:
+        return f"CASE WHEN {expr} > {hi} THEN {hi} ELSE {expr} END"
+    return expr
+
+
+@dataclass(frozen=True)
+class Program:
+    """The compiled computation in one dialect."""
+
+    dialect: str
+    steps: tuple[tuple[str, str], ...]  # (name, SELECT) in dependency order
+    scores: str
+    listings: str | None
+    reasons: str | None
+
+    def with_query(self, final: str) -> str:
+        """One statement: every step as a CTE, then `final` (for the store engine)."""
+        ctes = ",\n".join(f"{name} AS ({sql})" for name, sql in self.steps)
+        return f"WITH {ctes}\n{final}"
+
+
+class _Builder:
+    def __init__(self, rulebook: Rulebook, cutoffs: Cutoffs, known_size: int | None,
+                 one_subject: bool) -> None:
+        self.rb = rulebook
+        self.cut = cutoffs
+        self.known = known_size
+        self.one = one_subject
+
+    def held(self) -> str:
+        """Records that count at all: known, dated by as-of, not revoked or corrected."""
+        where = [
+            f"r.item <> {_lit(REVOCATION)}",
+            f"COALESCE(r.decided_on, r.occurred_on) <= {_lit(self.cut.as_of)}",
+            _kind_filter(self.rb.kinds, "r.subject"),
+        ]
+        corrected = "SELECT 1 FROM corrections c WHERE c.corrects_seq = r.seq"
+        if self.known is not None:
+            where.append(f"r.seq < {int(self.known)}")
+            corrected += f" AND c.seq < {int(self.known)}"
+        if self.one:
+            where.append(f"r.subject = {_lit(SUBJECT_PARAM)}")
+        where.append(f"NOT EXISTS ({corrected})")
+        return (
+            "SELECT r.seq, r.subject, r.item, COALESCE(r.decided_on, r.occurred_on) AS start, "
+            "r.attributes FROM records r WHERE " + " AND ".join(where)
+        )
+
+    def rules(self) -> str:
+        ladders = {half: 2 + i for i, half in enumerate(sorted(self.cut.ladders))}
+        rows = []
+        for code, rule in self.rb.item_rules.items():
+            ageing = _AGE_NONE
+            if rule.ageing.expires_after:
+                ageing = _AGE_EXPIRES
+            elif rule.ageing.half_life:
+                ageing = ladders[_half_months(rule.ageing.half_life)]
+            rows.append(
+                f"SELECT {_lit(code)} AS item, {_lit(rule.area.value)} AS area, "
+                f"{1 if rule.points >= 0 else -1} AS sign, {abs(rule.points)} AS magnitude, "
+                f"{_lit(self.cut.public_from[code])} AS public_from, "
+                f"{_lit(self.cut.keep_from.get(code, '0000-01-01'))} AS keep_from, "
+                f"{ageing} AS ageing"
+            )
+        return " UNION ALL ".join(rows)
+
+    def contributions(self) -> str:
+        assert self.rb.score is not None
+        cases = [
+            f"WHEN u.ageing = {_AGE_NONE} THEN u.sign * u.magnitude",
+            f"WHEN u.ageing = {_AGE_EXPIRES} THEN CASE WHEN h.start >= u.keep_from "
+            "THEN u.sign * u.magnitude ELSE 0 END",
+        ]
+        for i, half in enumerate(sorted(self.cut.ladders)):
+            ladder = self.cut.ladders[half]
+            steps = " ".join(f"WHEN h.start >= {_lit(d)} THEN {ppm}" for d, ppm in ladder)
+            ppm = f"CASE {steps} ELSE 0 END"
+            cases.append(
+                f"WHEN u.ageing = {2 + i} THEN u.sign * ((u.magnitude * {ppm} + 500000) // 1000000)"
+            )
+        return (
+            "SELECT h.subject, h.seq, h.item, h.start, u.area, "
+            f"CASE WHEN h.start < u.public_from THEN 0 {' '.join(cases)} ELSE 0 END AS points "
+            "FROM held h JOIN rules u ON u.item = h.item WHERE "
+            + _kind_filter(self.rb.score.subjects, "h.subject")
+        )
+
+    def totals(self) -> str:
+        assert self.rb.score is not None
+        caps = self.rb.score.caps
+        capped = "a.points"
+        if caps:
+            whens = " ".join(
+                f"WHEN a.area = {_lit(area.value)} THEN {_clamp('a.points', cap.min, cap.max)}"
+                for area, cap in caps.items()
+            )
+            capped = f"CASE {whens} ELSE a.points END"
+        return (
+            f"SELECT a.subject, SUM({capped}) AS points FROM ("
+            "SELECT subject, area, SUM(points) AS points FROM contributions "
+            "GROUP BY subject, area) a GROUP BY a.subject"
+        )
+
+    def scores(self) -> str:
+        score = self.rb.score
+        if score is None:
+            return "SELECT DISTINCT subject, CAST(NULL AS BIGINT) AS score FROM held"
+        total = f"({score.base} + COALESCE(t.points, 0))"
+        scored = _kind_filter(score.subjects, "s.subject")
+        return (
+            f"SELECT s.subject, CASE WHEN {scored} THEN "
+            f"CAST({_clamp(total, score.min, score.max)} AS BIGINT) END AS score "
+            "FROM (SELECT DISTINCT subject FROM held) s "
+            "LEFT JOIN totals t ON t.subject = s.subject"
+        )
+
+    def reasons(self) -> str:
+        return (
+            "SELECT subject, seq, item, start, points FROM ("
+            "SELECT subject, seq, item, start, points, ROW_NUMBER() OVER ("
+            "PARTITION BY subject ORDER BY ABS(points) DESC, seq) AS rn "
+            f"FROM contributions WHERE points <> 0) ranked WHERE rn <= {MAX_REASONS}"
+        )
+
+    def listing(self, lst: ResolvedList) -> str:
+        def items(codes: tuple[str, ...]) -> str:
+            return "(" + ", ".join(_lit(c) for c in codes) + ")"
+
+        def attr(alias: str, name: str) -> str:
+            return f"json_extract_string({alias}.attributes, {_lit('$.' + name)})"
+
+        kinds = _kind_filter(lst.spec.subjects, "e.subject")
+        cut = self.cut.listing_from[lst.name]
+        ext = "0"
+        joins = ""
+        exit_clause = ""
+        if lst.spec.exit:
+            m = lst.spec.exit.match
+            exit_clause = (
+                f" AND NOT EXISTS (SELECT 1 FROM held x WHERE x.subject = e.subject "
+                f"AND x.item IN {items(lst.exit_items)} AND x.start >= e.start "
+                f"AND {attr('x', m)} = {attr('e', m)})"
+            )
+        if lst.spec.extension:
+            spec = lst.spec.extension
+            joins = (
+                " LEFT JOIN (SELECT e2.seq, SUM(CAST("
+                f"{attr('x', spec.attribute)} AS BIGINT)) AS units FROM held e2 JOIN held x "
+                f"ON x.subject = e2.subject AND x.item IN {items(lst.extension_items)} "
+                f"AND x.start >= e2.start AND {attr('x', spec.match)} = {attr('e2', spec.match)} "
+                f"WHERE e2.item IN {items(lst.entry_items)} GROUP BY e2.seq) g ON g.seq = e.seq"
+            )
+            ext = "COALESCE(g.units, 0)"
+        ladder = " ".join(
+            f"WHEN {ext} >= {k} THEN {_lit(cut[k])}" for k in range(len(cut) - 1, 0, -1)
+        )
+        threshold = f"CASE {ladder} ELSE {_lit(cut[0])} END" if ladder else _lit(cut[0])
+        return (
+            f"SELECT e.subject, {_lit(lst.name)} AS list, e.seq, e.start, {ext} AS extension "
+            f"FROM held e{joins} WHERE e.item IN {items(lst.entry_items)} AND {kinds}"
+            f"{exit_clause} AND e.start >= {threshold}"
+        )
+
+
+def _half_months(text: str) -> int:
+    p = Period.parse(text)
+    return p.count * (12 if p.unit == "year" else 1)
+
+
+def compile_program(
+    rulebook: Rulebook,
+    cutoffs: Cutoffs,
+    dialect: str,
+    *,
+    known_size: int | None = None,
+    one_subject: bool = False,
+) -> Program:
+    """Compile `rulebook` for one as-of date into `dialect` ("sqlite", "duckdb", "postgres")."""
+    b = _Builder(rulebook, cutoffs, known_size, one_subject)
+    steps: list[tuple[str, str]] = [("held", b.held())]
+    reasons = None
+    if rulebook.score is not None:
+        steps += [("rules", b.rules()), ("contributions", b.contributions()),
+                  ("totals", b.totals())]
+        reasons = b.reasons()
+    record_lists = [lst for lst in rulebook.lists.values() if lst.by_record]
+    listings = " UNION ALL ".join(b.listing(lst) for lst in record_lists) or None
+
+    def out(sql: str) -> str:
+        return sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
+
+    return Program(
+        dialect=dialect,
+        steps=tuple((name, out(sql)) for name, sql in steps),
+        scores=out(b.scores()),
+        listings=out(listings) if listings else None,
+        reasons=out(reasons) if reasons else None,
+    )

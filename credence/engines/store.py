@@ -1,0 +1,112 @@
+"""The `sql` engine: the compiled rulebook run on the store itself.
+
+This is the engine for one subject (a check, `credence explain`, the
+portal): one indexed lookup of that subject's records, three small queries
+prepared once per rulebook and as-of date. It can also score everyone, which
+is how the batch engine is tested against it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+
+from credence.core.assessment import Assessment, assemble
+from credence.core.cutoffs import compute_cutoffs
+from credence.core.rulebook import Rulebook
+from credence.engines.merge import merge_results
+from credence.engines.sqlgen import SUBJECT_PARAM, Program, compile_program
+
+_DIALECTS = {"sqlite": "sqlite", "postgresql": "postgres"}
+_CORRECTIONS = "SELECT seq, corrects_seq FROM records WHERE corrects_seq IS NOT NULL"
+
+
+def _statement(program: Program, final: str) -> sa.TextClause:
+    steps = (("corrections", _CORRECTIONS), *program.steps)
+    ctes = ",\n".join(f"{name} AS ({sql})" for name, sql in steps)
+    text = f"WITH {ctes}\n{final}".replace(f"'{SUBJECT_PARAM}'", ":subject")
+    return sa.text(text)
+
+
+class StoreEngine:
+    """Assess subjects on the registry's own database."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        rulebook: Rulebook,
+        as_of: dt.date,
+        known_size: int | None = None,
+    ) -> None:
+        dialect = _DIALECTS.get(engine.dialect.name)
+        if dialect is None:
+            raise ValueError(f"no SQL dialect for database '{engine.dialect.name}'")
+        self.engine = engine
+        self.rulebook = rulebook
+        self.as_of = as_of
+        self.known_size = known_size
+        cutoffs = compute_cutoffs(rulebook, as_of)
+        self.dialect = dialect
+        self._one = compile_program(rulebook, cutoffs, dialect, known_size=known_size,
+                                    one_subject=True)
+        self._all = compile_program(rulebook, cutoffs, dialect, known_size=known_size)
+        self._one_sql = self._statements(self._one)
+        self._all_sql = self._statements(self._all, ordered=True)
+        self._conn: sa.Connection | None = None
+
+    def _statements(self, program: Program, ordered: bool = False) -> list[sa.TextClause | None]:
+        order = " ORDER BY 1" if ordered else ""
+        return [
+            _statement(program, program.scores + order),
+            _statement(program, program.listings + order) if program.listings else None,
+            _statement(program, program.reasons + order) if program.reasons else None,
+        ]
+
+    def __enter__(self) -> StoreEngine:
+        self._conn = self.engine.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _connection(self) -> sa.Connection:
+        if self._conn is None:
+            self._conn = self.engine.connect()
+        return self._conn
+
+    def assess(self, subject: str) -> Assessment:
+        """One subject's assessment (the base score if the registry holds nothing on them)."""
+        conn = self._connection()
+        params = {"subject": subject}
+        scores_sql, listings_sql, reasons_sql = self._one_sql
+        assert scores_sql is not None
+        row = conn.execute(scores_sql, params).first()
+        listings = conn.execute(listings_sql, params).all() if listings_sql is not None else []
+        reasons = conn.execute(reasons_sql, params).all() if reasons_sql is not None else []
+        conn.rollback()  # end the read transaction: never hold a snapshot open between calls
+        score = row[1] if row is not None else (
+            self.rulebook.score.base if self.rulebook.score else None
+        )
+        merged = list(merge_results(
+            self.rulebook, [(subject, score)], listings, reasons, self.as_of, self.known_size
+        ))
+        return merged[0] if merged else assemble(
+            self.rulebook, subject, score, [], [], self.as_of, self.known_size
+        )
+
+    def assess_all(self) -> Iterator[Assessment]:
+        """Every subject the registry holds records on, in subject order."""
+        conn = self._connection()
+        scores_sql, listings_sql, reasons_sql = self._all_sql
+        assert scores_sql is not None
+        scores = conn.execute(scores_sql).all()
+        listings = conn.execute(listings_sql).all() if listings_sql is not None else []
+        reasons = conn.execute(reasons_sql).all() if reasons_sql is not None else []
+        conn.rollback()
+        yield from merge_results(
+            self.rulebook, scores, listings, reasons, self.as_of, self.known_size
+        )
