@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     catalogue: str = ""
     # Records written per ledger transaction (each ends with a signed tree head).
     batch_size: int = Field(default=50_000, ge=1, le=1_000_000)
+    # Hash buckets of subjects for batch scoring: each bucket is scored on its own, so
+    # memory is bounded by the largest bucket, not by the registry.
+    score_buckets: int = Field(default=16, ge=1, le=4096)
+    # Memory DuckDB may use for batch scoring before it spills to disk.
+    duckdb_memory_limit: str = "3GB"
     # Subjects in the synthetic city that `make demo` builds.
     demo_subjects: int = Field(default=100_000, ge=100, le=10_000_000)
     # When true, `make demo` builds, reports and exits instead of serving.
@@ -35,6 +40,11 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str:
         return self.db_url or f"sqlite:///{self.data_dir / 'credence.db'}"
+
+    @property
+    def snapshot_dir(self) -> Path:
+        """Parquet copy of the records for the batch engine, appended as the ledger grows."""
+        return self.data_dir / "snapshot"
 
     @property
     def signing_key_path(self) -> Path:

@@ -1,0 +1,162 @@
+"""A Parquet copy of the ledger's records, partitioned by subject bucket, for batch engines.
+
+DuckDB cannot read the SQLite store without an extension downloaded at run
+time, and scanning the live store would hold its readers for minutes. So the
+batch engine reads a snapshot: the records up to a signed tree head, written
+as Parquet under `records/bucket=K/` (K = md5 of the subject modulo the
+bucket count, so each subject's records are all in one bucket and a bucket
+can be scored alone) plus every correction in `corrections/` (a correction
+may move a record to another subject, so it must be visible to all buckets).
+
+The ledger only grows, so the snapshot is extended rather than rebuilt: the
+manifest records the size and root it covers, and a later run exports only
+the records after it. If the root at that size no longer matches (a
+different registry in the same directory), the snapshot is rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import sqlalchemy as sa
+
+from credence.store.schema import tree_heads
+
+FORMAT = 1
+CHUNK_ROWS = 2_000_000
+_COLUMNS = "seq, subject, item, occurred_on, decided_on, attributes, corrects_seq"
+_SCHEMA = pa.schema(
+    [
+        ("seq", pa.int64()),
+        ("subject", pa.string()),
+        ("item", pa.string()),
+        ("occurred_on", pa.string()),
+        ("decided_on", pa.string()),
+        ("attributes", pa.string()),
+        ("corrects_seq", pa.int64()),
+    ]
+)
+
+Progress = Callable[[int, int], None]  # (records exported so far, records to export)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A snapshot directory and what it covers."""
+
+    path: Path
+    size: int
+    buckets: int
+
+    def bucket_glob(self, bucket: int) -> str:
+        return str(self.path / "records" / f"bucket={bucket}" / "*.parquet")
+
+    def has_bucket(self, bucket: int) -> bool:
+        return any((self.path / "records" / f"bucket={bucket}").glob("*.parquet"))
+
+    @property
+    def corrections_glob(self) -> str:
+        return str(self.path / "corrections" / "*.parquet")
+
+    @property
+    def has_corrections(self) -> bool:
+        return any((self.path / "corrections").glob("*.parquet"))
+
+
+def _signed_root(engine: sa.Engine, size: int) -> str | None:
+    with engine.connect() as conn:
+        root = conn.execute(sa.select(tree_heads.c.root).where(tree_heads.c.size == size)).scalar()
+    return bytes(root).hex() if root is not None else None
+
+
+def _latest_signed_size(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.max(tree_heads.c.size))).scalar() or 0)
+
+
+def _read_manifest(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((path / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("format") == FORMAT else None
+
+
+def _fetch(engine: sa.Engine, lo: int, hi: int) -> pa.Table:
+    """Records with lo <= seq < hi as Arrow; straight from SQLite in C when the store is SQLite."""
+    sql = f"SELECT {_COLUMNS} FROM records WHERE seq >= {int(lo)} AND seq < {int(hi)} ORDER BY seq"
+    if engine.dialect.name == "sqlite" and engine.url.database:
+        import adbc_driver_sqlite.dbapi as adbc_sqlite
+
+        with adbc_sqlite.connect(engine.url.database) as conn, conn.cursor() as cur:
+            cur.execute(sql)
+            table = cur.fetch_arrow_table()
+        return table.cast(_SCHEMA)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(sql).all()
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in _SCHEMA]
+    return pa.table(
+        [pa.array(col, type=f.type) for col, f in zip(columns, _SCHEMA, strict=True)],
+        schema=_SCHEMA,
+    )
+
+
+def _write_part(con: duckdb.DuckDBPyConnection, path: Path, table: pa.Table, lo: int,
+                buckets: int) -> None:
+    con.register("chunk", table)
+    try:
+        part = f"part-{lo:012d}"
+        con.execute(
+            f"COPY (SELECT *, CAST(md5_number(subject) % {buckets} AS INTEGER) AS bucket "
+            f"FROM chunk) TO '{path / 'records'}' (FORMAT parquet, PARTITION_BY (bucket), "
+            f"FILENAME_PATTERN '{part}-{{i}}', OVERWRITE_OR_IGNORE true, "
+            "ROW_GROUP_SIZE 262144)"
+        )
+        corrections = path / "corrections"
+        corrections.mkdir(parents=True, exist_ok=True)
+        con.execute(
+            "COPY (SELECT seq, corrects_seq FROM chunk WHERE corrects_seq IS NOT NULL) "
+            f"TO '{corrections / (part + '.parquet')}' (FORMAT parquet)"
+        )
+    finally:
+        con.unregister("chunk")
+
+
+def ensure_snapshot(
+    engine: sa.Engine, path: Path, buckets: int, progress: Progress | None = None
+) -> Snapshot:
+    """Bring the snapshot at `path` up to the latest signed tree head; return it."""
+    size = _latest_signed_size(engine)
+    manifest = _read_manifest(path)
+    start = 0
+    if manifest is not None and manifest.get("buckets") == buckets:
+        covered = int(manifest["size"])
+        if covered <= size and manifest.get("root") == _signed_root(engine, covered):
+            start = covered
+    if start == 0 and path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if start < size:
+        con = duckdb.connect()
+        try:
+            for lo in range(start, size, CHUNK_ROWS):
+                hi = min(lo + CHUNK_ROWS, size)
+                _write_part(con, path, _fetch(engine, lo, hi), lo, buckets)
+                if progress:
+                    progress(hi - start, size - start)
+        finally:
+            con.close()
+    if start < size or manifest is None or start == 0:
+        root = _signed_root(engine, size) if size else None
+        data = {"format": FORMAT, "size": size, "buckets": buckets, "root": root}
+        tmp = path / "manifest.json.tmp"
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.replace(path / "manifest.json")
+    return Snapshot(path, size, buckets)
