@@ -2,18 +2,21 @@
 
 Initialises the registry, synthesises a city (once; a second run reuses it
 and shows that re-ingesting adds nothing), registers its sources, ingests
-every file, verifies the ledger and prints a report. With
+every file, verifies the ledger, scores everyone under gov-default with the batch engine
+and prints a report. With
 CREDENCE_DEMO_NO_SERVE set it exits when done (later issues add serving).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections import Counter
 from pathlib import Path
 
+import orjson
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from credence.ingest.pipeline import IngestReport, ingest_file
@@ -42,6 +45,7 @@ def run_demo(settings: Settings, console: Console) -> None:
     _print_report(console, registry, manifest, reports, verified.ok, started)
     for problem in verified.problems:
         console.print(f"[red]TAMPERED[/red] {problem}")
+    _score(console, settings, registry)
     head = registry.latest_tree_head()
     registry.close()
     if head is not None:
@@ -52,6 +56,42 @@ def run_demo(settings: Settings, console: Console) -> None:
         console.print(
             "(serving arrives with the service issue; set CREDENCE_DEMO_NO_SERVE=1 in CI)"
         )
+
+
+def _score(console: Console, settings: Settings, registry: Registry) -> None:
+    """Score the city under gov-default with the batch engine and print what it decided."""
+    from credence.cli.main import progress_bar
+    from credence.cli.scoring import add_outcome, summarise
+    from credence.scoring.service import DEFAULT_RULEBOOK, When, assess_all, open_rulebook
+
+    started = time.perf_counter()
+    rulebook = open_rulebook(registry, DEFAULT_RULEBOOK)
+    when = When(dt.date.today())
+    out = settings.data_dir / f"scores-{rulebook.name}.jsonl"
+    counts: Counter[str] = Counter()
+    examples: dict[str, str] = {}
+    with progress_bar() as bar, out.with_name(out.name + ".tmp").open("wb") as sink:
+        tasks: dict[str, TaskID] = {}
+
+        def tick(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done)
+
+        for a in assess_all(registry, settings, rulebook, when, "duckdb", tick):
+            sink.write(orjson.dumps(a.to_dict()) + b"\n")
+            add_outcome(counts, a)
+            if a.lists and a.kind.value not in examples and len(a.lists[0].records) == 1:
+                examples[a.kind.value] = a.subject
+    out.with_name(out.name + ".tmp").replace(out)
+    console.print(summarise(counts, rulebook))
+    console.print(
+        f"scored under {rulebook.name} {rulebook.version} as of {when.as_of} in "
+        f"{time.perf_counter() - started:.1f} s; one line per subject in {out}",
+        highlight=False,
+    )
+    for subject in examples.values():
+        console.print(f"  try: credence explain {subject}", highlight=False)
 
 
 def _city(city_dir: Path, subjects: int, bar: Progress) -> CityManifest:

@@ -21,6 +21,7 @@ from rich.progress import (
 
 from credence.core.catalogue import CatalogueError
 from credence.core.ids import InvalidSubject, parse_subject
+from credence.core.rulebook import RulebookError
 from credence.ingest.readers import FormatError
 from credence.ledger.keys import KeyFileError
 from credence.settings import Settings, SettingsError, load_settings
@@ -36,6 +37,8 @@ id_app = typer.Typer(help="Check subject identifiers.", no_args_is_help=True)
 source_app = typer.Typer(help="Register and list source agencies.", no_args_is_help=True)
 app.add_typer(id_app, name="id")
 catalogue_app = typer.Typer(help="Inspect the catalogue.", no_args_is_help=True)
+rulebook_app = typer.Typer(help="Validate and list rulebooks.", no_args_is_help=True)
+app.add_typer(rulebook_app, name="rulebook")
 app.add_typer(source_app, name="source")
 app.add_typer(catalogue_app, name="catalogue")
 
@@ -43,7 +46,15 @@ console = Console()
 err = Console(stderr=True, soft_wrap=True)
 
 # Errors a user can act on: shown as one line, exit status 2.
-USER_ERRORS = (SettingsError, StoreError, CatalogueError, FormatError, KeyFileError)
+USER_ERRORS = (
+    SettingsError,
+    StoreError,
+    CatalogueError,
+    FormatError,
+    KeyFileError,
+    RulebookError,
+    InvalidSubject,
+)
 
 
 def settings() -> Settings:
@@ -77,14 +88,15 @@ def opened() -> Iterator[Registry]:
             registry.close()
 
 
-def progress_bar() -> Progress:
+def progress_bar(on: Console | None = None) -> Progress:
+    """A Rich progress bar (on stdout unless `on` says otherwise, e.g. stderr)."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=console,
+        console=on or console,
         transient=False,
     )
 
@@ -230,6 +242,11 @@ def synth(
         f"{manifest.organisations} organisations, {manifest.people} people, "
         f"{manifest.records} records in {len(manifest.sources)} source files under {out}"
     )
+
+
+from credence.cli import scoring as _scoring  # noqa: E402  (registers score commands)
+
+_scoring.register(app, rulebook_app)
 
 
 @app.command()

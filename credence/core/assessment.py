@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from credence.core.ids import SubjectKind
 from credence.core.cutoffs import listing_period
+from credence.core.ids import SubjectKind
 from credence.core.rulebook import ResolvedList, Rulebook
 from credence.core.rulebook_model import MeasureSpec
 
@@ -178,9 +178,7 @@ def assemble(
             listings.append(Listing(name, lst.spec.colour, None, None))
     names = {lst.list for lst in listings}
     measures = tuple(
-        m.name
-        for m in rulebook.measures.values()
-        if _measure_applies(m, kind, score, grade, names)
+        m.name for m in rulebook.measures.values() if _measure_applies(m, kind, score, grade, names)
     )
     ranked = sorted(reasons, key=lambda r: (-abs(r.points), r.seq))[:MAX_REASONS]
     return Assessment(

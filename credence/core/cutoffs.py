@@ -91,8 +91,9 @@ def compute_cutoffs(rulebook: Rulebook, as_of: dt.date) -> Cutoffs:
     public_from = {code: period_cutoff(p, as_of) for code, p in rulebook.publicity.items()}
     keep_from: dict[str, str] = {}
     ladders: dict[int, list[tuple[str, int]]] = {}
-    longest = max((_months(p) if p.unit in ("month", "year") else 0)
-                  for p in rulebook.publicity.values())
+    longest = max(
+        (_months(p) if p.unit in ("month", "year") else 0) for p in rulebook.publicity.values()
+    )
     for code, rule in rulebook.item_rules.items():
         if rule.ageing.expires_after:
             keep_from[code] = period_cutoff(Period.parse(rule.ageing.expires_after), as_of)
@@ -109,7 +110,5 @@ def compute_cutoffs(rulebook: Rulebook, as_of: dt.date) -> Cutoffs:
         if not lst.by_record:
             continue
         most = Period.parse(lst.spec.extension.max).count if lst.spec.extension else 0
-        listing_from[name] = [
-            period_cutoff(listing_period(lst, k), as_of) for k in range(most + 1)
-        ]
+        listing_from[name] = [period_cutoff(listing_period(lst, k), as_of) for k in range(most + 1)]
     return Cutoffs(as_of.isoformat(), public_from, keep_from, ladders, listing_from)

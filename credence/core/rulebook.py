@@ -36,7 +36,6 @@ from credence.core.rulebook_model import (
 )
 from credence.core.yamlfile import LINE_KEY, YamlError, load_yaml, strip_lines
 
-
 # Dates on which to compare two calendar periods (month ends and a leap day).
 _PROBE_DAYS = (dt.date(2000, 1, 31), dt.date(2000, 2, 29), dt.date(2001, 3, 1))
 
@@ -131,12 +130,10 @@ def _line_at(data: Any, loc: Sequence[int | str]) -> int:
     line = data.get(LINE_KEY, 0) if isinstance(data, dict) else 0
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
+        in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if not in_list and not (isinstance(node, dict) and part in node):
             break
+        node = node[part]
         if isinstance(node, dict):
             line = node.get(LINE_KEY, line)
     return int(line)
@@ -230,8 +227,9 @@ def _check_sign(ctx: _Context, loc: list[int | str], item: CatalogueItem, points
     )
     if wrong:
         raise ctx.fail(
-            loc, f"item '{item.code}' is {item.polarity.value} in the catalogue; {points} points"
-            " goes the wrong way"
+            loc,
+            f"item '{item.code}' is {item.polarity.value} in the catalogue; {points} points"
+            " goes the wrong way",
         )
 
 
@@ -276,7 +274,7 @@ def _resolve_list(ctx: _Context, i: int, lst: ListSpec) -> ResolvedList:
             if spec is None or spec.type is not AttributeType.INTEGER:
                 raise ctx.fail(
                     [*loc, "extension"],
-                    f"item '{code}' has no integer attribute '{ext.attribute}' giving the extension",
+                    f"item '{code}' has no integer attribute '{ext.attribute}' for the extension",
                 )
     score = ctx.data.get("score")
     grades = [g.get("grade") for g in score.get("grades", [])] if isinstance(score, dict) else []
@@ -308,7 +306,9 @@ def content_hash(data: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(strip_lines(data))).hexdigest()
 
 
-def parse_rulebook(data: dict[str, Any], catalogue: Catalogue, path: str = "<rulebook>") -> Rulebook:
+def parse_rulebook(
+    data: dict[str, Any], catalogue: Catalogue, path: str = "<rulebook>"
+) -> Rulebook:
     """Validate rulebook data (as loaded from YAML) against `catalogue`."""
     try:
         spec = RulebookSpec.model_validate(strip_lines(data))
@@ -373,4 +373,3 @@ def resolve_rulebook_path(name_or_file: str) -> Path:
             "give a preset name or a .yaml file"
         )
     return Path(name_or_file)
-

@@ -114,10 +114,14 @@ class ScoreSpec(_Strict):
     @model_validator(mode="after")
     def _scale(self) -> ScoreSpec:
         if not self.min <= self.base <= self.max:
-            raise ValueError(f"field 'base': {self.base} is outside the scale {self.min}-{self.max}")
+            raise ValueError(
+                f"field 'base': {self.base} is outside the scale {self.min}-{self.max}"
+            )
         minima = [g.min for g in self.grades]
         if minima[-1] is not None:
-            raise ValueError("field 'grades': the last grade takes every lower score; give it no 'min'")
+            raise ValueError(
+                "field 'grades': the last grade takes every lower score; give it no 'min'"
+            )
         if any(m is None for m in minima[:-1]):
             raise ValueError("field 'grades': every grade but the last needs a 'min'")
         given = [m for m in minima[:-1] if m is not None]

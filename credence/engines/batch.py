@@ -25,7 +25,9 @@ from credence.engines.snapshot import Snapshot
 from credence.engines.sqlgen import compile_program
 
 BucketDone = Callable[[int, int], None]  # (buckets done, buckets)
-_EMPTY_CORRECTIONS = "SELECT CAST(NULL AS BIGINT) AS seq, CAST(NULL AS BIGINT) AS corrects_seq WHERE FALSE"
+_EMPTY_CORRECTIONS = (
+    "SELECT CAST(NULL AS BIGINT) AS seq, CAST(NULL AS BIGINT) AS corrects_seq WHERE FALSE"
+)
 
 
 @dataclass
@@ -41,7 +43,7 @@ class BatchTimings:
 
 def connect(memory_limit: str = "3GB", threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with bounded memory (it spills to a temp directory beyond it)."""
-    config: dict[str, str | int] = {"memory_limit": memory_limit}
+    config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit}
     if threads:
         config["threads"] = threads
     return duckdb.connect(config=config)
@@ -86,8 +88,10 @@ class BatchEngine:
             reasons = con.execute(self.program.reasons + " ORDER BY 1").fetchall()
         return scores, listings, reasons
 
-    def run(self, progress: BucketDone | None = None) -> Iterator[Assessment]:
-        """Assessments bucket by bucket (subject order within each bucket)."""
+    def run_buckets(
+        self, progress: BucketDone | None = None
+    ) -> Iterator[tuple[int, list[Assessment]]]:
+        """Each bucket's assessments (in subject order), bucket by bucket."""
         con = connect(self.memory_limit)
         try:
             corrections = (
@@ -97,6 +101,7 @@ class BatchEngine:
             )
             con.execute(f"CREATE TEMP TABLE corrections AS {corrections}")
             for bucket in range(self.snapshot.buckets):
+                found: list[Assessment] = []
                 if self.snapshot.has_bucket(bucket):
                     started = time.perf_counter()
                     scores, listings, reasons = self._bucket_rows(con, bucket)
@@ -104,14 +109,21 @@ class BatchEngine:
                     self.timings.sql += took
                     self.timings.per_bucket.append(took)
                     started = time.perf_counter()
-                    for assessment in merge_results(
-                        self.rulebook, scores, listings, reasons, self.as_of, self.known_size
-                    ):
-                        self.timings.subjects += 1
-                        yield assessment
+                    found = list(
+                        merge_results(
+                            self.rulebook, scores, listings, reasons, self.as_of, self.known_size
+                        )
+                    )
+                    self.timings.subjects += len(found)
                     self.timings.assemble += time.perf_counter() - started
                 self.timings.buckets += 1
+                yield bucket, found
                 if progress:
                     progress(bucket + 1, self.snapshot.buckets)
         finally:
             con.close()
+
+    def run(self, progress: BucketDone | None = None) -> Iterator[Assessment]:
+        """Every assessment, bucket by bucket (subject order within each bucket)."""
+        for _, found in self.run_buckets(progress):
+            yield from found

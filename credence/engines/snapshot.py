@@ -95,21 +95,24 @@ def _fetch(engine: sa.Engine, lo: int, hi: int) -> pa.Table:
     if engine.dialect.name == "sqlite" and engine.url.database:
         import adbc_driver_sqlite.dbapi as adbc_sqlite
 
-        with adbc_sqlite.connect(engine.url.database) as conn, conn.cursor() as cur:
+        with adbc_sqlite.connect(engine.url.database) as adbc, adbc.cursor() as cur:
             cur.execute(sql)
             table = cur.fetch_arrow_table()
         return table.cast(_SCHEMA)
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(sql).all()
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in _SCHEMA]
+    columns: list[tuple[Any, ...]] = (
+        list(zip(*rows, strict=True)) if rows else [() for _ in _SCHEMA]
+    )
     return pa.table(
         [pa.array(col, type=f.type) for col, f in zip(columns, _SCHEMA, strict=True)],
         schema=_SCHEMA,
     )
 
 
-def _write_part(con: duckdb.DuckDBPyConnection, path: Path, table: pa.Table, lo: int,
-                buckets: int) -> None:
+def _write_part(
+    con: duckdb.DuckDBPyConnection, path: Path, table: pa.Table, lo: int, buckets: int
+) -> None:
     con.register("chunk", table)
     try:
         part = f"part-{lo:012d}"

@@ -74,8 +74,9 @@ class Program:
 
 
 class _Builder:
-    def __init__(self, rulebook: Rulebook, cutoffs: Cutoffs, known_size: int | None,
-                 one_subject: bool) -> None:
+    def __init__(
+        self, rulebook: Rulebook, cutoffs: Cutoffs, known_size: int | None, one_subject: bool
+    ) -> None:
         self.rb = rulebook
         self.cut = cutoffs
         self.known = known_size
@@ -234,8 +235,11 @@ def compile_program(
     steps: list[tuple[str, str]] = [("held", b.held())]
     reasons = None
     if rulebook.score is not None:
-        steps += [("rules", b.rules()), ("contributions", b.contributions()),
-                  ("totals", b.totals())]
+        steps += [
+            ("rules", b.rules()),
+            ("contributions", b.contributions()),
+            ("totals", b.totals()),
+        ]
         reasons = b.reasons()
     record_lists = [lst for lst in rulebook.lists.values() if lst.by_record]
     listings = " UNION ALL ".join(b.listing(lst) for lst in record_lists) or None

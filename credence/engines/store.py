@@ -49,8 +49,9 @@ class StoreEngine:
         self.known_size = known_size
         cutoffs = compute_cutoffs(rulebook, as_of)
         self.dialect = dialect
-        self._one = compile_program(rulebook, cutoffs, dialect, known_size=known_size,
-                                    one_subject=True)
+        self._one = compile_program(
+            rulebook, cutoffs, dialect, known_size=known_size, one_subject=True
+        )
         self._all = compile_program(rulebook, cutoffs, dialect, known_size=known_size)
         self._one_sql = self._statements(self._one)
         self._all_sql = self._statements(self._all, ordered=True)
@@ -88,14 +89,20 @@ class StoreEngine:
         listings = conn.execute(listings_sql, params).all() if listings_sql is not None else []
         reasons = conn.execute(reasons_sql, params).all() if reasons_sql is not None else []
         conn.rollback()  # end the read transaction: never hold a snapshot open between calls
-        score = row[1] if row is not None else (
-            self.rulebook.score.base if self.rulebook.score else None
+        score = (
+            row[1]
+            if row is not None
+            else (self.rulebook.score.base if self.rulebook.score else None)
         )
-        merged = list(merge_results(
-            self.rulebook, [(subject, score)], listings, reasons, self.as_of, self.known_size
-        ))
-        return merged[0] if merged else assemble(
-            self.rulebook, subject, score, [], [], self.as_of, self.known_size
+        merged = list(
+            merge_results(
+                self.rulebook, [(subject, score)], listings, reasons, self.as_of, self.known_size
+            )
+        )
+        return (
+            merged[0]
+            if merged
+            else assemble(self.rulebook, subject, score, [], [], self.as_of, self.known_size)
         )
 
     def assess_all(self) -> Iterator[Assessment]:

@@ -203,9 +203,25 @@ class Registry:
         """
         end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
         limit_ms = int(end.timestamp() * 1000)
-        query = sa.select(sa.func.max(tree_heads.c.size)).where(tree_heads.c.timestamp_ms < limit_ms)
+        query = sa.select(sa.func.max(tree_heads.c.size)).where(
+            tree_heads.c.timestamp_ms < limit_ms
+        )
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar() or 0)
+
+    def records_by_seq(
+        self, seqs: list[int]
+    ) -> list[sa.Row[tuple[int, str, str, str | None, str | None]]]:
+        """(seq, item, occurred_on, decided_on, attributes) of the given records."""
+        query = sa.select(
+            records.c.seq,
+            records.c.item,
+            records.c.occurred_on,
+            records.c.decided_on,
+            records.c.attributes,
+        ).where(records.c.seq.in_(seqs))
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).all())  # type: ignore[arg-type]
 
     def counts_by_source_and_item(self) -> Counter[tuple[str, str]]:
         """Record counts keyed by (source name, item code)."""

@@ -42,7 +42,7 @@ def test_init_source_ingest_verify(run, tmp_path: Path) -> None:  # type: ignore
     code, out = run("init")
     assert code == 0 and "already initialised" in out
     code, out = run("source", "add", "court", "--items", "judicial.*")
-    assert code == 0 and "registered source court: 8 items" in out
+    assert code == 0 and "registered source court: 9 items" in out
     code, out = run("source", "add", "bad", "--items", "political.*")
     assert code == 2 and "matches no catalogue item" in out
     path = write_csv(tmp_path / "a.csv", [row(), row(reference="C-2", subject="ric:1")])
@@ -55,7 +55,7 @@ def test_init_source_ingest_verify(run, tmp_path: Path) -> None:  # type: ignore
     code, out = run("verify")
     assert code == 0 and "ok: 1 leaves" in out
     code, out = run("source", "list")
-    assert "court\tjudicial.*\t8 items" in out
+    assert "court\tjudicial.*\t9 items" in out
 
 
 def test_catalogue_check_refuses_prohibited_items(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,237 @@
+"""Scoring commands: `score`, `explain`, `simulate` and `rulebook check`/`list`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.progress import TaskID
+from rich.table import Table
+
+from credence.core.assessment import Assessment
+from credence.core.rulebook import Rulebook, load_rulebook, preset_names, resolve_rulebook_path
+
+if TYPE_CHECKING:
+    from credence.scoring.service import When
+
+RULEBOOK_HELP = "Preset name (gov-default, sesame-style, suining-2010) or a rulebook YAML file"
+AS_OF_HELP = "Day ages, publicity and list durations are measured on (default: today)"
+KNOWN_AT_HELP = "Only records the ledger had signed by the end of this day: replays a past result"
+
+
+def _day(value: str | None, option: str) -> dt.date | None:
+    from credence.cli.main import fail
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option} must be a date YYYY-MM-DD, not {value!r}")
+
+
+def _when(as_of: str | None, known_at: str | None) -> When:
+    from credence.scoring.service import When
+
+    day = _day(as_of, "--as-of") or dt.date.today()
+    known = _day(known_at, "--known-at")
+    return When(day, known)
+
+
+def summarise(assessments: list[Assessment] | Counter[str], rulebook: Rulebook) -> Table:
+    """Counts per grade, list and measure, as a Rich table."""
+    counts = assessments if isinstance(assessments, Counter) else count_outcomes(assessments)
+    table = Table(title=f"{rulebook.name} {rulebook.version}", title_justify="left")
+    table.add_column("outcome")
+    table.add_column("subjects", justify="right")
+    for key, n in sorted(counts.items(), key=lambda kv: _order(rulebook, kv[0])):
+        table.add_row(key, f"{n:,}")
+    return table
+
+
+def count_outcomes(assessments: list[Assessment]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for a in assessments:
+        add_outcome(counts, a)
+    return counts
+
+
+def add_outcome(counts: Counter[str], a: Assessment) -> None:
+    plural = "people" if a.kind.value == "person" else "organisations"
+    counts[f"grade {a.grade}" if a.grade else f"{plural} not graded"] += 1
+    for listing in a.lists:
+        counts[f"{listing.colour} list {listing.list}"] += 1
+    for measure in a.measures:
+        counts[f"measure {measure}"] += 1
+
+
+def _order(rulebook: Rulebook, key: str) -> tuple[int, int, str]:
+    grades = [g.grade for g in rulebook.score.grades] if rulebook.score else []
+    if key.startswith("grade "):
+        return (0, grades.index(key[6:]) if key[6:] in grades else 99, key)
+    if "not graded" in key:
+        return (1, 0, key)
+    if " list " in key:
+        return (2, 0, key)
+    return (3, 0, key)
+
+
+def register(app: typer.Typer, rulebook_app: typer.Typer) -> None:
+    """Attach the scoring commands to the CLI."""
+    from credence.cli.main import console, err, fail, opened, progress_bar, settings, user_errors
+
+    @app.command()
+    def score(
+        rulebook: str = typer.Option("gov-default", "--rulebook", help=RULEBOOK_HELP),
+        as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
+        known_at: str | None = typer.Option(None, "--known-at", help=KNOWN_AT_HELP),
+        engine: str = typer.Option("duckdb", "--engine", help="sql (the store) or duckdb (batch)"),
+        out: Path | None = typer.Option(None, "--out", help="Write JSONL here (default: stdout)"),
+    ) -> None:
+        """Assess every subject: one JSON line each (score, grade, lists, measures, reasons)."""
+        import orjson
+
+        from credence.scoring.service import ENGINES, assess_all, open_rulebook
+
+        if engine not in ENGINES:
+            fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+        when = _when(as_of, known_at)
+        counts: Counter[str] = Counter()
+        with opened() as registry, user_errors():
+            rb = open_rulebook(registry, rulebook)
+            sink = out.with_name(out.name + ".tmp").open("wb") if out else sys.stdout.buffer
+            with progress_bar(console if out else err) as bar:
+                tasks: dict[str, TaskID] = {}
+
+                def tick(stage: str, done: int, total: int) -> None:
+                    if stage not in tasks:
+                        tasks[stage] = bar.add_task(stage, total=total)
+                    bar.update(tasks[stage], completed=done)
+
+                n = 0
+                for a in assess_all(registry, settings(), rb, when, engine, tick):
+                    sink.write(orjson.dumps(a.to_dict()) + b"\n")
+                    add_outcome(counts, a)
+                    n += 1
+            if out:
+                sink.close()
+                out.with_name(out.name + ".tmp").replace(out)
+        report = console if out else err
+        report.print(summarise(counts, rb))
+        report.print(
+            f"{n:,} subjects assessed under {rb.name} {rb.version} ({rb.content_hash[:19]}...)"
+            + (f"; written to {out}" if out else "")
+        )
+
+    @app.command()
+    def explain(
+        subject: str = typer.Argument(..., help="Subject key, e.g. ric:110... or uscc:91..."),
+        rulebook: str = typer.Option("gov-default", "--rulebook", help=RULEBOOK_HELP),
+        as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
+        known_at: str | None = typer.Option(None, "--known-at", help=KNOWN_AT_HELP),
+        as_json: bool = typer.Option(False, "--json", help="Print the assessment as JSON"),
+    ) -> None:
+        """One subject's assessment, why, and what would change it."""
+        from credence.core.explain import RecordFacts, explain_lines
+        from credence.core.ids import parse_subject
+        from credence.scoring.service import assess_one, open_rulebook
+
+        when = _when(as_of, known_at)
+        with opened() as registry, user_errors():
+            key = parse_subject(subject)
+            rb = open_rulebook(registry, rulebook)
+            a = assess_one(registry, rb, f"{key.scheme}:{key.ident}", when)
+            seqs = [s for lst in a.lists for s in lst.records]
+            facts = {
+                r.seq: RecordFacts(
+                    r.seq, r.item, r.decided_on or r.occurred_on, json.loads(r.attributes or "{}")
+                )
+                for r in registry.records_by_seq(seqs)
+            }
+        if as_json:
+            typer.echo(json.dumps(a.to_dict(), ensure_ascii=False, indent=2))
+            return
+        sections = explain_lines(rb, a, facts)
+        for title, lines in sections.items():
+            if not lines and title != "outcome":
+                continue
+            if title != "outcome":
+                console.print(f"\n[bold]{title}[/bold]")
+            for line in lines:
+                console.print(f"  {line}", highlight=False, markup=False)
+        console.print(
+            f"\nrulebook {rb.name} {rb.version} ({rb.content_hash})", highlight=False, style="dim"
+        )
+
+    @app.command()
+    def simulate(
+        rulebook: str = typer.Option(
+            ..., "--rulebook", help="The proposed rulebook: " + RULEBOOK_HELP
+        ),
+        against: str = typer.Option("gov-default", "--against", help="The current rulebook"),
+        as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
+        engine: str = typer.Option("duckdb", "--engine", help="sql (the store) or duckdb (batch)"),
+        top: int = typer.Option(10, "--top", min=1, help="Rows per region table"),
+    ) -> None:
+        """What a rule change would do: grades, lists and measures, by kind and region."""
+        from credence.cli.simulate_report import print_simulation
+        from credence.scoring.service import ENGINES, open_rulebook
+        from credence.scoring.service import simulate as run
+
+        if engine not in ENGINES:
+            fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+        when = _when(as_of, None)
+        with opened() as registry, user_errors():
+            current = open_rulebook(registry, against)
+            proposed = open_rulebook(registry, rulebook)
+            with progress_bar() as bar:
+                task = bar.add_task("simulate", total=None)
+                result = run(
+                    registry,
+                    settings(),
+                    current,
+                    proposed,
+                    when,
+                    engine,
+                    lambda _s, done, total: bar.update(task, completed=done, total=total),
+                )
+        print_simulation(console, current, proposed, result, top)
+
+    @rulebook_app.command("check")
+    def rulebook_check(
+        file: str = typer.Argument(..., help=RULEBOOK_HELP),
+    ) -> None:
+        """Validate a rulebook against the catalogue, without loading it anywhere."""
+        from credence.store.registry import Registry
+
+        with user_errors():
+            catalogue = Registry.load_catalogue(settings())
+            rb = load_rulebook(resolve_rulebook_path(file), catalogue)
+        score = (
+            f"score {rb.score.min}-{rb.score.max} (base {rb.score.base}) on "
+            + ", ".join(k.value for k in rb.score.subjects)
+            + f", {len(rb.item_rules)} items scored"
+            if rb.score
+            else "no score"
+        )
+        console.print(
+            f"ok: {rb.name} {rb.version}: {score}; {len(rb.lists)} lists, "
+            f"{len(rb.measures)} measures\ncontent hash {rb.content_hash}",
+            highlight=False,
+        )
+
+    @rulebook_app.command("list")
+    def rulebook_list() -> None:
+        """The preset rulebooks shipped with credence."""
+        from credence.store.registry import Registry
+
+        with user_errors():
+            catalogue = Registry.load_catalogue(settings())
+            for name in preset_names():
+                rb = load_rulebook(resolve_rulebook_path(name), catalogue)
+                console.print(f"{name:14} {rb.version:8} {rb.spec.title}", highlight=False)

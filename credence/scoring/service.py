@@ -1,0 +1,126 @@
+"""Scoring as a service: pick the rulebook, the engine and the point in time, then run.
+
+Commands (and later the API) call these functions rather than the engines,
+so "which records count on which day" is decided in one place:
+
+- `as_of` is the day ages, publicity and list durations are measured on;
+  records dated after it do not count. Default: today.
+- `known_at` limits the records to those the ledger had signed by the end of
+  that day (from the tree heads), so a past decision can be recomputed
+  exactly. Default: everything the registry holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from credence.core.assessment import Assessment
+from credence.core.rulebook import Rulebook, load_rulebook, resolve_rulebook_path
+from credence.core.simulate import Simulation
+from credence.engines.batch import BatchEngine
+from credence.engines.snapshot import ensure_snapshot
+from credence.engines.store import StoreEngine
+from credence.settings import Settings
+from credence.store.registry import Registry
+
+ENGINES = ("sql", "duckdb")
+DEFAULT_RULEBOOK = "gov-default"
+
+
+@dataclass(frozen=True)
+class When:
+    """The point in time an assessment speaks for."""
+
+    as_of: dt.date
+    known_at: dt.date | None = None
+
+
+def open_rulebook(registry: Registry, name_or_file: str) -> Rulebook:
+    """A preset name or a YAML path, validated against the registry's catalogue."""
+    return load_rulebook(resolve_rulebook_path(name_or_file), registry.catalogue)
+
+
+def known_size(registry: Registry, when: When) -> int | None:
+    return registry.size_known_at(when.known_at) if when.known_at else None
+
+
+def assess_one(registry: Registry, rulebook: Rulebook, subject: str, when: When) -> Assessment:
+    """One subject on the store (the engine behind checks, explain and the portal)."""
+    with StoreEngine(registry.engine, rulebook, when.as_of, known_size(registry, when)) as eng:
+        return eng.assess(subject)
+
+
+def assess_all(
+    registry: Registry,
+    settings: Settings,
+    rulebook: Rulebook,
+    when: When,
+    engine: str = "duckdb",
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Iterator[Assessment]:
+    """Every subject the registry holds records on, by the chosen engine."""
+    size = known_size(registry, when)
+    if engine == "sql":
+        with StoreEngine(registry.engine, rulebook, when.as_of, size) as eng:
+            yield from eng.assess_all()
+        return
+    if engine != "duckdb":
+        raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    snapshot = ensure_snapshot(
+        registry.engine,
+        settings.snapshot_dir,
+        settings.score_buckets,
+        progress=(lambda done, total: progress("snapshot", done, total)) if progress else None,
+    )
+    batch = BatchEngine(snapshot, rulebook, when.as_of, size, settings.duckdb_memory_limit)
+    yield from batch.run(
+        progress=(lambda done, total: progress("score", done, total)) if progress else None
+    )
+
+
+def write_jsonl(assessments: Iterator[Assessment], out: Path) -> int:
+    """Write one JSON object per line, atomically; return how many."""
+    tmp = out.with_name(out.name + ".tmp")
+    count = 0
+    with tmp.open("wb") as fh:
+        for assessment in assessments:
+            fh.write(orjson.dumps(assessment.to_dict()) + b"\n")
+            count += 1
+    tmp.replace(out)
+    return count
+
+
+def simulate(
+    registry: Registry,
+    settings: Settings,
+    current: Rulebook,
+    proposed: Rulebook,
+    when: When,
+    engine: str = "duckdb",
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Simulation:
+    """Assess everyone under both rulebooks and count what would change."""
+    result = Simulation()
+    if engine == "sql":
+        size = known_size(registry, when)
+        with (
+            StoreEngine(registry.engine, current, when.as_of, size) as old,
+            StoreEngine(registry.engine, proposed, when.as_of, size) as new,
+        ):
+            result.add_all(list(old.assess_all()), list(new.assess_all()))
+        return result
+    snapshot = ensure_snapshot(registry.engine, settings.snapshot_dir, settings.score_buckets)
+    size = known_size(registry, when)
+    old_run = BatchEngine(snapshot, current, when.as_of, size, settings.duckdb_memory_limit)
+    new_run = BatchEngine(snapshot, proposed, when.as_of, size, settings.duckdb_memory_limit)
+    tick = (lambda done, total: progress("simulate", done, total)) if progress else None
+    for (_, old_found), (_, new_found) in zip(
+        old_run.run_buckets(), new_run.run_buckets(tick), strict=True
+    ):
+        result.add_all(old_found, new_found)
+    return result
