@@ -163,9 +163,12 @@ def register(app: typer.Typer, rulebook_app: typer.Typer) -> None:
             if title != "outcome":
                 console.print(f"\n[bold]{title}[/bold]")
             for line in lines:
-                console.print(f"  {line}", highlight=False, markup=False)
+                console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
         console.print(
-            f"\nrulebook {rb.name} {rb.version} ({rb.content_hash})", highlight=False, style="dim"
+            f"\nrulebook {rb.name} {rb.version} ({rb.content_hash})",
+            highlight=False,
+            style="dim",
+            soft_wrap=True,
         )
 
     @app.command()
@@ -223,6 +226,7 @@ def register(app: typer.Typer, rulebook_app: typer.Typer) -> None:
             f"ok: {rb.name} {rb.version}: {score}; {len(rb.lists)} lists, "
             f"{len(rb.measures)} measures\ncontent hash {rb.content_hash}",
             highlight=False,
+            soft_wrap=True,
         )
 
     @rulebook_app.command("list")

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from credence.core.catalogue import AttributeType, Catalogue, default_catalogue_path, load_catalogue
-from credence.core.ids import make_ric, make_uscc
 from credence.core.rulebook import Rulebook, load_rulebook, resolve_rulebook_path
 
 # Ingestion refuses dates in the future; the tests' records are dated up to 2029.
@@ -26,16 +25,6 @@ def catalogue() -> Catalogue:
 def preset(name: str) -> Rulebook:
     """A shipped preset rulebook, loaded once per test run."""
     return load_rulebook(resolve_rulebook_path(name), catalogue())
-
-
-def person(n: int) -> str:
-    """The n-th distinct valid resident ID (Beijing Chaoyang, born 1980-01-01)."""
-    return "ric:" + make_ric(f"11010519800101{n:03d}")
-
-
-def org(n: int) -> str:
-    """The n-th distinct valid USCC."""
-    return "uscc:" + make_uscc(f"9111000060003{n:04d}")
 
 
 def _placeholder(kind: AttributeType, reference: str) -> Any:
@@ -69,8 +58,7 @@ def rec(
     if item != "revocation":
         spec = catalogue()[item]
         attrs = {
-            name: _placeholder(spec.attributes[name].type, ref)
-            for name in spec.required_attributes
+            name: _placeholder(spec.attributes[name].type, ref) for name in spec.required_attributes
         }
         attrs.update(attributes)
         if attrs:

@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 
 from credence.core.assessment import assemble
-from tests.rulebook.conftest import Assess, Ingest
-from tests.rulebook.helpers import org, person, preset, rec
+from tests.conftest import PERSON
+from tests.rulebook.conftest import Case
+from tests.rulebook.helpers import preset, rec
 
 AS_OF = dt.date(2026, 6, 1)
 RECENT = "2026-05-01"  # inside every item's publicity on AS_OF
@@ -59,14 +60,12 @@ HONOUR = "social.national-honour"
         pytest.param([DEFAMATION] * 11, 0, "D", id="clamped-at-scale-minimum"),
     ],
 )
-def test_suining_scores_and_grades(
-    ingest: Ingest, assess: Assess, items: list[str], score: int, grade: str
-) -> None:
+def test_suining_scores_and_grades(case: Case, items: list[str], score: int, grade: str) -> None:
     """Suining's reported deductions, awards and grade bands (A>=960, B>=850, C>=600)."""
-    subject = person(1)
+    subject = case.person(1)
     if items:
-        ingest(rows_for(subject, items))
-    result = assess(preset("suining-2010"), subject, AS_OF)
+        case.ingest(rows_for(subject, items))
+    result = case.assess(preset("suining-2010"), subject, AS_OF)
     assert (result.score, result.grade) == (score, grade)
     assert result.rulebook == preset("suining-2010").ref
     assert result.as_of == AS_OF.isoformat()
@@ -74,18 +73,18 @@ def test_suining_scores_and_grades(
     assert result.measures == ()
 
 
-def test_suining_scores_people_only(ingest: Ingest, assess: Assess) -> None:
+def test_suining_scores_people_only(case: Case) -> None:
     """The pilot scored residents; an organisation gets no score and no grade."""
-    ingest([rec(BRIBERY, org(1), RECENT, "B-1")])
-    result = assess(preset("suining-2010"), org(1), AS_OF)
+    case.ingest([rec(BRIBERY, case.org(1), RECENT, "B-1")])
+    result = case.assess(preset("suining-2010"), case.org(1), AS_OF)
     assert (result.score, result.grade, result.reasons) == (None, None, ())
 
 
-def test_suining_ignores_items_it_does_not_score(ingest: Ingest, assess: Assess) -> None:
+def test_suining_ignores_items_it_does_not_score(case: Case) -> None:
     """Only the six listed items move the score; other records on the person do nothing."""
-    subject = person(1)
-    ingest(rows_for(subject, ["judicial.fraud-conviction", "commercial.overdue-loan", MINOR]))
-    result = assess(preset("suining-2010"), subject, AS_OF)
+    subject = case.person(1)
+    case.ingest(rows_for(subject, ["judicial.fraud-conviction", "commercial.overdue-loan", MINOR]))
+    result = case.assess(preset("suining-2010"), subject, AS_OF)
     assert result.score == 980
     assert [r.item for r in result.reasons] == [MINOR]
 
@@ -130,18 +129,17 @@ SOCIAL_GOOD = [
     ],
 )
 def test_sesame_scores_grades_and_perks(
-    ingest: Ingest,
-    assess: Assess,
+    case: Case,
     items: list[str],
     score: int,
     grade: str,
     measures: tuple[str, ...],
 ) -> None:
     """Fresh records count in full; the social cap holds; perks follow the thresholds."""
-    subject = person(1)
+    subject = case.person(1)
     if items:
-        ingest(rows_for(subject, items, SESAME_AS_OF.isoformat()))
-    result = assess(preset("sesame-style"), subject, SESAME_AS_OF)
+        case.ingest(rows_for(subject, items, SESAME_AS_OF.isoformat()))
+    result = case.assess(preset("sesame-style"), subject, SESAME_AS_OF)
     assert (result.score, result.grade, result.measures) == (score, grade, measures)
 
 
@@ -161,7 +159,7 @@ def test_sesame_scores_grades_and_perks(
 )
 def test_sesame_perk_thresholds(score: int, measures: tuple[str, ...]) -> None:
     """Perks start exactly at 600, 650, 700 and 750 (score_at_least is inclusive)."""
-    result = assemble(preset("sesame-style"), person(1), score, [], [], SESAME_AS_OF, None)
+    result = assemble(preset("sesame-style"), PERSON, score, [], [], SESAME_AS_OF, None)
     assert result.measures == measures
 
 
@@ -175,16 +173,16 @@ def test_sesame_grade_bands(score: int, grade: str) -> None:
     assert preset("sesame-style").grade_for(score) == grade
 
 
-def test_sesame_top_band_and_visa_perks_reachable(ingest: Ingest, assess: Assess) -> None:
+def test_sesame_top_band_and_visa_perks_reachable(case: Case) -> None:
     """Grade A and the 700/750 perks must be earnable by someone, or the preset is dead rules.
 
     The best conduct the preset can see: many fresh records of every item it scores up.
     """
-    subject = person(1)
+    subject = case.person(1)
     rulebook = preset("sesame-style")
     good = [code for code, rule in rulebook.item_rules.items() if rule.points > 0]
-    ingest(rows_for(subject, good * 5, SESAME_AS_OF.isoformat()))
-    result = assess(rulebook, subject, SESAME_AS_OF)
+    case.ingest(rows_for(subject, good * 5, SESAME_AS_OF.isoformat()))
+    result = case.assess(rulebook, subject, SESAME_AS_OF)
     assert result.score is not None
     assert result.score >= 750, f"best possible score is {result.score} ({result.grade})"
 
@@ -205,13 +203,11 @@ def test_sesame_top_band_and_visa_perks_reachable(ingest: Ingest, assess: Assess
         pytest.param("social.national-honour", "2024-06-15", 13, id="plus-12.5-away-from-0"),
     ],
 )
-def test_sesame_half_life_by_whole_months(
-    ingest: Ingest, assess: Assess, item: str, decided: str, points: int
-) -> None:
+def test_sesame_half_life_by_whole_months(case: Case, item: str, decided: str, points: int) -> None:
     """Points halve yearly, by whole months of age, rounding halves away from zero."""
-    subject = person(1)
-    ingest([rec(item, subject, decided, "A-1")])
-    result = assess(preset("sesame-style"), subject, SESAME_AS_OF)
+    subject = case.person(1)
+    case.ingest([rec(item, subject, decided, "A-1")])
+    result = case.assess(preset("sesame-style"), subject, SESAME_AS_OF)
     assert result.score == 600 + points
     assert [r.points for r in result.reasons] == ([points] if points else [])
 
@@ -219,81 +215,81 @@ def test_sesame_half_life_by_whole_months(
 # --- gov-default -----------------------------------------------------------------------------
 
 
-def test_gov_defaulter_listed_for_two_years_with_all_restrictions(
-    ingest: Ingest, assess: Assess
-) -> None:
+def test_gov_defaulter_listed_for_two_years_with_all_restrictions(case: Case) -> None:
     """SPC Fa Shi [2017] No. 7: two years from the decision, with the seven restrictions."""
-    subject = person(1)
-    ingest([rec("judicial.defaulter-listed", subject, "2025-01-02", "L-1", decided="2025-01-10")])
+    subject = case.person(1)
+    case.ingest(
+        [rec("judicial.defaulter-listed", subject, "2025-01-02", "L", decided="2025-01-10")]
+    )
     rulebook = preset("gov-default")
-    result = assess(rulebook, subject, AS_OF)
+    result = case.assess(rulebook, subject, AS_OF)
     assert [lst.to_dict() for lst in result.lists] == [
         {
             "list": "judgment-defaulters",
             "colour": "black",
             "since": "2025-01-10",
             "until": "2027-01-10",
-            "records": [0],
+            "records": [case.seq("L")],
         }
     ]
     assert result.measures == DEFAULTER_RESTRICTIONS
     assert (result.score, result.grade) == (None, None)
-    assert assess(rulebook, subject, dt.date(2027, 1, 9)).measures == DEFAULTER_RESTRICTIONS
-    gone = assess(rulebook, subject, dt.date(2027, 1, 10))
+    assert case.assess(rulebook, subject, dt.date(2027, 1, 9)).measures == DEFAULTER_RESTRICTIONS
+    gone = case.assess(rulebook, subject, dt.date(2027, 1, 10))
     assert (gone.lists, gone.measures) == ((), ())
 
 
-def test_gov_gives_people_no_score(ingest: Ingest, assess: Assess) -> None:
+def test_gov_gives_people_no_score(case: Case) -> None:
     """The government system keeps no personal score, whatever records a person has."""
-    ingest(rows_for(person(1), [BRIBERY, "commercial.overdue-loan", HONOUR]))
-    for subject in (person(1), person(2)):
-        result = assess(preset("gov-default"), subject, AS_OF)
+    case.ingest(rows_for(case.person(1), [BRIBERY, "commercial.overdue-loan", HONOUR]))
+    for subject in (case.person(1), case.person(2)):
+        result = case.assess(preset("gov-default"), subject, AS_OF)
         assert (result.score, result.grade, result.reasons) == (None, None, ())
         assert (result.lists, result.measures) == ((), ())
 
 
-def test_gov_minor_penalty_counts_three_months_only(ingest: Ingest, assess: Assess) -> None:
+def test_gov_minor_penalty_counts_three_months_only(case: Case) -> None:
     """A minor penalty is public for 3 months: -10 inside, nothing after."""
-    subject = org(1)
-    ingest([rec("administrative.food-safety-penalty-minor", subject, "2026-03-01", "P-1")])
+    subject = case.org(1)
+    case.ingest([rec("administrative.food-safety-penalty-minor", subject, "2026-03-01", "P-1")])
     rulebook = preset("gov-default")
-    inside = assess(rulebook, subject, dt.date(2026, 5, 31))
+    inside = case.assess(rulebook, subject, dt.date(2026, 5, 31))
     assert (inside.score, inside.grade) == (990, "B")
     assert [(r.item, r.points) for r in inside.reasons] == [
         ("administrative.food-safety-penalty-minor", -10)
     ]
     for day in (dt.date(2026, 6, 1), dt.date(2026, 9, 1)):
-        after = assess(rulebook, subject, day)
+        after = case.assess(rulebook, subject, day)
         assert (after.score, after.grade, after.reasons) == (1000, "A", ())
 
 
-def test_gov_a_grade_taxpayer_red_list(ingest: Ingest, assess: Assess) -> None:
+def test_gov_a_grade_taxpayer_red_list(case: Case) -> None:
     """An A-grade taxpayer is on the red list for a year, with the tax green lane."""
-    subject = org(1)
-    ingest([rec("commercial.a-grade-taxpayer", subject, "2026-04-01", "T-1", year=2025)])
+    subject = case.org(1)
+    case.ingest([rec("commercial.a-grade-taxpayer", subject, "2026-04-01", "T-1", year=2025)])
     rulebook = preset("gov-default")
-    result = assess(rulebook, subject, AS_OF)
+    result = case.assess(rulebook, subject, AS_OF)
     assert [(lst.list, lst.colour, lst.since, lst.until) for lst in result.lists] == [
         ("a-grade-taxpayers", "red", "2026-04-01", "2027-04-01")
     ]
     assert "tax-green-lane" in result.measures
     assert result.measures == ("tax-green-lane", "customs-facilitation")
     assert (result.score, result.grade) == (1030, "A")
-    later = assess(rulebook, subject, dt.date(2027, 4, 1))
+    later = case.assess(rulebook, subject, dt.date(2027, 4, 1))
     assert (later.lists, later.measures, later.score) == ((), (), 1000)
 
 
-def test_gov_commercial_cap(ingest: Ingest, assess: Assess) -> None:
+def test_gov_commercial_cap(case: Case) -> None:
     """Commercial rewards are capped at +60 for organisations."""
-    subject = org(1)
-    ingest(
+    subject = case.org(1)
+    case.ingest(
         rows_for(
             subject,
             ["commercial.a-grade-taxpayer", "commercial.customs-advanced-certified"]
             + ["commercial.quality-award"],
         )
     )
-    assert assess(preset("gov-default"), subject, AS_OF).score == 1060
+    assert case.assess(preset("gov-default"), subject, AS_OF).score == 1060
 
 
 @pytest.mark.parametrize(
@@ -306,21 +302,19 @@ def test_gov_commercial_cap(ingest: Ingest, assess: Assess) -> None:
         pytest.param(["administrative.licence-granted"], 1000, "A", id="neutral"),
     ],
 )
-def test_gov_organisation_points(
-    ingest: Ingest, assess: Assess, items: list[str], score: int, grade: str
-) -> None:
+def test_gov_organisation_points(case: Case, items: list[str], score: int, grade: str) -> None:
     """Organisation points by severity, as the preset states them."""
-    subject = org(1)
-    ingest(rows_for(subject, items))
-    result = assess(preset("gov-default"), subject, AS_OF)
+    subject = case.org(1)
+    case.ingest(rows_for(subject, items))
+    result = case.assess(preset("gov-default"), subject, AS_OF)
     assert (result.score, result.grade) == (score, grade)
 
 
-def test_gov_grade_d_is_key_supervision(ingest: Ingest, assess: Assess) -> None:
+def test_gov_grade_d_is_key_supervision(case: Case) -> None:
     """Grade D puts an organisation under key supervision while the grade holds."""
-    subject = org(1)
-    ingest(rows_for(subject, ["administrative.food-safety-penalty"] * 4))
-    result = assess(preset("gov-default"), subject, AS_OF)
+    subject = case.org(1)
+    case.ingest(rows_for(subject, ["administrative.food-safety-penalty"] * 4))
+    result = case.assess(preset("gov-default"), subject, AS_OF)
     assert (result.score, result.grade) == (600, "D")
     assert [(lst.list, lst.since, lst.until) for lst in result.lists] == [
         ("key-supervision", None, None)
@@ -328,11 +322,11 @@ def test_gov_grade_d_is_key_supervision(ingest: Ingest, assess: Assess) -> None:
     assert result.measures == ("more-frequent-inspections",)
 
 
-def test_gov_serious_violators_list(ingest: Ingest, assess: Assess) -> None:
+def test_gov_serious_violators_list(case: Case) -> None:
     """The SAMR serious-violator list lasts 3 years and excludes from procurement."""
-    subject = org(1)
-    ingest([rec("administrative.serious-violation-list", subject, "2024-06-01", "S-1")])
+    subject = case.org(1)
+    case.ingest([rec("administrative.serious-violation-list", subject, "2024-06-01", "S-1")])
     rulebook = preset("gov-default")
-    result = assess(rulebook, subject, AS_OF)
+    result = case.assess(rulebook, subject, AS_OF)
     assert [(lst.list, lst.until) for lst in result.lists] == [("serious-violators", "2027-06-01")]
     assert result.measures == ("no-public-procurement", "no-subsidies", "licence-restrictions")

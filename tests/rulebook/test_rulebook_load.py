@@ -147,12 +147,13 @@ def test_hash_ignores_comments_and_whitespace(name: str, tmp_path: Path) -> None
 def test_hash_ignores_key_order_and_flow_style(tmp_path: Path) -> None:
     """Key order and flow/block layout are presentation, not rules."""
     text = base_text()
-    moved = text.replace(
-        "publicity:\n  administrative.traffic-minor: 6 months\n", ""
-    ).replace(
-        "    - {item: social.national-honour, points: 100}\n",
-        "    - points: 100\n      item: social.national-honour\n",
-    ) + "publicity: {administrative.traffic-minor: 6 months}\n"
+    moved = (
+        text.replace("publicity:\n  administrative.traffic-minor: 6 months\n", "").replace(
+            "    - {item: social.national-honour, points: 100}\n",
+            "    - points: 100\n      item: social.national-honour\n",
+        )
+        + "publicity: {administrative.traffic-minor: 6 months}\n"
+    )
     assert load_text(tmp_path, moved).content_hash == load_text(tmp_path, text).content_hash
 
 
