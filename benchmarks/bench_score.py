@@ -32,6 +32,7 @@ the result to benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import multiprocessing as mp
@@ -75,10 +76,8 @@ def _rss_kib(pid: int) -> int:
 def _children(pid: int) -> list[int]:
     kids: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
+        with contextlib.suppress(OSError):
             kids += [int(k) for k in task.read_text().split()]
-        except OSError:
-            pass
     return kids
 
 
@@ -417,6 +416,7 @@ def run_batch(args: argparse.Namespace, rulebook: Any) -> BatchResult:
 
 @dataclass
 class StoreResult:
+    population: int
     subjects: int
     records: int
     build_s: float
@@ -485,11 +485,15 @@ def run_store(args: argparse.Namespace, rulebook: Any) -> StoreResult:
     from credence.synth.city import read_manifest
 
     data, build_s = ensure_store(args)
-    as_of = read_manifest(data.parent / "city").as_of
+    city = read_manifest(data.parent / "city")
+    as_of, population = city.as_of, city.subjects
     registry = Registry.open(Settings(data_dir=data))
     try:
         with registry.engine.connect() as conn:
-            subjects = [str(s) for s in conn.execute(sa.text("SELECT DISTINCT subject FROM records")).scalars()]
+            subjects = [
+                str(s)
+                for s in conn.execute(sa.text("SELECT DISTINCT subject FROM records")).scalars()
+            ]
             records = int(conn.execute(sa.text("SELECT count(*) FROM records")).scalar() or 0)
         picked = random.Random(args.seed).sample(subjects, min(args.samples, len(subjects)))
         warmup = picked[: min(20, len(picked))]
@@ -506,6 +510,7 @@ def run_store(args: argparse.Namespace, rulebook: Any) -> StoreResult:
         registry.close()
     times_ms.sort()
     result = StoreResult(
+        population=population,
         subjects=len(subjects),
         records=records,
         build_s=build_s,
@@ -543,8 +548,12 @@ def figures(
                 f"<= {FLOOR_RATIO_TARGET:g}x floor",
                 _met(b.total_s <= FLOOR_RATIO_TARGET * b.floor_s),
             ),
-            ("  of which SQL (DuckDB)", f"{b.sql_s:.2f} s = {b.sql_s / b.floor_s:.2f}x floor",
-             "", ""),
+            (
+                "  of which SQL (DuckDB)",
+                f"{b.sql_s:.2f} s = {b.sql_s / b.floor_s:.2f}x floor",
+                "",
+                "",
+            ),
             ("  of which Python assembly", f"{b.assemble_s:.2f} s", "", ""),
             (
                 "peak RSS while scoring",
@@ -575,7 +584,9 @@ def describe(
 ) -> list[str]:
     """Bullet lines saying what was measured on what."""
     lines = [f"- machine: {machine()}"]
-    lines.append(f"- rulebook: {rulebook.name} {rulebook.version} ({rulebook.content_hash[:19]}...)")
+    lines.append(
+        f"- rulebook: {rulebook.name} {rulebook.version} ({rulebook.content_hash[:19]}...)"
+    )
     if batch is not None:
         b = batch
         lines.append(
@@ -583,25 +594,28 @@ def describe(
             f"{b.city_rows:,} rows; snapshot of {b.records:,} records "
             f"({b.city_rows - b.records:,} malformed rows dropped) in {b.buckets} buckets, "
             "**built directly from the synthetic Parquet files with DuckDB, not exported "
-            "from a ledger**"
-            + (f" ({b.snapshot_s:.1f} s)" if b.snapshot_s else " (reused)")
+            "from a ledger**" + (f" ({b.snapshot_s:.1f} s)" if b.snapshot_s else " (reused)")
         )
         lines.append(
             f"- batch engine: DuckDB memory limit {args.memory_limit}; {b.subjects:,} subjects "
-            f"assessed; slowest bucket {b.slowest_bucket_s:.2f} s of SQL; floor = "
-            f"`SELECT {FLOOR_COLUMNS}` over the snapshot, best of 2"
+            f"assessed (those with records); slowest bucket {b.slowest_bucket_s:.2f} s of SQL; "
+            f"floor = `SELECT {FLOOR_COLUMNS}` over the snapshot, best of 2"
         )
     if store is not None:
         s = store
         lines.append(
             f"- store: SQLite registry of {s.records:,} ingested records on {s.subjects:,} "
-            f"subjects (synthetic city, {args.store_records_per_subject:g} records per subject); "
+            f"subjects (synthetic city of {s.population:,} subjects, "
+            f"{args.store_records_per_subject:g} records per subject; the others have none); "
             f"`StoreEngine.assess` on {s.samples:,} random subjects after 20 warm-up calls, "
             f"mean {s.mean_ms:.2f} ms"
         )
-    small = (batch is not None and (
-        args.subjects < TARGET_SUBJECTS or args.records_per_subject < TARGET_RECORDS_PER_SUBJECT
-    )) or (store is not None and args.store_subjects < TARGET_SUBJECTS)
+    small = (
+        batch is not None
+        and (
+            args.subjects < TARGET_SUBJECTS or args.records_per_subject < TARGET_RECORDS_PER_SUBJECT
+        )
+    ) or (store is not None and args.store_subjects < TARGET_SUBJECTS)
     if small:
         lines.append(
             "- note: smaller than the target size (1M subjects / 20M records; 1M subjects on "
@@ -617,8 +631,16 @@ def print_summary(
     from rich.table import Table
 
     console = Console()
-    table = Table("figure", "measured", "target", "met", title="Scoring benchmark (issue 3)",
-                  title_justify="left")
+    if not console.is_terminal:
+        console = Console(width=120)
+    table = Table(
+        "figure",
+        "measured",
+        "target",
+        "met",
+        title="Scoring benchmark (issue 3)",
+        title_justify="left",
+    )
     for row in figures(batch, store):
         table.add_row(*(cell.replace("**", "") for cell in row))
     console.print(table)
@@ -657,7 +679,9 @@ def main() -> None:
     parser.add_argument("--memory-limit", default="3GB", help="DuckDB memory limit")
     parser.add_argument("--city", type=Path, default=None, help="reuse a synthesised city")
     parser.add_argument(
-        "--workdir", type=Path, default=DEFAULT_WORKDIR,
+        "--workdir",
+        type=Path,
+        default=DEFAULT_WORKDIR,
         help=f"cities, snapshot and store live here, reused by later runs ({DEFAULT_WORKDIR})",
     )
     parser.add_argument("--store-subjects", type=int, default=TARGET_SUBJECTS)
