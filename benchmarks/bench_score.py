@@ -41,6 +41,7 @@ import platform
 import random
 import shutil
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -277,8 +278,8 @@ def _build_snapshot(city: Path, out: Path, buckets: int, memory_limit: str) -> N
 
 def ensure_snapshot_from_city(
     city: Path, out: Path, buckets: int, memory_limit: str
-) -> tuple[dict[str, Any], float]:
-    """The snapshot's description and seconds spent building it (0 if reused)."""
+) -> tuple[dict[str, Any], bool]:
+    """The snapshot's description (with `build_s`), and whether it was built by this run."""
     from credence.synth.city import read_manifest
 
     manifest = read_manifest(city)
@@ -291,7 +292,7 @@ def ensure_snapshot_from_city(
             and info.get("buckets") == buckets
         ):
             _say(f"snapshot: reusing {out} ({info['records']:,} records)")
-            return info, 0.0
+            return info, False
     except (OSError, ValueError):
         pass
     _say(f"snapshot: building {out} from the synthetic files with DuckDB ({buckets} buckets) ...")
@@ -299,12 +300,14 @@ def ensure_snapshot_from_city(
     _in_child(_build_snapshot, city, out, buckets, memory_limit)
     took = time.perf_counter() - t0
     info = json.loads((out / SNAPSHOT_INFO).read_text())
+    info["build_s"] = round(took, 1)
+    (out / SNAPSHOT_INFO).write_text(json.dumps(info, indent=2) + "\n")
     dropped = info["city_rows"] - info["records"]
     _say(
         f"snapshot: {info['records']:,} records ({dropped:,} malformed rows dropped) "
         f"in {took:.1f} s"
     )
-    return info, took
+    return info, True
 
 
 # --- batch ----------------------------------------------------------------------------------
@@ -336,10 +339,12 @@ def scan_floor(snapshot_dir: Path, memory_limit: str, repeats: int = 2) -> float
 @dataclass
 class BatchResult:
     city_subjects: int
+    seed: int
     city_rows: int
     records: int
     buckets: int
     snapshot_s: float
+    snapshot_built: bool
     floor_s: float
     total_s: float
     sql_s: float
@@ -365,7 +370,7 @@ def run_batch(args: argparse.Namespace, rulebook: Any) -> BatchResult:
         ensure_city(city, args.subjects, args.seed, args.records_per_subject)
     manifest = read_manifest(city)
     out = work / f"snapshot-{city.name}-b{args.buckets}"
-    info, snapshot_s = ensure_snapshot_from_city(city, out, args.buckets, args.memory_limit)
+    info, snapshot_built = ensure_snapshot_from_city(city, out, args.buckets, args.memory_limit)
     snapshot = Snapshot(out, int(info["size"]), args.buckets)
 
     _say("floor: scanning the record columns with DuckDB (best of 2) ...")
@@ -376,8 +381,14 @@ def run_batch(args: argparse.Namespace, rulebook: Any) -> BatchResult:
     outcomes: Counter[str] = Counter()
     subjects = 0
 
+    tty = sys.stdout.isatty()
+
     def tick(done: int, total: int) -> None:
-        print(f"\rscore: bucket {done}/{total}", end="", flush=True)
+        sql = engine.timings.sql
+        if tty:
+            print(f"\rscore: bucket {done}/{total}, SQL {sql:.1f} s", end="", flush=True)
+        else:
+            _say(f"score: bucket {done}/{total}, SQL {sql:.1f} s so far")
 
     _say(f"score: {rulebook.name} {rulebook.version}, as of {manifest.as_of} ...")
     sampler = MemorySampler()
@@ -388,7 +399,8 @@ def run_batch(args: argparse.Namespace, rulebook: Any) -> BatchResult:
         outcomes[f"grade {assessment.grade}" if assessment.grade else "not graded"] += 1
     total_s = time.perf_counter() - t0
     peak_mib = sampler.stop()
-    print()
+    if tty:
+        print()
     timings = engine.timings
     _say(
         f"score: {subjects:,} subjects in {total_s:.2f} s "
@@ -396,10 +408,12 @@ def run_batch(args: argparse.Namespace, rulebook: Any) -> BatchResult:
     )
     return BatchResult(
         city_subjects=manifest.subjects,
+        seed=manifest.seed,
         city_rows=int(info["city_rows"]),
         records=int(info["records"]),
         buckets=args.buckets,
-        snapshot_s=snapshot_s,
+        snapshot_s=float(info.get("build_s", 0.0)),
+        snapshot_built=snapshot_built,
         floor_s=floor_s,
         total_s=total_s,
         sql_s=timings.sql,
@@ -432,7 +446,7 @@ STORE_DONE = "bench-store.json"
 
 
 def ensure_store(args: argparse.Namespace) -> tuple[Path, float]:
-    """A registry holding an ingested synthetic city (built once); its data dir and build time."""
+    """A registry holding an ingested synthetic city (built once); its data dir, ingest seconds."""
     from credence.ingest.pipeline import ingest_file
     from credence.settings import Settings
     from credence.store.registry import Registry
@@ -444,7 +458,7 @@ def ensure_store(args: argparse.Namespace) -> tuple[Path, float]:
     try:
         done = json.loads((base / STORE_DONE).read_text())
         _say(f"store: reusing {data} ({done['records']:,} records)")
-        return data, 0.0
+        return data, float(done["ingest_s"])
     except (OSError, ValueError, KeyError):
         pass
     if data.exists():  # an interrupted build: start again
@@ -459,7 +473,8 @@ def ensure_store(args: argparse.Namespace) -> tuple[Path, float]:
         for spec in manifest.sources:
             registry.add_source(spec.name, list(spec.patterns))
         for spec in manifest.sources:
-            ingest_file(registry, city / spec.file, spec.name, today=manifest.as_of)
+            report = ingest_file(registry, city / spec.file, spec.name, today=manifest.as_of)
+            _say(f"  {spec.name:<20} {report.rows:>11,} rows, {report.accepted:>11,} accepted")
         records = registry.ledger_size()
     finally:
         registry.close()
@@ -590,11 +605,16 @@ def describe(
     if batch is not None:
         b = batch
         lines.append(
-            f"- batch data: synthetic city of {b.city_subjects:,} subjects, seed {args.seed}, "
+            f"- batch data: synthetic city of {b.city_subjects:,} subjects, seed {b.seed}, "
             f"{b.city_rows:,} rows; snapshot of {b.records:,} records "
             f"({b.city_rows - b.records:,} malformed rows dropped) in {b.buckets} buckets, "
             "**built directly from the synthetic Parquet files with DuckDB, not exported "
-            "from a ledger**" + (f" ({b.snapshot_s:.1f} s)" if b.snapshot_s else " (reused)")
+            "from a ledger**"
+            + (
+                f" in {b.snapshot_s:.1f} s"
+                if b.snapshot_built
+                else f" (reused; built in {b.snapshot_s:.1f} s by an earlier run)"
+            )
         )
         lines.append(
             f"- batch engine: DuckDB memory limit {args.memory_limit}; {b.subjects:,} subjects "
@@ -606,16 +626,16 @@ def describe(
         lines.append(
             f"- store: SQLite registry of {s.records:,} ingested records on {s.subjects:,} "
             f"subjects (synthetic city of {s.population:,} subjects, "
-            f"{args.store_records_per_subject:g} records per subject; the others have none); "
+            f"{args.store_records_per_subject:g} records per subject on average, the others "
+            f"have none; ingested in {s.build_s:.0f} s); "
             f"`StoreEngine.assess` on {s.samples:,} random subjects after 20 warm-up calls, "
             f"mean {s.mean_ms:.2f} ms"
         )
+    target_rows = TARGET_SUBJECTS * TARGET_RECORDS_PER_SUBJECT * 0.99
     small = (
         batch is not None
-        and (
-            args.subjects < TARGET_SUBJECTS or args.records_per_subject < TARGET_RECORDS_PER_SUBJECT
-        )
-    ) or (store is not None and args.store_subjects < TARGET_SUBJECTS)
+        and (batch.city_subjects < TARGET_SUBJECTS or batch.city_rows < target_rows)
+    ) or (store is not None and store.population < TARGET_SUBJECTS)
     if small:
         lines.append(
             "- note: smaller than the target size (1M subjects / 20M records; 1M subjects on "

@@ -150,6 +150,26 @@ def _measure_applies(
     return grade in when.grade_in
 
 
+Outcome = tuple[str | None, tuple[str, ...], tuple[str, ...]]  # grade, score lists, measures
+
+
+def _outcome(
+    rulebook: Rulebook, kind: SubjectKind, score: int | None, record_lists: frozenset[str]
+) -> Outcome:
+    """Grade, lists entered by score or grade, and measures: a function of few inputs."""
+    grade = rulebook.grade_for(score) if score is not None else None
+    by_score = tuple(
+        name
+        for name, lst in rulebook.lists.items()
+        if not lst.by_record and kind in lst.spec.subjects and _in_score_list(lst, score, grade)
+    )
+    names = record_lists | set(by_score)
+    measures = tuple(
+        m.name for m in rulebook.measures.values() if _measure_applies(m, kind, score, grade, names)
+    )
+    return grade, by_score, measures
+
+
 def assemble(
     rulebook: Rulebook,
     subject: str,
@@ -158,28 +178,37 @@ def assemble(
     reasons: Iterable[Reason],
     as_of: dt.date,
     known_size: int | None,
+    cache: dict[tuple[SubjectKind, int | None, frozenset[str]], Outcome] | None = None,
 ) -> Assessment:
-    """Turn an engine's rows for one subject into its assessment."""
+    """Turn an engine's rows for one subject into its assessment.
+
+    `cache` (one per run) remembers outcomes by (kind, score, record lists):
+    a batch has millions of subjects but only hundreds of distinct outcomes.
+    """
     kind = subject_kind(subject)
     if not rulebook.scores(kind):
         score = None
-    grade = rulebook.grade_for(score) if score is not None else None
     by_list: dict[str, list[ListingRow]] = {}
     for row in listing_rows:
         by_list.setdefault(row.list, []).append(row)
+    record_lists = frozenset(
+        name
+        for name in by_list
+        if name in rulebook.lists and kind in rulebook.lists[name].spec.subjects
+    )
+    key = (kind, score, record_lists)
+    outcome = cache.get(key) if cache is not None else None
+    if outcome is None:
+        outcome = _outcome(rulebook, kind, score, record_lists)
+        if cache is not None:
+            cache[key] = outcome
+    grade, by_score, measures = outcome
     listings: list[Listing] = []
     for name, lst in rulebook.lists.items():
-        if kind not in lst.spec.subjects:
-            continue
-        if lst.by_record:
-            if name in by_list:
-                listings.append(_record_listing(lst, by_list[name]))
-        elif _in_score_list(lst, score, grade):
+        if name in record_lists:
+            listings.append(_record_listing(lst, by_list[name]))
+        elif name in by_score:
             listings.append(Listing(name, lst.spec.colour, None, None))
-    names = {lst.list for lst in listings}
-    measures = tuple(
-        m.name for m in rulebook.measures.values() if _measure_applies(m, kind, score, grade, names)
-    )
     ranked = sorted(reasons, key=lambda r: (-abs(r.points), r.seq))[:MAX_REASONS]
     return Assessment(
         subject=subject,

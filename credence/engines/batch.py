@@ -59,8 +59,10 @@ class BatchEngine:
         as_of: dt.date,
         known_size: int | None = None,
         memory_limit: str = "3GB",
+        group_bytes: int = 256 * 1024 * 1024,
     ) -> None:
         self.snapshot = snapshot
+        self.group_bytes = group_bytes
         self.rulebook = rulebook
         self.as_of = as_of
         self.known_size = known_size
@@ -71,12 +73,10 @@ class BatchEngine:
         self.timings = BatchTimings()
 
     def _bucket_rows(
-        self, con: duckdb.DuckDBPyConnection, bucket: int
+        self, con: duckdb.DuckDBPyConnection, buckets: list[int]
     ) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]], list[tuple[object, ...]]]:
-        con.execute(
-            "CREATE OR REPLACE TEMP VIEW records AS SELECT * FROM read_parquet("
-            f"'{self.snapshot.bucket_glob(bucket)}')"
-        )
+        files = ", ".join(f"'{self.snapshot.bucket_glob(b)}'" for b in buckets)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW records AS SELECT * FROM read_parquet([{files}])")
         for name, sql in self.program.steps:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
         scores = con.execute(self.program.scores + " ORDER BY 1").fetchall()
@@ -91,7 +91,7 @@ class BatchEngine:
     def run_buckets(
         self, progress: BucketDone | None = None
     ) -> Iterator[tuple[int, list[Assessment]]]:
-        """Each bucket's assessments (in subject order), bucket by bucket."""
+        """Each group of buckets' assessments (in subject order), group by group."""
         con = connect(self.memory_limit)
         try:
             corrections = (
@@ -100,26 +100,25 @@ class BatchEngine:
                 else _EMPTY_CORRECTIONS
             )
             con.execute(f"CREATE TEMP TABLE corrections AS {corrections}")
-            for bucket in range(self.snapshot.buckets):
-                found: list[Assessment] = []
-                if self.snapshot.has_bucket(bucket):
-                    started = time.perf_counter()
-                    scores, listings, reasons = self._bucket_rows(con, bucket)
-                    took = time.perf_counter() - started
-                    self.timings.sql += took
-                    self.timings.per_bucket.append(took)
-                    started = time.perf_counter()
-                    found = list(
-                        merge_results(
-                            self.rulebook, scores, listings, reasons, self.as_of, self.known_size
-                        )
+            groups = self.snapshot.groups(self.group_bytes)
+            for index, group in enumerate(groups):
+                started = time.perf_counter()
+                scores, listings, reasons = self._bucket_rows(con, group)
+                took = time.perf_counter() - started
+                self.timings.sql += took
+                self.timings.per_bucket.append(took)
+                started = time.perf_counter()
+                found = list(
+                    merge_results(
+                        self.rulebook, scores, listings, reasons, self.as_of, self.known_size
                     )
-                    self.timings.subjects += len(found)
-                    self.timings.assemble += time.perf_counter() - started
-                self.timings.buckets += 1
-                yield bucket, found
+                )
+                self.timings.subjects += len(found)
+                self.timings.assemble += time.perf_counter() - started
+                self.timings.buckets += len(group)
+                yield index, found
                 if progress:
-                    progress(bucket + 1, self.snapshot.buckets)
+                    progress(index + 1, len(groups))
         finally:
             con.close()
 

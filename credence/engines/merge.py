@@ -32,6 +32,7 @@ def merge_results(
     known_size: int | None,
 ) -> Iterator[Assessment]:
     """Assessments for every subject in `scores`, in subject order."""
+    cache: dict[Any, Any] = {}
     lists_iter = _grouped(listings)
     reasons_iter = _grouped(reasons)
     next_list = next(lists_iter, None)
@@ -58,4 +59,5 @@ def merge_results(
             my_reasons,
             as_of,
             known_size,
+            cache,
         )

@@ -61,6 +61,28 @@ class Snapshot:
     def has_bucket(self, bucket: int) -> bool:
         return any((self.path / "records" / f"bucket={bucket}").glob("*.parquet"))
 
+    def bucket_bytes(self, bucket: int) -> int:
+        return sum(f.stat().st_size for f in (self.path / "records" / f"bucket={bucket}").glob("*"))
+
+    def groups(self, target_bytes: int) -> list[list[int]]:
+        """Buckets gathered into groups of about `target_bytes` of Parquet each.
+
+        Buckets bound memory; grouping small ones keeps a small registry from
+        paying a query's fixed cost sixteen times over.
+        """
+        groups: list[list[int]] = [[]]
+        size = 0
+        for bucket in range(self.buckets):
+            if not self.has_bucket(bucket):
+                continue
+            nbytes = self.bucket_bytes(bucket)
+            if groups[-1] and size + nbytes > target_bytes:
+                groups.append([])
+                size = 0
+            groups[-1].append(bucket)
+            size += nbytes
+        return [g for g in groups if g]
+
     @property
     def corrections_glob(self) -> str:
         return str(self.path / "corrections" / "*.parquet")

@@ -96,9 +96,25 @@ class _Builder:
         if self.one:
             where.append(f"r.subject = {_lit(SUBJECT_PARAM)}")
         where.append(f"NOT EXISTS ({corrected})")
+        linked = sorted(
+            {
+                c
+                for lst in self.rb.lists.values()
+                for c in (*lst.entry_items, *lst.exit_items, *lst.extension_items)
+            }
+            if any(lst.spec.exit or lst.spec.extension for lst in self.rb.lists.values())
+            else set()
+        )
+        # Only list records are matched on attributes: copying every record's JSON into
+        # the step would dominate the batch engine's time.
+        attributes = (
+            f"CASE WHEN r.item IN ({', '.join(_lit(c) for c in linked)}) THEN r.attributes END"
+            if linked
+            else "CAST(NULL AS VARCHAR)"
+        )
         return (
             "SELECT r.seq, r.subject, r.item, COALESCE(r.decided_on, r.occurred_on) AS start, "
-            "r.attributes FROM records r WHERE " + " AND ".join(where)
+            f"{attributes} AS attributes FROM records r WHERE " + " AND ".join(where)
         )
 
     def rules(self) -> str:
