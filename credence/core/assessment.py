@@ -115,13 +115,20 @@ class Assessment:
 # --- the Python half of the computation ------------------------------------------------------
 
 
-def _record_listing(lst: ResolvedList, rows: list[ListingRow]) -> Listing:
+def _record_listing(rulebook: Rulebook, lst: ResolvedList, rows: list[ListingRow]) -> Listing:
     since = min(r.start for r in rows)
-    until = max(
-        listing_period(lst, r.extension).add_to(dt.date.fromisoformat(r.start)) for r in rows
-    )
+    until = max(_listing_end(rulebook, lst, r) for r in rows)
     seqs = tuple(sorted(r.seq for r in rows))
     return Listing(lst.name, lst.spec.colour, since, until.isoformat(), seqs)
+
+
+def _listing_end(rulebook: Rulebook, lst: ResolvedList, row: ListingRow) -> dt.date:
+    """The earlier of the listing's end and the end of its record's publicity."""
+    start = dt.date.fromisoformat(row.start)
+    ends = listing_period(lst, row.extension).add_to(start)
+    # Exact for lists with one entry item (every preset); with several, the longest publicity.
+    public = [rulebook.publicity[c].add_to(start) for c in lst.entry_items]
+    return min(ends, max(public)) if public else ends
 
 
 def _in_score_list(lst: ResolvedList, score: int | None, grade: str | None) -> bool:
@@ -134,7 +141,11 @@ def _in_score_list(lst: ResolvedList, score: int | None, grade: str | None) -> b
 
 
 def _measure_applies(
-    measure: MeasureSpec, kind: SubjectKind, score: int | None, grade: str | None, lists: set[str]
+    measure: MeasureSpec,
+    kind: SubjectKind,
+    score: int | None,
+    grade: str | None,
+    lists: frozenset[str] | set[str],
 ) -> bool:
     if measure.subjects and kind not in measure.subjects:
         return False
@@ -206,7 +217,7 @@ def assemble(
     listings: list[Listing] = []
     for name, lst in rulebook.lists.items():
         if name in record_lists:
-            listings.append(_record_listing(lst, by_list[name]))
+            listings.append(_record_listing(rulebook, lst, by_list[name]))
         elif name in by_score:
             listings.append(Listing(name, lst.spec.colour, None, None))
     ranked = sorted(reasons, key=lambda r: (-abs(r.points), r.seq))[:MAX_REASONS]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -34,7 +35,7 @@ from credence.core.rulebook_model import (
     RulebookSpec,
     ScoreSpec,
 )
-from credence.core.yamlfile import LINE_KEY, YamlError, load_yaml, strip_lines
+from credence.core.yamlfile import KEY_LINES, LINE_KEY, YamlError, load_yaml, strip_lines
 
 # Dates on which to compare two calendar periods (month ends and a leap day).
 _PROBE_DAYS = (dt.date(2000, 1, 31), dt.date(2000, 2, 29), dt.date(2001, 3, 1))
@@ -133,9 +134,13 @@ def _line_at(data: Any, loc: Sequence[int | str]) -> int:
         in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
         if not in_list and not (isinstance(node, dict) and part in node):
             break
+        if isinstance(node, dict):
+            line = node.get(KEY_LINES, {}).get(part, line)
         node = node[part]
         if isinstance(node, dict):
             line = node.get(LINE_KEY, line)
+        elif isinstance(node, list) and node and isinstance(node[0], dict):
+            line = node[0].get(LINE_KEY, line)  # a list: the line of its first entry
     return int(line)
 
 
@@ -143,6 +148,9 @@ def _schema_error(exc: ValidationError, data: dict[str, Any], path: str) -> Rule
     err = exc.errors()[0]
     loc = [p for p in err["loc"] if isinstance(p, int | str)]
     message = str(err["msg"]).removeprefix("Value error, ")
+    named = re.match(r"field '([a-z_.]+)'", message)
+    if named:  # a whole-model check that names its field: point at that field's line
+        loc = [*loc, *named.group(1).split(".")]
     where = ".".join(str(p) for p in loc)
     field_part = f"field '{where}': " if where and not message.startswith("field ") else ""
     return RulebookError(f"{path}:{_line_at(data, loc)}: {field_part}{message}")
@@ -236,7 +244,7 @@ def _check_sign(ctx: _Context, loc: list[int | str], item: CatalogueItem, points
 def _resolve_publicity(ctx: _Context, spec: RulebookSpec) -> dict[str, Period]:
     periods = {code: item.publicity_period for code, item in ctx.catalogue.items.items()}
     for code, text in spec.publicity.items():
-        loc = ["publicity"]
+        loc = ["publicity", code]
         for matched in ctx.items(loc, [code]):
             law = ctx.catalogue[matched].publicity_period
             mine = Period.parse(text)

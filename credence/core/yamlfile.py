@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 LINE_KEY = "__line__"
+KEY_LINES = "__key_lines__"  # {key: line} of each mapping, for errors about one key
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -21,6 +22,11 @@ class _LineLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
     mapping = loader.construct_mapping(node, deep=True)
     mapping[LINE_KEY] = node.start_mark.line + 1
+    mapping[KEY_LINES] = {
+        str(key.value): key.start_mark.line + 1
+        for key, _ in node.value
+        if isinstance(key, yaml.ScalarNode)
+    }
     return mapping  # type: ignore[return-value]
 
 
@@ -51,7 +57,7 @@ def load_yaml(path: Path) -> dict[str, Any]:
 def strip_lines(value: Any) -> Any:
     """Remove LINE_KEY entries recursively, for hashing or serialising."""
     if isinstance(value, dict):
-        return {k: strip_lines(v) for k, v in value.items() if k != LINE_KEY}
+        return {k: strip_lines(v) for k, v in value.items() if k not in (LINE_KEY, KEY_LINES)}
     if isinstance(value, list):
         return [strip_lines(v) for v in value]
     return value

@@ -226,10 +226,14 @@ class _Builder:
             f"WHEN {ext} >= {k} THEN {_lit(cut[k])}" for k in range(len(cut) - 1, 0, -1)
         )
         threshold = f"CASE {ladder} ELSE {_lit(cut[0])} END" if ladder else _lit(cut[0])
+        # A listing record counts only while it is public, like any other record.
+        public = " ".join(
+            f"WHEN {_lit(c)} THEN {_lit(self.cut.public_from[c])}" for c in lst.entry_items
+        )
         return (
             f"SELECT e.subject, {_lit(lst.name)} AS list, e.seq, e.start, {ext} AS extension "
             f"FROM held e{joins} WHERE e.item IN {items(lst.entry_items)} AND {kinds}"
-            f"{exit_clause} AND e.start >= {threshold}"
+            f"{exit_clause} AND e.start >= {threshold} AND e.start >= CASE e.item {public} END"
         )
 
 

@@ -32,7 +32,11 @@ _CASES = itertools.count(1)
 
 
 class World:
-    """A registry shared by one test module, with compiled engines cached."""
+    """A registry shared by one test module, with compiled engines cached.
+
+    A cached engine is only used as a context manager, so it holds no connection
+    between assessments (the pool would run dry otherwise).
+    """
 
     def __init__(self, registry: Registry, directory: Path) -> None:
         self.registry = registry
@@ -58,8 +62,6 @@ class World:
         return self._engines[key]
 
     def close(self) -> None:
-        for engine in self._engines.values():
-            engine.__exit__(None, None, None)
         self.registry.close()
 
 
@@ -103,13 +105,15 @@ class Case:
     def assess(
         self, rulebook: Rulebook, subject: str, as_of: dt.date, known_size: int | None = None
     ) -> Assessment:
-        return self.world.engine(rulebook, as_of, known_size).assess(subject)
+        with self.world.engine(rulebook, as_of, known_size) as engine:
+            return engine.assess(subject)
 
     def assess_all(
         self, rulebook: Rulebook, as_of: dt.date, known_size: int | None = None
     ) -> list[Assessment]:
         """Every assessed subject of the registry (all cases), in subject order."""
-        return list(self.world.engine(rulebook, as_of, known_size).assess_all())
+        with self.world.engine(rulebook, as_of, known_size) as engine:
+            return list(engine.assess_all())
 
     def seq(self, reference: str) -> int:
         """The ledger sequence number of this case's record `reference`."""

@@ -66,18 +66,6 @@ def rec(
     return row
 
 
-def months_before(day: dt.date, months: int) -> dt.date:
-    """`day` minus whole calendar months (month ends clamped), as a clerk would count."""
-    year, month0 = divmod(day.year * 12 + day.month - 1 - months, 12)
-    month = month0 + 1
-    for d in (day.day, 30, 29, 28):
-        try:
-            return dt.date(year, month, d)
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
-
-
 def write_rulebook(tmp_path: Path, text: str, name: str = "book.yaml") -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from credence.core.assessment import assemble
+from credence.core.catalogue import Area
 from tests.conftest import PERSON
 from tests.rulebook.conftest import Case
 from tests.rulebook.helpers import preset, rec
@@ -115,10 +116,7 @@ SOCIAL_GOOD = [
             ["social.model-worker", "social.volunteer-service"], 640, "C", LOW_PERKS, id="640"
         ),
         pytest.param(["social.national-honour"], 650, "B", CAR, id="at-650"),
-        pytest.param(SOCIAL_GOOD, 660, "B", CAR, id="social-capped-at-60"),
-        pytest.param(
-            [*SOCIAL_GOOD, "commercial.tax-arrears"], 620, "C", LOW_PERKS, id="cap-is-per-area"
-        ),
+        pytest.param(SOCIAL_GOOD, 700, "A", (*CAR, "simplified-visa-paperwork"), id="at-700"),
         pytest.param(
             ["judicial.defaulter-listed", "judicial.fraud-conviction", "commercial.overdue-loan"],
             350,
@@ -143,6 +141,19 @@ def test_sesame_scores_grades_and_perks(
     assert (result.score, result.grade, result.measures) == (score, grade, measures)
 
 
+@pytest.mark.parametrize("extra", [[], ["commercial.tax-arrears"]], ids=["social", "per-area"])
+def test_sesame_social_cap(case: Case, extra: list[str]) -> None:
+    """Good deeds are capped per area: farming them stops at the cap; other areas still count."""
+    rulebook = preset("sesame-style")
+    assert rulebook.score is not None
+    cap = rulebook.score.caps[Area.SOCIAL].max
+    assert cap is not None and cap < 300
+    subject = case.person(1)
+    case.ingest(rows_for(subject, SOCIAL_GOOD * 3 + extra, SESAME_AS_OF.isoformat()))
+    result = case.assess(rulebook, subject, SESAME_AS_OF)
+    assert result.score == 600 + cap - 40 * len(extra)
+
+
 @pytest.mark.parametrize(
     ("score", "measures"),
     [
@@ -165,8 +176,10 @@ def test_sesame_perk_thresholds(score: int, measures: tuple[str, ...]) -> None:
 
 @pytest.mark.parametrize(
     ("score", "grade"),
-    [(350, "E"), (549, "E"), (550, "D"), (599, "D"), (600, "C"), (649, "C"), (650, "B")]
-    + [(699, "B"), (700, "A"), (950, "A")],
+    [
+        *[(350, "E"), (549, "E"), (550, "D"), (599, "D"), (600, "C")],
+        *[(649, "C"), (650, "B"), (699, "B"), (700, "A"), (950, "A")],
+    ],
 )
 def test_sesame_grade_bands(score: int, grade: str) -> None:
     """Bands E/D/C/B/A start at 550/600/650/700, each minimum inclusive."""
@@ -285,8 +298,11 @@ def test_gov_commercial_cap(case: Case) -> None:
     case.ingest(
         rows_for(
             subject,
-            ["commercial.a-grade-taxpayer", "commercial.customs-advanced-certified"]
-            + ["commercial.quality-award"],
+            [
+                "commercial.a-grade-taxpayer",
+                "commercial.customs-advanced-certified",
+                "commercial.quality-award",
+            ],
         )
     )
     assert case.assess(preset("gov-default"), subject, AS_OF).score == 1060

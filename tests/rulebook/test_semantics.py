@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 
 from credence.core.assessment import MAX_REASONS
+from credence.core.rulebook import Rulebook, load_rulebook
 from tests.rulebook.conftest import Case
-from tests.rulebook.helpers import preset, rec
+from tests.rulebook.helpers import catalogue, preset, rec, write_rulebook
 
 MINOR = "administrative.traffic-minor"
 RED = "administrative.traffic-red-light"
@@ -376,3 +377,86 @@ def test_assess_all_agrees_with_assess(case: Case) -> None:
                 assert everyone[subject].to_dict() == one.to_dict()
             else:
                 assert book.spec.score is not None and subject.startswith("uscc:")
+
+
+# --- ageing, publicity overrides and listings in a custom rulebook ---------------------------
+
+CUSTOM = """\
+rulebook: custom-ageing
+version: "1"
+title: Custom ageing rules
+catalogue: default
+publicity:
+  administrative.drunk-driving: 1 year
+  judicial.defaulter-listed: 1 year
+score:
+  subjects: [person]
+  min: 0
+  max: 2000
+  base: 1000
+  ageing: {half_life: 6 months}
+  points:
+    - {item: administrative.traffic-minor, points: -40, ageing: {expires_after: 3 months}}
+    - {item: administrative.traffic-red-light, points: -40, ageing: {}}
+    - {item: administrative.drunk-driving, points: -40}
+    - {item: social.volunteer-service, points: 40}
+  grades:
+    - {grade: A, min: 900}
+    - {grade: B}
+lists:
+  - name: defaulters
+    colour: black
+    title: Judgment defaulters
+    subjects: [person]
+    legal_basis: "Fa Shi [2017] No. 7"
+    entry: {records: [judicial.defaulter-listed]}
+    duration: 2 years
+"""
+
+CUSTOM_AS_OF = dt.date(2026, 6, 15)
+
+
+@pytest.fixture(scope="module")
+def custom(tmp_path_factory: pytest.TempPathFactory) -> Rulebook:
+    path = write_rulebook(tmp_path_factory.mktemp("custom"), CUSTOM)
+    return load_rulebook(path, catalogue())
+
+
+@pytest.mark.parametrize(
+    ("item", "decided", "points"),
+    [
+        pytest.param(MINOR, "2026-03-16", -40, id="expires-after-inside"),
+        pytest.param(MINOR, "2026-03-15", 0, id="expires-after-passed-while-public"),
+        pytest.param(RED, "2025-06-16", -40, id="empty-ageing-means-full-points"),
+        pytest.param("administrative.drunk-driving", "2026-01-15", -22, id="5m-old"),
+        pytest.param("administrative.drunk-driving", "2025-12-15", -20, id="6m-old-half"),
+        pytest.param(
+            "administrative.drunk-driving", "2025-06-16", -11, id="shortened-publicity-inside"
+        ),
+        pytest.param("administrative.drunk-driving", "2025-06-15", 0, id="shortened-publicity"),
+        pytest.param("administrative.drunk-driving", "2025-09-15", -14, id="9m-old"),
+        pytest.param("social.volunteer-service", "2025-06-15", 10, id="12m-quarter"),
+    ],
+)
+def test_custom_ageing_and_publicity(
+    case: Case, custom: Rulebook, item: str, decided: str, points: int
+) -> None:
+    """Rule-level ageing overrides the score's; a shortened publicity is obeyed."""
+    subject = case.person()
+    case.ingest([rec(item, subject, decided, "A")])
+    assert case.assess(custom, subject, CUSTOM_AS_OF).score == 1000 + points
+
+
+def test_listing_does_not_outlast_shortened_publicity(case: Case, custom: Rulebook) -> None:
+    """A rulebook that makes the listing record public for 1 year cannot list for 2.
+
+    Either the loader refuses a list that outlasts its entry record's publicity, or the
+    listing ends when the record stops being public; listing someone on a record that may
+    no longer be published is the harm the publicity limit exists to prevent.
+    """
+    subject = case.person()
+    case.ingest([rec(LISTED, subject, "2025-03-01", "L-1")])
+    inside = case.assess(custom, subject, dt.date(2026, 2, 28))
+    assert [x.list for x in inside.lists] == ["defaulters"]
+    after = case.assess(custom, subject, dt.date(2026, 3, 1))
+    assert after.lists == (), f"listed until {after.lists[0].until}; public until 2026-03-01"
