@@ -18,13 +18,13 @@ import argparse
 import datetime as dt
 import multiprocessing as mp
 import os
-import platform
 import shutil
 import sqlite3
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+from measure import MemorySampler, machine
 
 from credence.ingest.pipeline import ingest_file
 from credence.settings import Settings
@@ -33,43 +33,6 @@ from credence.store.verify import verify_registry
 from credence.synth.city import read_manifest, synthesise
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
-
-
-def _rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _children(pid: int) -> list[int]:
-    kids: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        kids += [int(k) for k in task.read_text().split()]
-    return kids
-
-
-class MemorySampler(threading.Thread):
-    """Samples the resident memory of this process plus its children (Linux /proc)."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.peak_kib = 0
-        self._done = threading.Event()
-
-    def run(self) -> None:
-        me = os.getpid()
-        while not self._done.wait(0.2):
-            total = _rss_kib(me) + sum(_rss_kib(k) for k in _children(me))
-            self.peak_kib = max(self.peak_kib, total)
-
-    def stop(self) -> float:
-        self._done.set()
-        self.join()
-        return self.peak_kib / 1024
 
 
 def sqlite_floor(db: Path, n: int) -> float:
@@ -112,18 +75,6 @@ def sqlite_floor(db: Path, n: int) -> float:
     seconds = time.perf_counter() - started
     conn.close()
     return n / seconds
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def main() -> None:

@@ -32,24 +32,22 @@ the result to benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import multiprocessing as mp
-import os
-import platform
 import random
 import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from measure import MemorySampler, machine
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 DEFAULT_WORKDIR = Path(tempfile.gettempdir()) / "credence-bench-score"
@@ -62,76 +60,6 @@ TARGET_RECORDS_PER_SUBJECT = 20.0
 
 
 # --- measuring ------------------------------------------------------------------------------
-
-
-def _rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _children(pid: int) -> list[int]:
-    kids: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        with contextlib.suppress(OSError):
-            kids += [int(k) for k in task.read_text().split()]
-    return kids
-
-
-class MemorySampler(threading.Thread):
-    """Samples the resident memory of this process plus its children (Linux /proc)."""
-
-    def __init__(self, interval: float = 0.1) -> None:
-        super().__init__(daemon=True)
-        self.interval = interval
-        self.peak_kib = 0
-        self._done = threading.Event()
-
-    def _sample(self) -> None:
-        me = os.getpid()
-        total = _rss_kib(me) + sum(_rss_kib(k) for k in _children(me))
-        self.peak_kib = max(self.peak_kib, total)
-
-    def run(self) -> None:
-        self._sample()
-        while not self._done.wait(self.interval):
-            self._sample()
-
-    def stop(self) -> float:
-        """Stop sampling; the peak in MiB."""
-        self._done.set()
-        self.join()
-        self._sample()
-        return self.peak_kib / 1024
-
-
-def machine() -> str:
-    import duckdb
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = ""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram = f", {int(line.split()[1]) / 2**20:.1f} GiB RAM"
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores{ram}, Python {platform.python_version()}, "
-        f"DuckDB {duckdb.__version__}"
-    )
 
 
 def _in_child(target: Callable[..., None], *args: Any) -> None:
@@ -598,7 +526,9 @@ def describe(
     store: StoreResult | None,
 ) -> list[str]:
     """Bullet lines saying what was measured on what."""
-    lines = [f"- machine: {machine()}"]
+    import duckdb
+
+    lines = [f"- machine: {machine(f'DuckDB {duckdb.__version__}')}"]
     lines.append(
         f"- rulebook: {rulebook.name} {rulebook.version} ({rulebook.content_hash[:19]}...)"
     )
