@@ -279,7 +279,7 @@ class BatchResult:
     assemble_s: float
     subjects: int
     peak_mib: float
-    slowest_bucket_s: float
+    slowest_group_s: float
     outcomes: Counter[str] = field(default_factory=Counter)
 
 
@@ -348,7 +348,7 @@ def run_batch(args: argparse.Namespace, rulebook: Any) -> BatchResult:
         assemble_s=timings.assemble,
         subjects=subjects,
         peak_mib=peak_mib,
-        slowest_bucket_s=max(timings.per_bucket, default=0.0),
+        slowest_group_s=max(timings.per_group, default=0.0),
         outcomes=outcomes,
     )
 
@@ -548,7 +548,8 @@ def describe(
         )
         lines.append(
             f"- batch engine: DuckDB memory limit {args.memory_limit}; {b.subjects:,} subjects "
-            f"assessed (those with records); slowest bucket {b.slowest_bucket_s:.2f} s of SQL; "
+            f"assessed (those with records); slowest group of buckets "
+            f"{b.slowest_group_s:.2f} s of SQL; "
             f"floor = `SELECT {FLOOR_COLUMNS}` over the snapshot, best of 2"
         )
     if store is not None:

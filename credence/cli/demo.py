@@ -14,11 +14,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import orjson
 from rich.console import Console
-from rich.progress import Progress, TaskID
+from rich.progress import Progress
 from rich.table import Table
 
+from credence.core.assessment import Assessment
 from credence.ingest.pipeline import IngestReport, ingest_file
 from credence.settings import Settings
 from credence.store.registry import Registry
@@ -61,8 +61,14 @@ def run_demo(settings: Settings, console: Console) -> None:
 def _score(console: Console, settings: Settings, registry: Registry) -> None:
     """Score the city under gov-default with the batch engine and print what it decided."""
     from credence.cli.main import progress_bar
-    from credence.cli.scoring import add_outcome, summarise
-    from credence.scoring.service import DEFAULT_RULEBOOK, When, assess_all, open_rulebook
+    from credence.cli.scoring import add_outcome, stage_progress, summarise
+    from credence.scoring.service import (
+        DEFAULT_RULEBOOK,
+        When,
+        assess_all,
+        open_rulebook,
+        write_jsonl,
+    )
 
     started = time.perf_counter()
     rulebook = open_rulebook(registry, DEFAULT_RULEBOOK)
@@ -70,20 +76,15 @@ def _score(console: Console, settings: Settings, registry: Registry) -> None:
     out = settings.data_dir / f"scores-{rulebook.name}.jsonl"
     counts: Counter[str] = Counter()
     examples: dict[str, str] = {}
-    with progress_bar() as bar, out.with_name(out.name + ".tmp").open("wb") as sink:
-        tasks: dict[str, TaskID] = {}
 
-        def tick(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done)
+    def each(a: Assessment) -> None:
+        add_outcome(counts, a)
+        if a.lists and a.kind.value not in examples and len(a.lists[0].records) == 1:
+            examples[a.kind.value] = a.subject  # a subject worth explaining
 
-        for a in assess_all(registry, settings, rulebook, when, "duckdb", tick):
-            sink.write(orjson.dumps(a.to_dict()) + b"\n")
-            add_outcome(counts, a)
-            if a.lists and a.kind.value not in examples and len(a.lists[0].records) == 1:
-                examples[a.kind.value] = a.subject
-    out.with_name(out.name + ".tmp").replace(out)
+    with progress_bar() as bar:
+        assessed = assess_all(registry, settings, rulebook, when, "duckdb", stage_progress(bar))
+        write_jsonl(assessed, out, each)
     console.print(summarise(counts, rulebook))
     console.print(
         f"scored under {rulebook.name} {rulebook.version} as of {when.as_of} in "

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import TaskID
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from credence.core.assessment import Assessment
@@ -70,6 +70,18 @@ def add_outcome(counts: Counter[str], a: Assessment) -> None:
         counts[f"measure {measure}"] += 1
 
 
+def stage_progress(bar: Progress) -> Callable[[str, int, int], None]:
+    """A progress callback that gives each stage (snapshot, score) its own bar."""
+    tasks: dict[str, TaskID] = {}
+
+    def tick(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done)
+
+    return tick
+
+
 def _order(rulebook: Rulebook, key: str) -> tuple[int, int, str]:
     grades = [g.grade for g in rulebook.score.grades] if rulebook.score else []
     if key.startswith("grade "):
@@ -94,9 +106,7 @@ def register(app: typer.Typer, rulebook_app: typer.Typer) -> None:
         out: Path | None = typer.Option(None, "--out", help="Write JSONL here (default: stdout)"),
     ) -> None:
         """Assess every subject: one JSON line each (score, grade, lists, measures, reasons)."""
-        import orjson
-
-        from credence.scoring.service import ENGINES, assess_all, open_rulebook
+        from credence.scoring.service import ENGINES, assess_all, open_rulebook, write_jsonl
 
         if engine not in ENGINES:
             fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
@@ -104,23 +114,9 @@ def register(app: typer.Typer, rulebook_app: typer.Typer) -> None:
         counts: Counter[str] = Counter()
         with opened() as registry, user_errors():
             rb = open_rulebook(registry, rulebook)
-            sink = out.with_name(out.name + ".tmp").open("wb") if out else sys.stdout.buffer
             with progress_bar(console if out else err) as bar:
-                tasks: dict[str, TaskID] = {}
-
-                def tick(stage: str, done: int, total: int) -> None:
-                    if stage not in tasks:
-                        tasks[stage] = bar.add_task(stage, total=total)
-                    bar.update(tasks[stage], completed=done)
-
-                n = 0
-                for a in assess_all(registry, settings(), rb, when, engine, tick):
-                    sink.write(orjson.dumps(a.to_dict()) + b"\n")
-                    add_outcome(counts, a)
-                    n += 1
-            if out:
-                sink.close()
-                out.with_name(out.name + ".tmp").replace(out)
+                assessed = assess_all(registry, settings(), rb, when, engine, stage_progress(bar))
+                n = write_jsonl(assessed, out, lambda a: add_outcome(counts, a))
         report = console if out else err
         report.print(summarise(counts, rb))
         report.print(

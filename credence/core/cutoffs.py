@@ -82,8 +82,18 @@ class Cutoffs:
     listing_from: dict[str, list[str]]  # list -> cutoff with 0, 1, ... units of extension
 
 
-def _months(period: Period) -> int:
+def months(period: Period) -> int:
+    """Whole calendar months in a month- or year-based period."""
+    assert period.unit in ("month", "year"), "validated: half-lives are in months or years"
     return period.count * (12 if period.unit == "year" else 1)
+
+
+def months_covering(period: Period) -> int:
+    """The fewest whole months that are never shorter than `period`."""
+    if period.unit in ("month", "year"):
+        return months(period)
+    days = period.count * (7 if period.unit == "week" else 1)
+    return -(-days // 28)  # a month has at least 28 days
 
 
 def compute_cutoffs(rulebook: Rulebook, as_of: dt.date) -> Cutoffs:
@@ -91,14 +101,12 @@ def compute_cutoffs(rulebook: Rulebook, as_of: dt.date) -> Cutoffs:
     public_from = {code: period_cutoff(p, as_of) for code, p in rulebook.publicity.items()}
     keep_from: dict[str, str] = {}
     ladders: dict[int, list[tuple[str, int]]] = {}
-    longest = max(
-        (_months(p) if p.unit in ("month", "year") else 0) for p in rulebook.publicity.values()
-    )
+    longest = max(months_covering(p) for p in rulebook.publicity.values())
     for code, rule in rulebook.item_rules.items():
         if rule.ageing.expires_after:
             keep_from[code] = period_cutoff(Period.parse(rule.ageing.expires_after), as_of)
         if rule.ageing.half_life:
-            half = _months(Period.parse(rule.ageing.half_life))
+            half = months(Period.parse(rule.ageing.half_life))
             if half not in ladders:
                 # Band k holds records between k and k+1 whole months old.
                 ladders[half] = [

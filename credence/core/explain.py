@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from credence.core.assessment import Assessment
+from credence.core.periods import Period
 from credence.core.rulebook import Rulebook
 
 
@@ -50,8 +51,6 @@ def _reason_lines(rulebook: Rulebook, a: Assessment) -> list[str]:
 
 
 def _after(period: str, start: str) -> str:
-    from credence.core.periods import Period
-
     return Period.parse(period).add_to(dt.date.fromisoformat(start)).isoformat()
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -98,7 +99,7 @@ class Rulebook:
     def score(self) -> ScoreSpec | None:
         return self.spec.score
 
-    @property
+    @functools.cached_property
     def ref(self) -> dict[str, str]:
         """What every result carries: which rules made it."""
         return {"name": self.name, "version": self.version, "content_hash": self.content_hash}

@@ -38,7 +38,7 @@ class BatchTimings:
     assemble: float = 0.0
     buckets: int = 0
     subjects: int = 0
-    per_bucket: list[float] = field(default_factory=list)
+    per_group: list[float] = field(default_factory=list)
 
 
 def connect(memory_limit: str = "3GB", threads: int | None = None) -> duckdb.DuckDBPyConnection:
@@ -106,7 +106,7 @@ class BatchEngine:
                 scores, listings, reasons = self._bucket_rows(con, group)
                 took = time.perf_counter() - started
                 self.timings.sql += took
-                self.timings.per_bucket.append(took)
+                self.timings.per_group.append(took)
                 started = time.perf_counter()
                 found = list(
                     merge_results(

@@ -178,7 +178,7 @@ def ensure_snapshot(
                     progress(hi - start, size - start)
         finally:
             con.close()
-    if start < size or manifest is None or start == 0:
+    if start < size or start == 0:  # extended, or (re)built from nothing
         root = _signed_root(engine, size) if size else None
         data = {"format": FORMAT, "size": size, "buckets": buckets, "root": root}
         tmp = path / "manifest.json.tmp"

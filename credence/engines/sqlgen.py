@@ -26,7 +26,7 @@ import sqlglot
 
 from credence.core.assessment import MAX_REASONS
 from credence.core.catalogue import REVOCATION
-from credence.core.cutoffs import Cutoffs
+from credence.core.cutoffs import Cutoffs, months
 from credence.core.ids import SubjectKind
 from credence.core.periods import Period
 from credence.core.rulebook import ResolvedList, Rulebook
@@ -67,9 +67,9 @@ class Program:
     listings: str | None
     reasons: str | None
 
-    def with_query(self, final: str) -> str:
-        """One statement: every step as a CTE, then `final` (for the store engine)."""
-        ctes = ",\n".join(f"{name} AS ({sql})" for name, sql in self.steps)
+    def with_query(self, final: str, *prelude: tuple[str, str]) -> str:
+        """One statement: `prelude` and every step as CTEs, then `final` (the store engine)."""
+        ctes = ",\n".join(f"{name} AS ({sql})" for name, sql in (*prelude, *self.steps))
         return f"WITH {ctes}\n{final}"
 
 
@@ -125,7 +125,7 @@ class _Builder:
             if rule.ageing.expires_after:
                 ageing = _AGE_EXPIRES
             elif rule.ageing.half_life:
-                ageing = ladders[_half_months(rule.ageing.half_life)]
+                ageing = ladders[months(Period.parse(rule.ageing.half_life))]
             rows.append(
                 f"SELECT {_lit(code)} AS item, {_lit(rule.area.value)} AS area, "
                 f"{1 if rule.points >= 0 else -1} AS sign, {abs(rule.points)} AS magnitude, "
@@ -235,11 +235,6 @@ class _Builder:
             f"FROM held e{joins} WHERE e.item IN {items(lst.entry_items)} AND {kinds}"
             f"{exit_clause} AND e.start >= {threshold} AND e.start >= CASE e.item {public} END"
         )
-
-
-def _half_months(text: str) -> int:
-    p = Period.parse(text)
-    return p.count * (12 if p.unit == "year" else 1)
 
 
 def compile_program(

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import sqlalchemy as sa
 
-from credence.core.assessment import Assessment, assemble
+from credence.core.assessment import Assessment
 from credence.core.cutoffs import compute_cutoffs
 from credence.core.rulebook import Rulebook
 from credence.engines.merge import merge_results
@@ -24,10 +24,8 @@ _CORRECTIONS = "SELECT seq, corrects_seq FROM records WHERE corrects_seq IS NOT 
 
 
 def _statement(program: Program, final: str) -> sa.TextClause:
-    steps = (("corrections", _CORRECTIONS), *program.steps)
-    ctes = ",\n".join(f"{name} AS ({sql})" for name, sql in steps)
-    text = f"WITH {ctes}\n{final}".replace(f"'{SUBJECT_PARAM}'", ":subject")
-    return sa.text(text)
+    text = program.with_query(final, ("corrections", _CORRECTIONS))
+    return sa.text(text.replace(f"'{SUBJECT_PARAM}'", ":subject"))
 
 
 class StoreEngine:
@@ -94,15 +92,10 @@ class StoreEngine:
             if row is not None
             else (self.rulebook.score.base if self.rulebook.score else None)
         )
-        merged = list(
+        return next(
             merge_results(
                 self.rulebook, [(subject, score)], listings, reasons, self.as_of, self.known_size
             )
-        )
-        return (
-            merged[0]
-            if merged
-            else assemble(self.rulebook, subject, score, [], [], self.as_of, self.known_size)
         )
 
     def assess_all(self) -> Iterator[Assessment]:

@@ -12,7 +12,9 @@ so "which records count on which day" is decided in one place:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,15 +85,25 @@ def assess_all(
     )
 
 
-def write_jsonl(assessments: Iterator[Assessment], out: Path) -> int:
-    """Write one JSON object per line, atomically; return how many."""
-    tmp = out.with_name(out.name + ".tmp")
+def write_jsonl(
+    assessments: Iterator[Assessment],
+    out: Path | None,
+    each: Callable[[Assessment], None] | None = None,
+) -> int:
+    """Write one JSON object per line to `out` (atomically) or stdout; return how many.
+
+    `each` sees every assessment as it is written, for counts and examples.
+    """
+    tmp = out.with_name(out.name + ".tmp") if out else None
     count = 0
-    with tmp.open("wb") as fh:
+    with tmp.open("wb") if tmp else contextlib.nullcontext(sys.stdout.buffer) as sink:
         for assessment in assessments:
-            fh.write(orjson.dumps(assessment.to_dict()) + b"\n")
+            sink.write(orjson.dumps(assessment.to_dict()) + b"\n")
+            if each:
+                each(assessment)
             count += 1
-    tmp.replace(out)
+    if tmp and out:
+        tmp.replace(out)
     return count
 
 

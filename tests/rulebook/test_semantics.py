@@ -460,3 +460,13 @@ def test_listing_does_not_outlast_shortened_publicity(case: Case, custom: Rulebo
     assert [x.list for x in inside.lists] == ["defaulters"]
     after = case.assess(custom, subject, dt.date(2026, 3, 1))
     assert after.lists == (), f"listed until {after.lists[0].until}; public until 2026-03-01"
+
+
+def test_half_life_ladder_covers_publicity_given_in_days() -> None:
+    """A day-based publicity period must not end the ageing ladder early."""
+    from credence.core.cutoffs import months_covering
+    from credence.core.periods import Period
+
+    assert months_covering(Period.parse("2 years")) == 24
+    assert months_covering(Period.parse("400 days")) == 15  # 15 * 28 >= 400
+    assert months_covering(Period.parse("4 weeks")) == 1
