@@ -21,6 +21,13 @@ class Settings(BaseSettings):
     # Directory holding the SQLite registry, signing key and subject-hash key;
     # relative to the working directory, so separate directories hold separate registries.
     data_dir: Path = Path("credence-data")
+    # Directory holding the tree-head signing key (and its published public key);
+    # empty means the data directory. Keep it elsewhere so that whoever holds a copy
+    # of the database cannot re-sign it (docs/security.md).
+    key_dir: Path | None = None
+    # The log's origin line in checkpoints (C2SP tlog-checkpoint), e.g.
+    # "credit.example.gov/registry"; empty means "credence/<first 16 hex of the key id>".
+    log_origin: str = ""
     # SQLAlchemy database URL; empty means SQLite at <data_dir>/credence.db.
     db_url: str = ""
     # Catalogue YAML file; empty means the shipped default catalogue.
@@ -48,7 +55,12 @@ class Settings(BaseSettings):
 
     @property
     def signing_key_path(self) -> Path:
-        return self.data_dir / "signing-key.pem"
+        return (self.key_dir or self.data_dir) / "signing-key.pem"
+
+    @property
+    def public_key_path(self) -> Path:
+        """The log's public key as a C2SP vkey line: what auditors and witnesses pin."""
+        return (self.key_dir or self.data_dir) / "log.vkey"
 
     @property
     def subject_key_path(self) -> Path:

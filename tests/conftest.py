@@ -22,6 +22,9 @@ PERSON = "ric:" + make_ric("11010519800101123")
 PERSON_2 = "ric:" + make_ric("31010119900215456")
 ORG = "uscc:" + make_uscc("91110000600037341")
 ORG_LETTER = "uscc:" + make_uscc("N1110000600037341")
+# Ledger entries the `registry` fixture makes before any record: the signing key's
+# issue and the two sources' registrations.
+GOVERNANCE = 3
 
 
 @pytest.fixture

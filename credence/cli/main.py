@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +42,9 @@ rulebook_app = typer.Typer(help="Validate and list rulebooks.", no_args_is_help=
 app.add_typer(rulebook_app, name="rulebook")
 app.add_typer(source_app, name="source")
 app.add_typer(catalogue_app, name="catalogue")
+
+# Everything credence writes (databases, snapshots, keys, checkpoints) is private by default.
+os.umask(0o077)
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -106,13 +110,23 @@ def init() -> None:
     """Create the registry (store, signing key, subject-hash key) in CREDENCE_DATA_DIR."""
     with user_errors():
         cfg = settings()
+        from credence.store import trust
+
         registry, created = Registry.init(cfg)
         head = registry.latest_tree_head()
+        log_key = trust.own_log_key(registry)
+        vkey_path = trust.write_public_key(cfg, log_key)
+        vkey = log_key.verifier.vkey()
         registry.close()
     state = "created" if created else "already initialised"
-    console.print(f"registry {state} at {cfg.data_dir} ({cfg.database_url})")
+    console.print(f"registry {state} at {cfg.data_dir} ({cfg.database_url})", highlight=False)
     if head is not None:
-        console.print(f"ledger size {head.size}, root {head.root.hex()}")
+        console.print(f"ledger size {head.size}, root {head.root.hex()}", highlight=False)
+    console.print(
+        f"log public key (give it to auditors and witnesses): {vkey_path}\n  {vkey}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @id_app.command("check")
@@ -197,25 +211,6 @@ def ingest(
 
 
 @app.command()
-def verify() -> None:
-    """Recompute every leaf and root and check every signed tree head (exit 1 on tampering)."""
-    from credence.store.verify import verify_registry
-
-    with opened() as registry, progress_bar() as bar:
-        task = bar.add_task("verify ledger", total=None)
-        report = verify_registry(registry, progress=lambda n: bar.advance(task, n))
-    if report.ok:
-        console.print(
-            f"ok: {report.leaves} leaves ({report.records} records), "
-            f"{report.heads} signed tree heads verified"
-        )
-        return
-    for problem in report.problems:
-        console.print(f"[red]TAMPERED[/red] {problem}", highlight=False)
-    raise typer.Exit(1)
-
-
-@app.command()
 def synth(
     subjects: int = typer.Option(1000, "--subjects", min=10, help="Organisations and people"),
     seed: int = typer.Option(1, "--seed", help="Same seed, same city"),
@@ -244,8 +239,10 @@ def synth(
     )
 
 
+from credence.cli import ledger as _ledger  # noqa: E402  (registers ledger commands)
 from credence.cli import scoring as _scoring  # noqa: E402  (registers score commands)
 
+_ledger.register(app)
 _scoring.register(app, rulebook_app)
 
 

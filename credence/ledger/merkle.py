@@ -24,9 +24,12 @@ from collections.abc import Iterable, Sequence
 __all__ = [
     "HASH_SIZE",
     "CompactRange",
+    "RangeRoots",
     "consistency_proof",
+    "consistency_ranges",
     "empty_root",
     "inclusion_proof",
+    "inclusion_ranges",
     "leaf_hash",
     "node_hash",
     "root",
@@ -85,21 +88,29 @@ def inclusion_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
     Raises ValueError unless 0 <= index < len(leaves): there is nothing to
     prove about a leaf that is not in the tree.
     """
-    n = len(leaves)
+    hashes = _leaf_hashes(leaves)
+    return [_root_of_hashes(hashes[lo:hi]) for lo, hi in inclusion_ranges(index, len(leaves))]
+
+
+def inclusion_ranges(index: int, n: int) -> list[tuple[int, int]]:
+    """The leaf ranges [lo, hi) whose roots make PATH(index, D[n]), in proof order.
+
+    The ranges are disjoint, so a proof can be built in one streaming pass
+    over the leaf hashes (see `RangeRoots`) instead of holding the log.
+    """
     if not 0 <= index < n:
         raise ValueError(f"inclusion proof index {index} is out of range for a tree of {n} leaves")
-    hashes = _leaf_hashes(leaves)
     # Walk down from the root; each step's sibling subtree is appended by
     # PATH *after* the deeper part of the path, so the list is reversed.
-    siblings: list[bytes] = []
+    siblings: list[tuple[int, int]] = []
     lo, hi, m = 0, n, index
     while hi - lo > 1:
         k = _split(hi - lo)
         if m < k:
-            siblings.append(_root_of_hashes(hashes[lo + k : hi]))
+            siblings.append((lo + k, hi))
             hi = lo + k
         else:
-            siblings.append(_root_of_hashes(hashes[lo : lo + k]))
+            siblings.append((lo, lo + k))
             lo, m = lo + k, m - k
     siblings.reverse()
     return siblings
@@ -115,29 +126,67 @@ def consistency_proof(leaves: Sequence[bytes], old_size: int) -> list[bytes]:
     unless 0 <= old_size <= len(leaves): a log cannot be consistent with a
     bigger version of itself.
     """
-    n = len(leaves)
+    ranges = consistency_ranges(old_size, len(leaves))
+    hashes = _leaf_hashes(leaves) if ranges else []
+    return [_root_of_hashes(hashes[lo:hi]) for lo, hi in ranges]
+
+
+def consistency_ranges(old_size: int, n: int) -> list[tuple[int, int]]:
+    """The disjoint leaf ranges [lo, hi) whose roots make PROOF(old_size, D[n]), in order."""
     if not 0 <= old_size <= n:
         raise ValueError(
             f"consistency proof old_size {old_size} is out of range for a tree of {n} leaves"
         )
     if old_size in (0, n):
         return []
-    hashes = _leaf_hashes(leaves)
     # SUBPROOF(m, D, b) appends its sibling after the recursive part, so the
     # descent collects siblings outermost first and the result is reversed.
-    suffix: list[bytes] = []
+    suffix: list[tuple[int, int]] = []
     lo, hi, m, whole = 0, n, old_size, True
     while m != hi - lo:
         k = _split(hi - lo)
         if m <= k:
-            suffix.append(_root_of_hashes(hashes[lo + k : hi]))
+            suffix.append((lo + k, hi))
             hi = lo + k
         else:
-            suffix.append(_root_of_hashes(hashes[lo : lo + k]))
+            suffix.append((lo, lo + k))
             lo, m, whole = lo + k, m - k, False
-    proof = [] if whole else [_root_of_hashes(hashes[lo:hi])]
+    proof = [] if whole else [(lo, hi)]
     proof.extend(reversed(suffix))
     return proof
+
+
+class RangeRoots:
+    """Roots of given disjoint leaf ranges, gathered in one pass over the leaf hashes.
+
+    Feed every leaf hash in order with `add`; `roots()` then answers in the
+    ranges' order. Memory is O(log n) per range, whatever the log's size.
+    """
+
+    def __init__(self, ranges: Sequence[tuple[int, int]]) -> None:
+        self._ranges = list(ranges)
+        self._order = sorted(range(len(ranges)), key=lambda i: ranges[i][0])
+        self._ranges_by_start = [ranges[i] for i in self._order]
+        self._trees = [CompactRange() for _ in ranges]
+        self._cursor = 0
+
+    def add(self, index: int, leaf_hash: bytes) -> None:
+        while self._cursor < len(self._order) and self._ranges_by_start[self._cursor][1] <= index:
+            self._cursor += 1
+        if self._cursor < len(self._order):
+            lo, hi = self._ranges_by_start[self._cursor]
+            if lo <= index < hi:
+                self._trees[self._cursor].append(leaf_hash)
+
+    def roots(self) -> list[bytes]:
+        by_start = [tree.root() for tree in self._trees]
+        found = [b""] * len(self._ranges)
+        for position, original in enumerate(self._order):
+            lo, hi = self._ranges[original]
+            if self._trees[position].size != hi - lo:
+                raise ValueError(f"leaves {lo}..{hi - 1} were not all seen")
+            found[original] = by_start[position]
+        return found
 
 
 def verify_inclusion(

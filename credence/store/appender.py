@@ -11,7 +11,6 @@ the new tree head. Either all of that commits or none of it does.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,13 +22,14 @@ from credence.core.catalogue import REVOCATION
 from credence.core.records import Record, Rejection
 from credence.ledger.leaf import SubjectHasher, record_leaf
 from credence.ledger.merkle import CompactRange
-from credence.ledger.treehead import sign_tree_head
 from credence.store.database import insert_rows, write_transaction
-from credence.store.schema import ledger_state, records, tree_heads
+from credence.store.schema import records
+from credence.store.sealing import load_frontier, seal
 
 # (row number, record, salt, record hash): a validated record sealed for the ledger.
 Sealed = tuple[int, Record, bytes, str]
 _LOOKUP_CHUNK = 5_000
+ERASED = "~erased"  # item of a looked-up reference whose record was erased (never a code)
 RECORD_COLUMNS = (
     "seq",
     "source_id",
@@ -103,7 +103,7 @@ class Appender:
     def append(self, batch: Sequence[Sealed]) -> BatchOutcome:
         """Write `batch` in one transaction, ending with a signed tree head."""
         with write_transaction(self.engine) as conn:
-            frontier = _load_state(conn)
+            frontier = load_frontier(conn)
             known = self._lookup(conn, batch)
             outcome, rows = _classify(batch, known, frontier.size)
             if rows:
@@ -120,7 +120,7 @@ class Appender:
             chunk = ordered[start : start + _LOOKUP_CHUNK]
             sql = _lookup_sql(conn, len(chunk))
             for ref, seq, *content, superseded in conn.exec_driver_sql(
-                sql, (self.source_id, *chunk)
+                sql, (self.source_id, *chunk, self.source_id, *chunk)
             ):
                 known[ref] = _Known(seq, tuple(content), bool(superseded))
         return known
@@ -155,19 +155,7 @@ class Appender:
                 )
             )
         insert_rows(conn, records, RECORD_COLUMNS, out)
-        _save_state(conn, frontier)
-        head = sign_tree_head(
-            self.signing_key, frontier.size, frontier.root(), time.time_ns() // 1_000_000
-        )
-        conn.execute(
-            sa.insert(tree_heads).values(
-                size=head.size,
-                root=head.root,
-                timestamp_ms=head.timestamp_ms,
-                key_id=head.key_id,
-                signature=head.signature,
-            )
-        )
+        seal(conn, frontier, self.signing_key)
 
 
 def _classify(
@@ -181,7 +169,9 @@ def _classify(
         content = _content(rec)
         prior = known.get(rec.reference)
         if prior is not None:
-            if prior.content == content:
+            if prior.item == ERASED:
+                outcome.rejections.append((row_number, _erased(rec.reference, prior.seq)))
+            elif prior.content == content:
                 outcome.duplicates += 1
             else:
                 outcome.rejections.append((row_number, _conflict(rec.reference, prior.seq)))
@@ -208,12 +198,19 @@ def _lookup_sql(conn: sa.Connection, n: int) -> str:
     thousands of bound values costs more than running it.
     """
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    marks = ", ".join([mark] * n)
     return (
         "SELECT r.reference, r.seq, r.item, r.subject, r.occurred_on, r.decided_on, "
         "r.attributes, r.corrects, "
         "EXISTS (SELECT 1 FROM records later WHERE later.corrects_seq = r.seq) "
-        f"FROM records r WHERE r.source_id = {mark} AND r.reference IN ({', '.join([mark] * n)})"
+        f"FROM records r WHERE r.source_id = {mark} AND r.reference IN ({marks}) "
+        f"UNION ALL SELECT e.reference, e.seq, '{ERASED}', NULL, NULL, NULL, NULL, NULL, 1 "
+        f"FROM erased e WHERE e.source_id = {mark} AND e.reference IN ({marks})"
     )
+
+
+def _erased(reference: str, seq: int) -> Rejection:
+    return Rejection("reference", f"{reference!r} named a record that was erased (ledger #{seq})")
 
 
 def _conflict(reference: str, seq: int) -> Rejection:
@@ -227,6 +224,8 @@ def _conflict(reference: str, seq: int) -> Rejection:
 def _check_target(rec: Record, target: _Known | None) -> _Known | Rejection:
     if target is None:
         return Rejection("corrects", f"no earlier record with reference {rec.corrects!r}")
+    if target.item == ERASED:
+        return Rejection("corrects", f"record {rec.corrects!r} was erased")
     if target.superseded:
         return Rejection("corrects", f"record {rec.corrects!r} was already corrected or revoked")
     if target.item == REVOCATION:
@@ -234,22 +233,3 @@ def _check_target(rec: Record, target: _Known | None) -> _Known | Rejection:
     if rec.is_revocation and rec.subject != target.subject:
         return Rejection("subject", f"does not match the subject of record {rec.corrects!r}")
     return target
-
-
-def _load_state(conn: sa.Connection) -> CompactRange:
-    row = conn.execute(sa.select(ledger_state.c.size, ledger_state.c.frontier)).first()
-    if row is None:
-        return CompactRange()
-    blob = bytes(row[1])
-    return CompactRange(int(row[0]), [blob[i : i + 32] for i in range(0, len(blob), 32)])
-
-
-def _save_state(conn: sa.Connection, frontier: CompactRange) -> None:
-    blob = b"".join(frontier.hashes)
-    updated = conn.execute(
-        sa.update(ledger_state)
-        .where(ledger_state.c.id == 1)
-        .values(size=frontier.size, frontier=blob)
-    )
-    if updated.rowcount == 0:
-        conn.execute(sa.insert(ledger_state).values(id=1, size=frontier.size, frontier=blob))

@@ -8,6 +8,7 @@ sequence numbers: one writer appends at a time, and a reader never waits.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,10 +47,17 @@ def _sqlite_setup(engine: sa.Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
 
+def _private_file(path: Path) -> None:
+    """Make sure a SQLite file exists readable by its owner only (its WAL files follow it)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
+
+
 def create_engine(url: str) -> sa.Engine:
     """An engine for `url`; SQLite files get their directory, WAL and the write lock."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        _private_file(Path(url.removeprefix("sqlite:///")))
     engine = sa.create_engine(url)
     if engine.dialect.name == "sqlite":
         _sqlite_setup(engine)

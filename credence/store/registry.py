@@ -7,8 +7,10 @@ live in one place.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -19,7 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from credence.core.catalogue import Catalogue, default_catalogue_path, load_catalogue
 from credence.ledger import keys as keyfiles
-from credence.ledger.treehead import TreeHead, key_id, public_key_pem
+from credence.ledger.entries import KEY, erasure_entry, key_entry, source_entry
+from credence.ledger.treehead import TreeHead, raw_public_key
 from credence.settings import Settings
 from credence.store.appender import Appender
 from credence.store.database import (
@@ -31,13 +34,21 @@ from credence.store.database import (
     write_transaction,
 )
 from credence.store.schema import (
+    entries,
+    erased,
     ingest_runs,
     ledger_state,
     records,
-    signing_keys,
     sources,
     tree_heads,
 )
+from credence.store.sealing import append_entries, head_of
+
+def make_private_dir(path: Path) -> None:
+    """Create `path` readable by its owner only; tighten it if it already exists."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
 
 _SOURCE_NAME = re.compile(r"^[a-z][a-z0-9-]{1,63}$")
 
@@ -72,28 +83,49 @@ class Registry:
 
     @classmethod
     def init(cls, settings: Settings) -> tuple[Registry, bool]:
-        """Create the store and keys if absent; return (registry, created)."""
+        """Create the store and keys if absent; return (registry, created).
+
+        The data and key directories are made private (0700) and every key
+        and database file in them readable by the owner only (0600).
+        """
         catalogue = cls.load_catalogue(settings)
+        for directory in {settings.data_dir, settings.key_dir or settings.data_dir}:
+            make_private_dir(directory)
         created = not settings.signing_key_path.exists()
         if created:
             keyfiles.create_signing_key(settings.signing_key_path)
         if not settings.subject_key_path.exists():
+            if not settings.db_url and (settings.data_dir / "credence.db").exists():
+                raise StoreError(
+                    f"subject-hash key {settings.subject_key_path} is missing but the registry "
+                    "exists: restore the key from your backup (a new key would fail every record)"
+                )
             keyfiles.create_subject_key(settings.subject_key_path)
         engine = create_engine(settings.database_url)
         create_schema(engine)
-        public = keyfiles.load_signing_key(settings.signing_key_path).public_key()
-        with write_transaction(engine) as conn:
-            kid = key_id(public)
-            exists = conn.execute(
-                sa.select(signing_keys.c.key_id).where(signing_keys.c.key_id == kid)
-            ).first()
-            if exists is None:
-                conn.execute(
-                    sa.insert(signing_keys).values(
-                        key_id=kid, public_key_pem=public_key_pem(public), created_at=utc_now()
-                    )
-                )
-        return cls(settings, engine, catalogue), created
+        registry = cls(settings, engine, catalogue)
+        registry.issue_signing_key()
+        return registry, created
+
+    def issue_signing_key(self) -> bool:
+        """Put the signing key's issue in the ledger, once; True if this added it."""
+        key = self.signing_key()
+        raw = raw_public_key(key.public_key())
+        with write_transaction(self.engine) as conn:
+            if raw in self._issued_keys(conn):
+                return False
+            append_entries(conn, key, [lambda seq: key_entry(seq, "issue", raw)])
+        return True
+
+    @staticmethod
+    def _issued_keys(conn: sa.Connection) -> set[bytes]:
+        bodies = conn.execute(sa.select(entries.c.body).where(entries.c.kind == KEY)).scalars()
+        found = set()
+        for body in bodies:
+            data = json.loads(bytes(body))
+            if data.get("action") == "issue":
+                found.add(base64.b64decode(data["public_key"]))
+        return found
 
     @classmethod
     def open(cls, settings: Settings) -> Registry:
@@ -116,7 +148,10 @@ class Registry:
         for pattern in patterns:
             if not self.catalogue.match([pattern]):
                 raise StoreError(f"pattern {pattern!r} matches no catalogue item")
-        text = json.dumps(sorted(set(patterns)))
+        unique = sorted(set(patterns))
+        text = json.dumps(unique)
+        items = self.catalogue.match(unique)
+        key = self.signing_key()
         with write_transaction(self.engine) as conn:
             row = conn.execute(sa.select(sources.c.id).where(sources.c.name == name)).first()
             if row is None:
@@ -125,6 +160,7 @@ class Registry:
                 )
             else:
                 conn.execute(sa.update(sources).where(sources.c.id == row[0]).values(patterns=text))
+            append_entries(conn, key, [lambda seq: source_entry(seq, name, unique, items)])
         return self.source(name), row is None
 
     def source(self, name: str) -> Source:
@@ -181,14 +217,47 @@ class Registry:
                 )
             )
 
+    def erase(self, seq: int, reason: str) -> int:
+        """Erase record #seq's content and salt; its leaf stays. Returns the erasure's seq.
+
+        The record moves to the `erased` table (leaf hash, public leaf fields
+        and reference, so the source cannot resubmit it as new), and a signed
+        erasure entry names it, without which `verify` would call it tampering.
+        """
+        key = self.signing_key()
+        with write_transaction(self.engine) as conn:
+            row = conn.execute(sa.select(records).where(records.c.seq == seq)).first()
+            if row is None:
+                done = conn.execute(sa.select(erased.c.erased_by).where(erased.c.seq == seq))
+                by = done.scalar()
+                if by is not None:
+                    raise StoreError(f"ledger entry #{seq} was already erased (by #{by})")
+                raise StoreError(f"ledger entry #{seq} is not a record")
+            if row.corrects_seq is not None:
+                raise StoreError(
+                    f"ledger entry #{seq} corrects or revokes #{row.corrects_seq}: erasing it "
+                    "would bring that record back; revoke or correct it instead"
+                )
+            (by,), _ = append_entries(conn, key, [lambda n: erasure_entry(n, seq, reason)])
+            conn.execute(
+                sa.insert(erased).values(
+                    seq=seq,
+                    source_id=row.source_id,
+                    reference=row.reference,
+                    item=row.item,
+                    leaf_hash=row.leaf_hash,
+                    erased_by=by,
+                )
+            )
+            conn.execute(sa.delete(records).where(records.c.seq == seq))
+        return by
+
     # --- reading ---------------------------------------------------------------
 
     def latest_tree_head(self) -> TreeHead | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(tree_heads).order_by(tree_heads.c.size.desc())).first()
-        if row is None:
-            return None
-        return TreeHead(row.size, bytes(row.root), row.timestamp_ms, row.key_id, row.signature)
+        return None if row is None else head_of(row)
 
     def ledger_size(self) -> int:
         with self.engine.connect() as conn:

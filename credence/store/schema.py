@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = sa.MetaData()
 
@@ -72,8 +72,38 @@ tree_heads = sa.Table(
     sa.Column("timestamp_ms", sa.BigInteger, nullable=False),
     sa.Column("key_id", sa.String(64), nullable=False),
     sa.Column("signature", sa.LargeBinary(64), nullable=False),
+    # Chain to the previous head (schema 2): deleting a head breaks the next one's chain.
+    sa.Column("prev_size", sa.BigInteger),
+    sa.Column("chain_signature", sa.LargeBinary(64)),
 )
 
+# Ledger entries that are not records: governance (sources, keys) and erasures.
+# Their leaf bytes hold no personal data, so the bytes themselves are stored.
+entries = sa.Table(
+    "entries",
+    metadata,
+    sa.Column("seq", Seq, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),  # the leaf bytes (RFC 8785 JSON)
+    sa.Column("leaf_hash", sa.LargeBinary(32), nullable=False),
+)
+
+# Records whose content and salt were erased: what stays is the leaf hash (still in the
+# tree), the public leaf fields and the reference, so a resubmission is not taken as new.
+erased = sa.Table(
+    "erased",
+    metadata,
+    sa.Column("seq", Seq, primary_key=True, autoincrement=False),
+    sa.Column("source_id", sa.Integer, nullable=False),
+    sa.Column("reference", sa.String(128), nullable=False),
+    sa.Column("item", sa.String(64), nullable=False),
+    sa.Column("leaf_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("erased_by", sa.BigInteger, nullable=False),  # seq of the erasure entry
+    sa.UniqueConstraint("source_id", "reference", name="uq_erased_source_reference"),
+)
+
+# Schema 1 kept public keys here; schema 2 keeps them in the ledger (key entries) and
+# `verify` trusts only a key it is given, so this table is no longer read.
 signing_keys = sa.Table(
     "signing_keys",
     metadata,

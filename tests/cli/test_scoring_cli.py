@@ -58,7 +58,8 @@ def test_score_writes_one_json_object_per_subject(loaded, tmp_path: Path, engine
     assert "no-flights" in person["measures"]
     assert org["score"] == 900 and org["grade"] == "B"
     assert org["reasons"] == [
-        {"seq": 1, "item": "administrative.tax-penalty", "date": "2024-03-05", "points": -100}
+        # ledger: key issue, source court, its record, source regulator, then this penalty
+        {"seq": 4, "item": "administrative.tax-penalty", "date": "2024-03-05", "points": -100}
     ]
     assert org["rulebook"]["name"] == "gov-default"
     assert org["rulebook"]["content_hash"].startswith("sha256:")

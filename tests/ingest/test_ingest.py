@@ -17,6 +17,7 @@ from credence.store.registry import Registry
 from credence.store.schema import records, tree_heads
 from credence.store.verify import verify_registry
 from tests.conftest import (
+    GOVERNANCE,
     ORG,
     ORG_LETTER,
     PERSON,
@@ -191,7 +192,8 @@ def test_corrections_and_revocations(registry: Registry, tmp_path: Path) -> None
     assert reasons[2][:2] == ("C-9", "subject") and "does not match" in reasons[2][2]
     with registry.engine.connect() as conn:
         links = dict(conn.execute(sa.select(records.c.reference, records.c.corrects_seq)).all())
-    assert links == {"C-1": None, "C-2": None, "C-1a": 0, "C-2r": 1}
+    first = GOVERNANCE  # the key issue and two sources come first in the ledger
+    assert links == {"C-1": None, "C-2": None, "C-1a": first, "C-2r": first + 1}
     assert verify_registry(registry).ok
 
 
@@ -247,7 +249,7 @@ def test_interrupted_run_leaves_whole_batches_and_resumes(
     assert count_records(registry) == 2500
     with registry.engine.connect() as conn:
         sizes = conn.execute(sa.select(tree_heads.c.size).order_by(tree_heads.c.size)).scalars()
-        assert list(sizes) == [1000, 2000, 2500]
+        assert list(sizes) == [1, 2, 3] + [GOVERNANCE + n for n in (1000, 2000, 2500)]
     assert verify_registry(registry).ok
 
 

@@ -1,0 +1,106 @@
+"""Sealing a write: the Merkle frontier, non-record entries and the signed tree head.
+
+Every transaction that adds to the ledger (a batch of records, a source
+registered, a key issued, an erasure) ends here, inside the same
+transaction: the frontier is saved and a new head is signed and chained to
+the previous one. So every committed entry is in a signed head at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+
+import orjson
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from credence.ledger.merkle import CompactRange
+from credence.ledger.treehead import TreeHead, sign_tree_head
+from credence.store.schema import entries, ledger_state, tree_heads
+
+
+def load_frontier(conn: sa.Connection) -> CompactRange:
+    """The Merkle frontier at the ledger's current size (read inside the write transaction)."""
+    row = conn.execute(sa.select(ledger_state.c.size, ledger_state.c.frontier)).first()
+    if row is None:
+        return CompactRange()
+    blob = bytes(row[1])
+    return CompactRange(int(row[0]), [blob[i : i + 32] for i in range(0, len(blob), 32)])
+
+
+def _save_frontier(conn: sa.Connection, frontier: CompactRange) -> None:
+    blob = b"".join(frontier.hashes)
+    updated = conn.execute(
+        sa.update(ledger_state)
+        .where(ledger_state.c.id == 1)
+        .values(size=frontier.size, frontier=blob)
+    )
+    if updated.rowcount == 0:
+        conn.execute(sa.insert(ledger_state).values(id=1, size=frontier.size, frontier=blob))
+
+
+def latest_head_size(conn: sa.Connection) -> int:
+    return int(conn.execute(sa.select(sa.func.max(tree_heads.c.size))).scalar() or 0)
+
+
+def seal(conn: sa.Connection, frontier: CompactRange, key: Ed25519PrivateKey) -> TreeHead:
+    """Save the frontier and sign a head at its size, chained to the previous head."""
+    _save_frontier(conn, frontier)
+    head = sign_tree_head(
+        key,
+        frontier.size,
+        frontier.root(),
+        time.time_ns() // 1_000_000,
+        prev_size=latest_head_size(conn),
+    )
+    conn.execute(sa.insert(tree_heads).values(**head_row(head)))
+    return head
+
+
+def head_row(head: TreeHead) -> dict[str, object]:
+    return {
+        "size": head.size,
+        "root": head.root,
+        "timestamp_ms": head.timestamp_ms,
+        "key_id": head.key_id,
+        "signature": head.signature,
+        "prev_size": head.prev_size,
+        "chain_signature": head.chain_signature,
+    }
+
+
+def head_of(row: sa.Row[tuple[object, ...]]) -> TreeHead:
+    m = row._mapping
+    return TreeHead(
+        int(m["size"]),
+        bytes(m["root"]),
+        int(m["timestamp_ms"]),
+        str(m["key_id"]),
+        bytes(m["signature"]),
+        int(m["prev_size"] or 0),
+        bytes(m["chain_signature"] or b""),
+    )
+
+
+def append_entries(
+    conn: sa.Connection, key: Ed25519PrivateKey, makers: list[Callable[[int], bytes]]
+) -> tuple[list[int], TreeHead]:
+    """Append one non-record entry per maker (called with its seq) and seal.
+
+    Returns the entries' positions and the new head.
+    """
+    frontier = load_frontier(conn)
+    seqs: list[int] = []
+    for make in makers:
+        seq = frontier.size
+        body = make(seq)
+        leaf_hash = hashlib.sha256(b"\x00" + body).digest()
+        kind = str(orjson.loads(body)["kind"])
+        conn.execute(
+            sa.insert(entries).values(seq=seq, kind=kind, body=body, leaf_hash=leaf_hash)
+        )
+        frontier.append(leaf_hash)
+        seqs.append(seq)
+    return seqs, seal(conn, frontier, key)
