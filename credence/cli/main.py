@@ -20,6 +20,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from credence.cli.witness import witness_app
 from credence.core.catalogue import CatalogueError
 from credence.core.ids import InvalidSubject, parse_subject
 from credence.core.rulebook import RulebookError
@@ -42,6 +43,7 @@ rulebook_app = typer.Typer(help="Validate and list rulebooks.", no_args_is_help=
 app.add_typer(rulebook_app, name="rulebook")
 app.add_typer(source_app, name="source")
 app.add_typer(catalogue_app, name="catalogue")
+app.add_typer(witness_app, name="witness")
 
 # Everything credence writes (databases, snapshots, keys, checkpoints) is private by default.
 os.umask(0o077)
