@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import importlib.util
 import json
 import os
 import random
@@ -188,11 +189,10 @@ def test_consistency_is_checked(tmp_path: Path, ledger: Ledger) -> None:
 
 def test_script_canonical_json_matches_rfc8785() -> None:
     """The script's own RFC 8785 encoder against the reference package."""
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import audit_ledger
-    finally:
-        sys.path.pop(0)
+    spec = importlib.util.spec_from_file_location("audit_ledger", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    audit_ledger = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(audit_ledger)
     rng = random.Random(11)
     specials = [0.0, -0.0, 1e21, 1e-7, 1e-6, 123e-20, 5e-324, 1.7976931348623157e308, 0.1]
     numbers = specials + [rng.uniform(-1e6, 1e6) for _ in range(500)]
