@@ -25,7 +25,9 @@ def register(app: typer.Typer) -> None:
             None, "--public-key", help="The log's public key (vkey or PEM) to check heads against"
         ),
         witness: list[str] = typer.Option(
-            [], "--witness", help="A witness vkey (or file): the latest head must carry its cosignature"
+            [],
+            "--witness",
+            help="A witness vkey (or file): the latest head must carry its cosignature",
         ),
     ) -> None:
         """Recompute every entry and root, check every head and checkpoint (exit 1 on tampering)."""
@@ -42,9 +44,7 @@ def register(app: typer.Typer) -> None:
             kept = trust.kept_checkpoint_path(cfg)
             if not public_key and kept.exists() and kept not in files:
                 files.append(kept)
-            claims = tuple(
-                trust.claim_of(str(f), _read(f), log_key, witnesses) for f in files
-            )
+            claims = tuple(trust.claim_of(str(f), _read(f), log_key, witnesses) for f in files)
             with progress_bar() as bar:
                 task = bar.add_task("verify ledger", total=None)
                 report = verify_registry(
@@ -62,10 +62,11 @@ def register(app: typer.Typer) -> None:
                 f"{report.heads} signed tree heads verified under {log_key.origin}"
                 f"{extra}{witnessed}",
                 highlight=False,
+                soft_wrap=True,
             )
             return
         for problem in report.problems:
-            console.print(f"{RULES} {problem}", highlight=False)
+            console.print(f"{RULES} {problem}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
     @app.command()
@@ -80,7 +81,7 @@ def register(app: typer.Typer) -> None:
             head, problems = quick_check(registry, trust.own_log_key(registry).public_key)
             if problems:
                 for problem in problems:
-                    console.print(f"{RULES} {problem}", highlight=False)
+                    console.print(f"{RULES} {problem}", highlight=False, soft_wrap=True)
                 raise typer.Exit(1)
             note = trust.make_checkpoint(registry, head.size, head.root)
             trust.keep_checkpoint(registry.settings, note)
@@ -90,8 +91,13 @@ def register(app: typer.Typer) -> None:
     def proof_inclusion(
         seq: int = typer.Argument(..., min=0, help="The ledger entry (0-based)"),
         out: Path | None = typer.Option(None, "--out", help="Write the proof here"),
+        record: Path | None = typer.Option(
+            None, "--record", help="Also write the record, salt and subject hash (personal data)"
+        ),
     ) -> None:
         """Proof that entry SEQ is in the latest signed tree (C2SP tlog-proof)."""
+        import json
+
         from credence.ledger.tlog_text import format_inclusion_proof
         from credence.store import proofs, trust
 
@@ -99,6 +105,9 @@ def register(app: typer.Typer) -> None:
             head = proofs.signed_head(registry.engine)
             path = proofs.inclusion(registry.engine, seq, head.size)
             note = trust.make_checkpoint(registry, head.size, head.root)
+            if record is not None:
+                document = proofs.record_document(registry, seq)
+                record.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
         _emit(format_inclusion_proof(seq, path, note), out, console)
 
     @proof_app.command("consistency")

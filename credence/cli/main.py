@@ -117,7 +117,7 @@ def init() -> None:
         registry, created = Registry.init(cfg)
         head = registry.latest_tree_head()
         log_key = trust.own_log_key(registry)
-        vkey_path = trust.write_public_key(cfg, log_key)
+        vkey_path = cfg.public_key_path
         vkey = log_key.verifier.vkey()
         registry.close()
     state = "created" if created else "already initialised"

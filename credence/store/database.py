@@ -48,10 +48,17 @@ def _sqlite_setup(engine: sa.Engine) -> None:
 
 
 def _private_file(path: Path) -> None:
-    """Make sure a SQLite file exists readable by its owner only (its WAL files follow it)."""
+    """Make sure a SQLite file exists readable by its owner only (its WAL files follow it).
+
+    Never open an existing file here: closing any descriptor of a database
+    file drops every POSIX lock this process holds on it, which corrupts
+    SQLite's locking.
+    """
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    os.chmod(path, 0o600)
+    if not path.exists():
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o600)
 
 
 def create_engine(url: str) -> sa.Engine:

@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from credence.ledger.treehead import TreeHead, key_id, verify_tree_head
+from credence.store.proofs import signed_head
 from credence.store.registry import Registry
 from credence.store.schema import entries, erased, records, sources, tree_heads
 from credence.store.sealing import load_frontier
-from credence.store.proofs import signed_head
 
 
 def quick_check(registry: Registry, public_key: Ed25519PublicKey) -> tuple[TreeHead, list[str]]:

@@ -17,8 +17,10 @@ anyone kept before the migration stay valid. Steps (docs/ledger.md):
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+import functools
+from collections.abc import Callable
 
+import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -28,7 +30,7 @@ from credence.ledger.merkle import CompactRange
 from credence.ledger.treehead import chain_bytes, raw_public_key, signed_bytes
 from credence.settings import Settings
 from credence.store.database import StoreError, create_engine, write_transaction
-from credence.store.registry import Registry
+from credence.store.registry import Registry, Source
 from credence.store.schema import SCHEMA_VERSION, entries, erased, meta, records, tree_heads
 from credence.store.sealing import append_entries
 
@@ -94,7 +96,9 @@ def _check_v1(engine: sa.Engine, key: Ed25519PrivateKey) -> list[tuple[int, byte
     return [(int(s), bytes(r), int(t)) for s, r, t, _ in rows]
 
 
-def _chain(conn: sa.Connection, key: Ed25519PrivateKey, heads: list[tuple[int, bytes, int]]) -> None:
+def _chain(
+    conn: sa.Connection, key: Ed25519PrivateKey, heads: list[tuple[int, bytes, int]]
+) -> None:
     prev = 0
     for size, root, ts in heads:
         chain = key.sign(chain_bytes(prev, size, root, ts))
@@ -106,13 +110,15 @@ def _chain(conn: sa.Connection, key: Ed25519PrivateKey, heads: list[tuple[int, b
         prev = size
 
 
+def _source_leaf(source: Source, seq: int) -> bytes:
+    return source_entry(seq, source.name, list(source.patterns), sorted(source.items))
+
+
 def _governance(registry: Registry, key: Ed25519PrivateKey) -> int:
     raw = raw_public_key(key.public_key())
-    makers = [lambda seq: key_entry(seq, "issue", raw)]
+    makers: list[Callable[[int], bytes]] = [lambda seq: key_entry(seq, "issue", raw)]
     for source in registry.sources():
-        makers.append(
-            lambda seq, s=source: source_entry(seq, s.name, list(s.patterns), sorted(s.items))
-        )
+        makers.append(functools.partial(_source_leaf, source))
     with write_transaction(registry.engine) as conn:
         append_entries(conn, key, makers)
     return len(makers)

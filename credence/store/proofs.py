@@ -9,14 +9,18 @@ proof to a size no head was signed at would prove nothing anyone can check.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from credence.ledger.merkle import RangeRoots, consistency_ranges, inclusion_ranges
 from credence.ledger.treehead import TreeHead
 from credence.store.database import StoreError
-from credence.store.schema import entries, erased, records, tree_heads
+from credence.store.schema import entries, erased, records, sources, tree_heads
 from credence.store.sealing import head_of
+
+if TYPE_CHECKING:
+    from credence.store.registry import Registry
 
 CHUNK = 50_000
 
@@ -51,12 +55,10 @@ def signed_head(engine: sa.Engine, size: int | None = None) -> TreeHead:
 
 def _gather(engine: sa.Engine, ranges: list[tuple[int, int]], size: int) -> list[bytes]:
     gather = RangeRoots(ranges)
-    expected = 0
-    for seq, stored in leaf_hashes(engine, size):
+    for expected, (seq, stored) in enumerate(leaf_hashes(engine, size)):
         if seq != expected:
             raise StoreError(f"ledger entry #{expected} is missing: run `credence verify`")
         gather.add(seq, stored)
-        expected += 1
     return gather.roots()
 
 
@@ -72,3 +74,27 @@ def consistency(engine: sa.Engine, old_size: int, new_size: int) -> list[bytes]:
     if not 0 <= old_size <= new_size:
         raise StoreError(f"no consistency proof from size {old_size} to the smaller {new_size}")
     return _gather(engine, consistency_ranges(old_size, new_size), new_size)
+
+
+def record_document(registry: Registry, seq: int) -> dict[str, Any]:
+    """A record as disclosed to its subject or an auditor, to check with the proof.
+
+    Holds the record's content (personal data: give it only to whom may
+    see it), its salt and its keyed subject hash, which is what an outside
+    script needs to recompute the leaf (docs/ledger.md, examples/audit_ledger.py).
+    """
+    from credence.ledger.leaf import subject_hash
+    from credence.store.verify_records import record_of, record_rows
+
+    with registry.engine.connect() as conn:
+        names = dict(conn.execute(sa.select(sources.c.id, sources.c.name)).all())
+        row = next(iter(record_rows(conn, seq, seq + 1)), None)
+    if row is None:
+        raise StoreError(f"ledger entry #{seq} is not a stored record (erased, or an entry)")
+    rec, salt = record_of(row, names)
+    return {
+        "content": rec.to_dict(),
+        "salt": salt.hex(),
+        "seq": seq,
+        "subject_hash": subject_hash(registry.subject_key(), rec.subject),
+    }

@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from credence.core.catalogue import Catalogue, default_catalogue_path, load_catalogue
 from credence.ledger import keys as keyfiles
 from credence.ledger.entries import KEY, erasure_entry, key_entry, source_entry
-from credence.ledger.treehead import TreeHead, raw_public_key
+from credence.ledger.note import log_verifier
+from credence.ledger.treehead import TreeHead, key_id, raw_public_key
 from credence.settings import Settings
 from credence.store.appender import Appender
 from credence.store.database import (
@@ -43,6 +44,7 @@ from credence.store.schema import (
     tree_heads,
 )
 from credence.store.sealing import append_entries, head_of
+
 
 def make_private_dir(path: Path) -> None:
     """Create `path` readable by its owner only; tighten it if it already exists."""
@@ -105,7 +107,20 @@ class Registry:
         create_schema(engine)
         registry = cls(settings, engine, catalogue)
         registry.issue_signing_key()
+        registry.publish_public_key()
         return registry, created
+
+    def log_origin(self) -> str:
+        """The log's name in checkpoints: the setting, or one derived from the key."""
+        public = self.signing_key().public_key()
+        return self.settings.log_origin or f"credence/{key_id(public)[:16]}"
+
+    def publish_public_key(self) -> Path:
+        """Write the log's vkey beside the signing key: what auditors and witnesses pin."""
+        verifier = log_verifier(self.log_origin(), self.signing_key().public_key())
+        path = self.settings.public_key_path
+        path.write_text(verifier.vkey() + "\n", encoding="utf-8")
+        return path
 
     def issue_signing_key(self) -> bool:
         """Put the signing key's issue in the ledger, once; True if this added it."""

@@ -98,9 +98,7 @@ def append_entries(
         body = make(seq)
         leaf_hash = hashlib.sha256(b"\x00" + body).digest()
         kind = str(orjson.loads(body)["kind"])
-        conn.execute(
-            sa.insert(entries).values(seq=seq, kind=kind, body=body, leaf_hash=leaf_hash)
-        )
+        conn.execute(sa.insert(entries).values(seq=seq, kind=kind, body=body, leaf_hash=leaf_hash))
         frontier.append(leaf_hash)
         seqs.append(seq)
     return seqs, seal(conn, frontier, key)

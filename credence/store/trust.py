@@ -50,8 +50,7 @@ def origin_for(settings: Settings, public_key: Ed25519PublicKey) -> str:
 
 def own_log_key(registry: Registry) -> LogKey:
     """The log key from the signing key file (which is not in the database)."""
-    public = registry.signing_key().public_key()
-    return LogKey(origin_for(registry.settings, public), public)
+    return LogKey(registry.log_origin(), registry.signing_key().public_key())
 
 
 def pinned_log_key(path: Path, settings: Settings) -> LogKey:
@@ -70,17 +69,12 @@ def pinned_log_key(path: Path, settings: Settings) -> LogKey:
     return LogKey(verifier.name, verifier.public_key)
 
 
-def write_public_key(settings: Settings, log_key: LogKey) -> Path:
-    """Publish the log's vkey beside the signing key (what auditors and witnesses pin)."""
-    path = settings.public_key_path
-    path.write_text(log_key.verifier.vkey() + "\n", encoding="utf-8")
-    return path
-
-
 def make_checkpoint(registry: Registry, size: int, root: bytes) -> str:
     """A signed checkpoint note (C2SP tlog-checkpoint) of a head, by the signing key."""
     log_key = own_log_key(registry)
-    return sign_checkpoint(Checkpoint(log_key.origin, size, root), registry.signing_key(), log_key.origin)
+    return sign_checkpoint(
+        Checkpoint(log_key.origin, size, root), registry.signing_key(), log_key.origin
+    )
 
 
 def kept_checkpoint_path(settings: Settings) -> Path:

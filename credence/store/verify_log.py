@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -56,7 +57,10 @@ class LogWalk:
 
 
 def walk_log(
-    conn: sa.Connection, walk: LogWalk, names: dict[int, str], progress: Callable[[int], None] | None
+    conn: sa.Connection,
+    walk: LogWalk,
+    names: dict[int, str],
+    progress: Callable[[int], None] | None,
 ) -> None:
     """Run the ordered checks; raise Finding with the first problem."""
     heads = [head_of(r) for r in conn.execute(sa.select(tree_heads).order_by(tree_heads.c.size))]
@@ -65,16 +69,16 @@ def walk_log(
     pending_keys: list[Entry] = []
     frontier = CompactRange()
     erased_rows: dict[int, int] = {}
-    for seq, kind, stored, extra in _positions(conn, names):
+    for pos in _positions(conn, names):
+        seq, stored = pos.seq, pos.leaf_hash
         if seq != frontier.size:
             raise Finding(_gap(frontier.size, seq))
-        if kind == "entry":
-            entry = _entry(seq, extra, stored)
-            _apply_entry(walk, entry, pending_keys)
-        elif kind == "record":
-            _check_permission(walk, seq, *extra)
+        if pos.body is not None:
+            _apply_entry(walk, _entry(seq, pos.body, stored), pending_keys)
+        elif pos.erased_by is not None:
+            erased_rows[seq] = pos.erased_by
         else:
-            erased_rows[seq] = int(extra)
+            _check_permission(walk, seq, pos.source, pos.item)
         frontier.append(stored)
         for gather in walk.ranges:
             gather.add(seq, stored)
@@ -94,27 +98,40 @@ def walk_log(
     _check_end(conn, walk, frontier, erased_rows)
 
 
-def _positions(conn: sa.Connection, names: dict[int, str]) -> Iterator[tuple[int, str, bytes, object]]:
+class Position(NamedTuple):
+    """One stored position: a record (source, item), an entry (body) or an erased record."""
+
+    seq: int
+    leaf_hash: bytes
+    source: str = ""
+    item: str = ""
+    body: bytes | None = None
+    erased_by: int | None = None
+
+
+def _positions(conn: sa.Connection, names: dict[int, str]) -> Iterator[Position]:
     """Every stored position in seq order: records streamed, the small tables merged in."""
-    small: list[tuple[int, str, bytes, object]] = [
-        (int(s), "entry", bytes(h), bytes(b))
+    small = [
+        Position(int(s), bytes(h), body=bytes(b))
         for s, h, b in conn.execute(sa.select(entries.c.seq, entries.c.leaf_hash, entries.c.body))
     ]
     small += [
-        (int(s), "erased", bytes(h), int(by))
-        for s, h, by in conn.execute(sa.select(erased.c.seq, erased.c.leaf_hash, erased.c.erased_by))
+        Position(int(s), bytes(h), erased_by=int(by))
+        for s, h, by in conn.execute(
+            sa.select(erased.c.seq, erased.c.leaf_hash, erased.c.erased_by)
+        )
     ]
-    small.sort(key=lambda p: p[0])
+    small.sort(key=lambda p: p.seq)
     i = 0
     query = sa.select(records.c.seq, records.c.leaf_hash, records.c.source_id, records.c.item)
     rows = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(
         query.order_by(records.c.seq)
     )
     for seq, stored, source_id, item in rows:
-        while i < len(small) and small[i][0] <= seq:
+        while i < len(small) and small[i].seq <= seq:
             yield small[i]
             i += 1
-        yield int(seq), "record", bytes(stored), (names.get(source_id, "?"), item)
+        yield Position(int(seq), bytes(stored), names.get(source_id, "?"), item)
     yield from small[i:]
 
 
@@ -124,8 +141,7 @@ def _gap(expected: int, found: int) -> str:
     return f"ledger entry #{expected} is missing (next is #{found})"
 
 
-def _entry(seq: int, body: object, stored: bytes) -> Entry:
-    assert isinstance(body, bytes)
+def _entry(seq: int, body: bytes, stored: bytes) -> Entry:
     if leaf_hash(body) != stored:
         raise Finding(f"ledger entry #{seq}: the stored entry does not match its leaf hash")
     try:

@@ -43,7 +43,9 @@ def check_records(
                 rec, salt = record_of(row, names)
                 problem = leaf_problem(row, rec, salt, hasher)
                 if problem:
-                    where = f"ledger entry #{row.seq} (source {rec.source}, reference {rec.reference})"
+                    where = (
+                        f"ledger entry #{row.seq} (source {rec.source}, reference {rec.reference})"
+                    )
                     return checked, (row.seq, f"{where}: {problem}")
                 checked += 1
     finally:
