@@ -11,12 +11,15 @@ may move a record to another subject, so it must be visible to all buckets).
 The ledger only grows, so the snapshot is extended rather than rebuilt: the
 manifest records the size and root it covers, and a later run exports only
 the records after it. If the root at that size no longer matches (a
-different registry in the same directory), the snapshot is rebuilt.
+different registry in the same directory), the snapshot is rebuilt. Nothing
+here is trusted for scoring until `snapshot_check` has recomputed every
+row's leaf into the signed root.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,9 +32,12 @@ import sqlalchemy as sa
 
 from credence.store.schema import tree_heads
 
-FORMAT = 1
+FORMAT = 2  # 2: each row carries what its leaf hash is recomputed from (snapshot_check)
 CHUNK_ROWS = 2_000_000
-_COLUMNS = "seq, subject, item, occurred_on, decided_on, attributes, corrects_seq"
+_COLUMNS = (
+    "r.seq, r.subject, r.item, r.occurred_on, r.decided_on, r.attributes, r.corrects_seq, "
+    "r.reference, s.name AS source, r.corrects, r.salt"
+)
 _SCHEMA = pa.schema(
     [
         ("seq", pa.int64()),
@@ -41,6 +47,10 @@ _SCHEMA = pa.schema(
         ("decided_on", pa.string()),
         ("attributes", pa.string()),
         ("corrects_seq", pa.int64()),
+        ("reference", pa.string()),
+        ("source", pa.string()),
+        ("corrects", pa.string()),
+        ("salt", pa.binary()),
     ]
 )
 
@@ -113,7 +123,10 @@ def _read_manifest(path: Path) -> dict[str, Any] | None:
 
 def _fetch(engine: sa.Engine, lo: int, hi: int) -> pa.Table:
     """Records with lo <= seq < hi as Arrow; straight from SQLite in C when the store is SQLite."""
-    sql = f"SELECT {_COLUMNS} FROM records WHERE seq >= {int(lo)} AND seq < {int(hi)} ORDER BY seq"
+    sql = (
+        f"SELECT {_COLUMNS} FROM records r JOIN sources s ON s.id = r.source_id "
+        f"WHERE r.seq >= {int(lo)} AND r.seq < {int(hi)} ORDER BY r.seq"
+    )
     if engine.dialect.name == "sqlite" and engine.url.database:
         import adbc_driver_sqlite.dbapi as adbc_sqlite
 
@@ -167,7 +180,7 @@ def ensure_snapshot(
             start = covered
     if start == 0 and path.exists():
         shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
     if start < size:
         con = duckdb.connect()
         try:
@@ -184,4 +197,11 @@ def ensure_snapshot(
         tmp = path / "manifest.json.tmp"
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         tmp.replace(path / "manifest.json")
+        _make_private(path)
     return Snapshot(path, size, buckets)
+
+
+def _make_private(path: Path) -> None:
+    """The snapshot holds resident IDs: owner-only, whatever the process umask was."""
+    for item in [path, *path.rglob("*")]:
+        os.chmod(item, 0o700 if item.is_dir() else 0o600)
