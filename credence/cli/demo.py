@@ -61,9 +61,10 @@ def run_demo(settings: Settings, console: Console) -> None:
 def _score(console: Console, settings: Settings, registry: Registry) -> None:
     """Score the city under gov-default with the batch engine and print what it decided."""
     from credence.cli.main import progress_bar
-    from credence.cli.scoring import add_outcome, stage_progress, summarise
+    from credence.cli.scoring import add_outcome, score_summary, stage_progress, summarise
     from credence.scoring.service import (
         DEFAULT_RULEBOOK,
+        Tally,
         When,
         assess_all,
         open_rulebook,
@@ -82,10 +83,15 @@ def _score(console: Console, settings: Settings, registry: Registry) -> None:
         if a.lists and a.kind.value not in examples and len(a.lists[0].records) == 1:
             examples[a.kind.value] = a.subject  # a subject worth explaining
 
+    tally = Tally()
     with progress_bar() as bar:
-        assessed = assess_all(registry, settings, rulebook, when, "duckdb", stage_progress(bar))
-        write_jsonl(assessed, out, each)
+        assessed = assess_all(
+            registry, settings, rulebook, when, "duckdb", stage_progress(bar), tally
+        )
+        n = write_jsonl(assessed, out, each)
     console.print(summarise(counts, rulebook))
+    for line in score_summary(rulebook, when, n, tally):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     console.print(
         f"scored under {rulebook.name} {rulebook.version} as of {when.as_of} in "
         f"{time.perf_counter() - started:.1f} s; one line per subject in {out}",

@@ -17,7 +17,9 @@ from credence.core.assessment import Assessment
 from credence.core.rulebook import Rulebook, load_rulebook, preset_names, resolve_rulebook_path
 
 if TYPE_CHECKING:
-    from credence.scoring.service import When
+    from credence.core.explain import RecordFacts
+    from credence.scoring.service import Tally, When
+    from credence.store.registry import Registry
 
 RULEBOOK_HELP = "Preset name (gov-default, sesame-style, suining-2010) or a rulebook YAML file"
 AS_OF_HELP = "Day ages, publicity and list durations are measured on (default: today)"
@@ -70,6 +72,19 @@ def add_outcome(counts: Counter[str], a: Assessment) -> None:
         counts[f"measure {measure}"] += 1
 
 
+def _record_facts(registry: Registry, a: Assessment) -> dict[int, RecordFacts]:
+    """The listing records' dates and attributes, for what would end each listing."""
+    from credence.core.explain import RecordFacts
+
+    seqs = [s for lst in a.lists for s in lst.records]
+    return {
+        r.seq: RecordFacts(
+            r.seq, r.item, r.decided_on or r.occurred_on, json.loads(r.attributes or "{}")
+        )
+        for r in registry.records_by_seq(seqs)
+    }
+
+
 def stage_progress(bar: Progress) -> Callable[[str, int, int], None]:
     """A progress callback that gives each stage (snapshot, score) its own bar."""
     tasks: dict[str, TaskID] = {}
@@ -93,6 +108,22 @@ def _order(rulebook: Rulebook, key: str) -> tuple[int, int, str]:
     return (3, 0, key)
 
 
+def score_summary(rb: Rulebook, when: When, assessed: int, tally: Tally) -> list[str]:
+    """What a score run covered, and who it left out and why: no count hides a subject."""
+    left = tally.subjects_held - assessed
+    head = tally.ledger or {}
+    cat = rb.catalogue
+    return [
+        f"{assessed:,} subjects assessed under {rb.name} {rb.version} "
+        f"({rb.content_hash[:19]}...) as of {when.as_of}",
+        f"{left:,} of the {tally.subjects_held:,} subjects held were left out, having no "
+        f"record counting under {rb.name} on {when.as_of} (all dated later, withdrawn or "
+        "corrected, or of a kind it does not assess): not graded",
+        f"ledger head size {head.get('size')}, root {head.get('root')}; "
+        f"catalogue {cat.name} {cat.version} ({cat.content_hash[:19]}...)",
+    ]
+
+
 def register(app: typer.Typer, rulebook_app: typer.Typer) -> None:
     """Attach the scoring commands to the CLI."""
     from credence.cli.main import console, err, fail, opened, progress_bar, settings, user_errors
@@ -106,23 +137,32 @@ def register(app: typer.Typer, rulebook_app: typer.Typer) -> None:
         out: Path | None = typer.Option(None, "--out", help="Write JSONL here (default: stdout)"),
     ) -> None:
         """Assess every subject: one JSON line each (score, grade, lists, measures, reasons)."""
-        from credence.scoring.service import ENGINES, assess_all, open_rulebook, write_jsonl
+        from credence.scoring.service import (
+            ENGINES,
+            Tally,
+            assess_all,
+            open_rulebook,
+            write_jsonl,
+        )
 
         if engine not in ENGINES:
             fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
         when = _when(as_of, known_at)
         counts: Counter[str] = Counter()
+        tally = Tally()
         with opened() as registry, user_errors():
             rb = open_rulebook(registry, rulebook)
             with progress_bar(console if out else err) as bar:
-                assessed = assess_all(registry, settings(), rb, when, engine, stage_progress(bar))
+                assessed = assess_all(
+                    registry, settings(), rb, when, engine, stage_progress(bar), tally
+                )
                 n = write_jsonl(assessed, out, lambda a: add_outcome(counts, a))
         report = console if out else err
         report.print(summarise(counts, rb))
-        report.print(
-            f"{n:,} subjects assessed under {rb.name} {rb.version} ({rb.content_hash[:19]}...)"
-            + (f"; written to {out}" if out else "")
-        )
+        for line in score_summary(rb, when, n, tally):
+            report.print(line, highlight=False, markup=False, soft_wrap=True)
+        if out:
+            report.print(f"written to {out}", highlight=False, soft_wrap=True)
 
     @app.command()
     def explain(
@@ -133,27 +173,21 @@ def register(app: typer.Typer, rulebook_app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the assessment as JSON"),
     ) -> None:
         """One subject's assessment, why, and what would change it."""
-        from credence.core.explain import RecordFacts, explain_lines
+        from credence.core.explain import explain_dict, explain_lines, provenance_line
         from credence.core.ids import parse_subject
-        from credence.scoring.service import assess_one, open_rulebook
+        from credence.scoring.service import assess_one, open_rulebook, records_held
 
         when = _when(as_of, known_at)
         with opened() as registry, user_errors():
             key = parse_subject(subject)
             rb = open_rulebook(registry, rulebook)
             a = assess_one(registry, rb, f"{key.scheme}:{key.ident}", when)
-            seqs = [s for lst in a.lists for s in lst.records]
-            facts = {
-                r.seq: RecordFacts(
-                    r.seq, r.item, r.decided_on or r.occurred_on, json.loads(r.attributes or "{}")
-                )
-                for r in registry.records_by_seq(seqs)
-            }
+            held = records_held(registry, a.subject, when)
+            facts = _record_facts(registry, a)
         if as_json:
-            typer.echo(json.dumps(a.to_dict(), ensure_ascii=False, indent=2))
+            typer.echo(json.dumps(explain_dict(a, held), ensure_ascii=False, indent=2))
             return
-        sections = explain_lines(rb, a, facts)
-        for title, lines in sections.items():
+        for title, lines in explain_lines(rb, a, facts, held).items():
             if not lines and title != "outcome":
                 continue
             if title != "outcome":
@@ -161,10 +195,7 @@ def register(app: typer.Typer, rulebook_app: typer.Typer) -> None:
             for line in lines:
                 console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
         console.print(
-            f"\nrulebook {rb.name} {rb.version} ({rb.content_hash})",
-            highlight=False,
-            style="dim",
-            soft_wrap=True,
+            "\n" + provenance_line(a), highlight=False, markup=False, style="dim", soft_wrap=True
         )
 
     @app.command()

@@ -60,6 +60,15 @@ def print_simulation(
         f"{current.name} {current.version}",
         highlight=False,
     )
+    head = sim.ledger or {}
+    cat = proposed.catalogue
+    console.print(
+        f"rulebooks {proposed.content_hash} and {current.content_hash}; catalogue {cat.name} "
+        f"{cat.version} ({cat.content_hash}); ledger head size {head.get('size')}, "
+        f"root {head.get('root')}",
+        highlight=False,
+        soft_wrap=True,
+    )
     for kind, n in sorted(sim.subjects.items()):
         console.print(
             f"{_PLURAL.get(kind, kind)} assessed: {n:,}; outcome changes for {sim.changed[kind]:,}"

@@ -11,7 +11,7 @@ than of testing alone.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +49,29 @@ class Reason:
 
     def to_dict(self) -> dict[str, Any]:
         return {"seq": self.seq, "item": self.item, "date": self.date, "points": self.points}
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """A bound of the rulebook that changed a total, shown so that no point vanishes unseen.
+
+    `rule` is "cap" (an area's points held at the cap `at`) or "scale" (the
+    score held at the scale's minimum or maximum `at`); `not_counted` is what
+    the bound left out (negative: penalties beyond the cap that did not count).
+    """
+
+    rule: str
+    area: str | None
+    at: int
+    not_counted: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "area": self.area,
+            "at": self.at,
+            "not_counted": self.not_counted,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +116,13 @@ class Assessment:
     measures: tuple[str, ...]
     reasons: tuple[Reason, ...]
     rulebook: dict[str, str]
+    catalogue: dict[str, str]
     as_of: str
     known_size: int | None = None
+    records: int = 0  # the subject's records that count under the rulebook on as_of
+    more_reasons: int = 0  # scored records beyond the MAX_REASONS shown
+    limits: tuple[Limit, ...] = ()
+    ledger: dict[str, Any] | None = None  # {"size", "root"} of the signed head scored
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -102,10 +130,15 @@ class Assessment:
             "kind": self.kind.value,
             "score": self.score,
             "grade": self.grade,
+            "records": self.records,
             "lists": [lst.to_dict() for lst in self.lists],
             "measures": list(self.measures),
             "reasons": [r.to_dict() for r in self.reasons],
+            "more_reasons": self.more_reasons,
+            "limits": [x.to_dict() for x in self.limits],
             "rulebook": self.rulebook,
+            "catalogue": self.catalogue,
+            "ledger": self.ledger,
             "as_of": self.as_of,
             "known_size": self.known_size,
         }
@@ -160,6 +193,27 @@ def _measure_applies(
     return grade in when.grade_in
 
 
+def score_limits(
+    rulebook: Rulebook, score: int | None, unclamped: int | None, cuts: Sequence[int]
+) -> tuple[Limit, ...]:
+    """The caps and scale ends that changed a score, from the engine's totals.
+
+    `cuts` are, per capped area in the rulebook's order, the area's points
+    minus its capped points; `unclamped` is the score before the scale's ends.
+    """
+    spec = rulebook.score
+    if spec is None or score is None or (unclamped in (None, score) and not any(cuts)):
+        return ()
+    found: list[Limit] = []
+    for (area, cap), cut in zip(spec.caps.items(), cuts, strict=False):
+        bound = cap.min if cut < 0 else cap.max
+        if cut and bound is not None:
+            found.append(Limit("cap", area.value, bound, int(cut)))
+    if unclamped is not None and unclamped != score:
+        found.append(Limit("scale", None, score, unclamped - score))
+    return tuple(found)
+
+
 Outcome = tuple[str | None, tuple[str, ...], tuple[str, ...]]  # grade, score lists, measures
 
 
@@ -189,11 +243,18 @@ def assemble(
     as_of: dt.date,
     known_size: int | None,
     cache: dict[tuple[SubjectKind, int | None, frozenset[str]], Outcome] | None = None,
+    *,
+    records: int = 0,
+    reason_count: int = 0,
+    limits: tuple[Limit, ...] = (),
+    ledger: dict[str, Any] | None = None,
 ) -> Assessment:
     """Turn an engine's rows for one subject into its assessment.
 
     `cache` (one per run) remembers outcomes by (kind, score, record lists):
     a batch has millions of subjects but only hundreds of distinct outcomes.
+    `reason_count` is how many scored records the engine found (it returns
+    only the top ones); `ledger` is one dict shared by the whole run.
     """
     kind = subject_kind(subject)
     if not rulebook.scores(kind):
@@ -219,7 +280,8 @@ def assemble(
             listings.append(_record_listing(rulebook, lst, by_list[name]))
         elif name in by_score:
             listings.append(Listing(name, lst.spec.colour, None, None))
-    ranked = sorted(reasons, key=lambda r: (-abs(r.points), r.seq))[:MAX_REASONS]
+    given = list(reasons)
+    ranked = sorted(given, key=lambda r: (-abs(r.points), r.seq))[:MAX_REASONS]
     return Assessment(
         subject=subject,
         kind=kind,
@@ -229,6 +291,11 @@ def assemble(
         measures=measures,
         reasons=tuple(ranked),
         rulebook=rulebook.ref,
+        catalogue=rulebook.catalogue.ref,
         as_of=as_of.isoformat(),
         known_size=known_size,
+        records=records,
+        more_reasons=max(reason_count, len(given)) - len(ranked),
+        limits=limits if score is not None else (),
+        ledger=ledger,
     )

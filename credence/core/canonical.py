@@ -12,6 +12,7 @@ goes to the reference, which is slower but exact.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import orjson
@@ -55,3 +56,12 @@ def normalise_number(value: float) -> int | float:
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
     return value
+
+
+def content_hash(value: Any) -> str:
+    """`sha256:<hex>` of `value`'s RFC 8785 bytes: how catalogues and rulebooks are named.
+
+    Layout and comments of the YAML do not count, so anyone can recompute
+    the hash a result names from the parsed file with their own code.
+    """
+    return "sha256:" + hashlib.sha256(canonical_json(value)).hexdigest()

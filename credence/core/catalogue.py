@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from credence.core.canonical import content_hash
 from credence.core.ids import SubjectKind
 from credence.core.periods import Period
 from credence.core.prohibited import check_declared_categories, find_prohibited
@@ -141,6 +142,15 @@ class Catalogue:
     items: dict[str, CatalogueItem]
     source_path: str = ""
     lines: dict[str, int] = field(default_factory=dict)
+    content_hash: str = ""  # sha256 of the file's canonical JSON; set by parse_catalogue
+
+    @functools.cached_property
+    def ref(self) -> dict[str, str]:
+        """What every result carries: which catalogue its records were read under.
+
+        One dict per loaded catalogue, shared by every assessment of a run.
+        """
+        return {"name": self.name, "version": self.version, "hash": self.content_hash}
 
     def __contains__(self, code: object) -> bool:
         return code in self.items
@@ -201,6 +211,7 @@ def parse_catalogue(data: dict[str, Any], path: str = "<catalogue>") -> Catalogu
         items=items,
         source_path=path,
         lines=lines,
+        content_hash=content_hash(strip_lines(data)),
     )
 
 

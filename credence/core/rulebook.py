@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import functools
-import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from credence.core.canonical import canonical_json
+from credence.core.canonical import content_hash as canonical_content_hash
 from credence.core.catalogue import Area, AttributeType, Catalogue, CatalogueItem, Polarity
 from credence.core.ids import SubjectKind
 from credence.core.periods import Period
@@ -312,7 +311,7 @@ def _check_measure(ctx: _Context, i: int, measure: MeasureSpec, spec: RulebookSp
 
 def content_hash(data: dict[str, Any]) -> str:
     """SHA-256 of the rulebook's canonical JSON (RFC 8785): layout and comments do not count."""
-    return "sha256:" + hashlib.sha256(canonical_json(strip_lines(data))).hexdigest()
+    return canonical_content_hash(strip_lines(data))
 
 
 def parse_rulebook(
@@ -328,6 +327,13 @@ def parse_rulebook(
     if spec.catalogue != catalogue.name:
         raise ctx.fail(
             [], f"field 'catalogue': rulebook is for '{spec.catalogue}', loaded '{catalogue.name}'"
+        )
+    if spec.catalogue_hash is not None and spec.catalogue_hash != catalogue.content_hash:
+        raise ctx.fail(
+            ["catalogue_hash"],
+            f"field 'catalogue_hash': rulebook was written for catalogue '{spec.catalogue}' "
+            f"{spec.catalogue_hash}, but the loaded catalogue '{catalogue.name}' "
+            f"{catalogue.version} is {catalogue.content_hash}",
         )
     item_rules = _resolve_points(ctx, spec.score) if spec.score else {}
     names = [lst.name for lst in spec.lists]

@@ -265,6 +265,9 @@ class RulebookSpec(_Strict):
     title: str = Field(min_length=3)
     description: str = ""
     catalogue: str = "default"
+    # The content hash of the catalogue the rules were written against: with it, a
+    # rulebook cannot silently run on a catalogue whose items have since changed.
+    catalogue_hash: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
     publicity: dict[str, str] = Field(default_factory=dict)
     score: ScoreSpec | None = None
     lists: tuple[ListSpec, ...] = ()

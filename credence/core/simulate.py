@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from credence.core.assessment import Assessment, subject_kind, subject_region
 
@@ -43,6 +44,7 @@ class Simulation:
     lists_left: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     measures_gained: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     measures_lost: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    ledger: dict[str, Any] | None = None  # the signed head both sides were scored on
 
     def add(self, current: Assessment | None, proposed: Assessment | None) -> None:
         """Count one subject (either side may be missing: not assessed by that rulebook)."""

@@ -14,6 +14,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
 
@@ -60,12 +61,15 @@ class BatchEngine:
         known_size: int | None = None,
         memory_limit: str = "3GB",
         group_bytes: int = 256 * 1024 * 1024,
+        ledger: dict[str, Any] | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.group_bytes = group_bytes
         self.rulebook = rulebook
         self.as_of = as_of
         self.known_size = known_size
+        self.ledger = ledger
+        self.subjects_held = 0  # subjects with any record known, counted as buckets are read
         self.program = compile_program(
             rulebook, compute_cutoffs(rulebook, as_of), "duckdb", known_size=known_size
         )
@@ -80,6 +84,9 @@ class BatchEngine:
         for name, sql in self.program.steps:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
         scores = con.execute(self.program.scores + " ORDER BY 1").fetchall()
+        # A subject's records are all in one bucket, so the per-group counts add up exactly.
+        held = con.execute(self.program.subjects).fetchone()
+        self.subjects_held += int(held[0]) if held else 0
         listings: list[tuple[object, ...]] = []
         reasons: list[tuple[object, ...]] = []
         if self.program.listings:
@@ -110,7 +117,13 @@ class BatchEngine:
                 started = time.perf_counter()
                 found = list(
                     merge_results(
-                        self.rulebook, scores, listings, reasons, self.as_of, self.known_size
+                        self.rulebook,
+                        scores,
+                        listings,
+                        reasons,
+                        self.as_of,
+                        self.known_size,
+                        self.ledger,
                     )
                 )
                 self.timings.subjects += len(found)

@@ -4,11 +4,14 @@ The computation is a chain of named steps over two relations, `records`
 (seq, subject, item, occurred_on, decided_on, attributes) and `corrections`
 (seq, corrects_seq), then three final queries:
 
-- `scores`: every subject with a record held, and its integer score
-  (NULL where the rulebook gives its kind no score);
+- `scores`: every subject with a record held, its integer score (NULL
+  where the rulebook gives its kind no score), how many records count,
+  the score before the scale's ends and what each area cap left out;
 - `listings`: listing records still in force (not ended by an exit record,
   inside their duration with any extension);
-- `reasons`: each subject's records with the largest points, ranked.
+- `reasons`: each subject's records with the largest points, ranked, with
+  the number of scored records;
+- `subjects`: how many subjects the records are about at all.
 
 Every date test is a string comparison with a cut-off computed in Python
 (`credence.core.cutoffs`), and every number is an integer, so SQLite,
@@ -66,6 +69,7 @@ class Program:
     scores: str
     listings: str | None
     reasons: str | None
+    subjects: str = ""  # how many subjects `records` holds anything about
 
     def with_query(self, final: str, *prelude: tuple[str, str]) -> str:
         """One statement: `prelude` and every step as CTEs, then `final` (the store engine)."""
@@ -157,41 +161,58 @@ class _Builder:
         )
 
     def totals(self) -> str:
+        """Capped points per subject, and per capped area the points its cap left out."""
         assert self.rb.score is not None
         caps = self.rb.score.caps
         capped = "a.points"
+        cuts = ""
         if caps:
+            bounded = {area: _clamp("a.points", cap.min, cap.max) for area, cap in caps.items()}
             whens = " ".join(
-                f"WHEN a.area = {_lit(area.value)} THEN {_clamp('a.points', cap.min, cap.max)}"
-                for area, cap in caps.items()
+                f"WHEN a.area = {_lit(area.value)} THEN {expr}" for area, expr in bounded.items()
             )
             capped = f"CASE {whens} ELSE a.points END"
+            cuts = "".join(
+                f", CAST(SUM(CASE WHEN a.area = {_lit(area.value)} THEN a.points - {expr} "
+                f"ELSE 0 END) AS BIGINT) AS cut_{i}"
+                for i, (area, expr) in enumerate(bounded.items())
+            )
         return (
-            f"SELECT a.subject, SUM({capped}) AS points FROM ("
+            f"SELECT a.subject, SUM({capped}) AS points{cuts} FROM ("
             "SELECT subject, area, SUM(points) AS points FROM contributions "
             "GROUP BY subject, area) a GROUP BY a.subject"
         )
 
     def scores(self) -> str:
+        """Per subject held: score, records counting, score before the scale's ends, cuts."""
         score = self.rb.score
+        held = "(SELECT subject, COUNT(*) AS records FROM held GROUP BY subject) s"
         if score is None:
-            return "SELECT DISTINCT subject, CAST(NULL AS BIGINT) AS score FROM held"
+            return f"SELECT s.subject, CAST(NULL AS BIGINT) AS score, s.records FROM {held}"
         total = f"({score.base} + COALESCE(t.points, 0))"
         scored = _kind_filter(score.subjects, "s.subject")
+        cuts = "".join(f", COALESCE(t.cut_{i}, 0) AS cut_{i}" for i in range(len(score.caps)))
         return (
             f"SELECT s.subject, CASE WHEN {scored} THEN "
-            f"CAST({_clamp(total, score.min, score.max)} AS BIGINT) END AS score "
-            "FROM (SELECT DISTINCT subject FROM held) s "
-            "LEFT JOIN totals t ON t.subject = s.subject"
+            f"CAST({_clamp(total, score.min, score.max)} AS BIGINT) END AS score, s.records, "
+            f"CASE WHEN {scored} THEN CAST({total} AS BIGINT) END AS unclamped{cuts} "
+            f"FROM {held} LEFT JOIN totals t ON t.subject = s.subject"
         )
 
     def reasons(self) -> str:
+        """The top records by points, each row carrying how many scored records there are."""
         return (
-            "SELECT subject, seq, item, start, points FROM ("
+            "SELECT subject, seq, item, start, points, counted FROM ("
             "SELECT subject, seq, item, start, points, ROW_NUMBER() OVER ("
-            "PARTITION BY subject ORDER BY ABS(points) DESC, seq) AS rn "
+            "PARTITION BY subject ORDER BY ABS(points) DESC, seq) AS rn, "
+            "COUNT(*) OVER (PARTITION BY subject) AS counted "
             f"FROM contributions WHERE points <> 0) ranked WHERE rn <= {MAX_REASONS}"
         )
+
+    def subjects(self) -> str:
+        """Subjects with any record known (whether or not it counts): the left-out count."""
+        where = f" WHERE seq < {int(self.known)}" if self.known is not None else ""
+        return f"SELECT COUNT(DISTINCT subject) AS subjects FROM records{where}"
 
     def listing(self, lst: ResolvedList) -> str:
         def items(codes: tuple[str, ...]) -> str:
@@ -268,4 +289,5 @@ def compile_program(
         scores=out(b.scores()),
         listings=out(listings) if listings else None,
         reasons=out(reasons) if reasons else None,
+        subjects=out(b.subjects()),
     )

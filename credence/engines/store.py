@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -37,6 +38,7 @@ class StoreEngine:
         rulebook: Rulebook,
         as_of: dt.date,
         known_size: int | None = None,
+        ledger: dict[str, Any] | None = None,
     ) -> None:
         dialect = _DIALECTS.get(engine.dialect.name)
         if dialect is None:
@@ -45,6 +47,7 @@ class StoreEngine:
         self.rulebook = rulebook
         self.as_of = as_of
         self.known_size = known_size
+        self.ledger = ledger
         cutoffs = compute_cutoffs(rulebook, as_of)
         self.dialect = dialect
         self._one = compile_program(
@@ -78,7 +81,7 @@ class StoreEngine:
         return self._conn
 
     def assess(self, subject: str) -> Assessment:
-        """One subject's assessment (the base score if the registry holds nothing on them)."""
+        """One subject's assessment (the base score and `records` 0 if nothing of theirs counts)."""
         conn = self._connection()
         params = {"subject": subject}
         scores_sql, listings_sql, reasons_sql = self._one_sql
@@ -87,14 +90,11 @@ class StoreEngine:
         listings = conn.execute(listings_sql, params).all() if listings_sql is not None else []
         reasons = conn.execute(reasons_sql, params).all() if reasons_sql is not None else []
         conn.rollback()  # end the read transaction: never hold a snapshot open between calls
-        score = (
-            row[1]
-            if row is not None
-            else (self.rulebook.score.base if self.rulebook.score else None)
-        )
+        base = self.rulebook.score.base if self.rulebook.score else None
+        scored = tuple(row) if row is not None else (subject, base, 0)
         return next(
             merge_results(
-                self.rulebook, [(subject, score)], listings, reasons, self.as_of, self.known_size
+                self.rulebook, [scored], listings, reasons, self.as_of, self.known_size, self.ledger
             )
         )
 
@@ -108,5 +108,12 @@ class StoreEngine:
         reasons = conn.execute(reasons_sql).all() if reasons_sql is not None else []
         conn.rollback()
         yield from merge_results(
-            self.rulebook, scores, listings, reasons, self.as_of, self.known_size
+            self.rulebook, scores, listings, reasons, self.as_of, self.known_size, self.ledger
         )
+
+    def subjects_held(self) -> int:
+        """How many subjects the store holds any record about (up to `known_size`)."""
+        conn = self._connection()
+        found = conn.execute(sa.text(self._all.subjects)).scalar()
+        conn.rollback()
+        return int(found or 0)

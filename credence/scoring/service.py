@@ -18,8 +18,10 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
+import sqlalchemy as sa
 
 from credence.core.assessment import Assessment
 from credence.core.rulebook import Rulebook, load_rulebook, resolve_rulebook_path
@@ -27,8 +29,10 @@ from credence.core.simulate import Simulation
 from credence.engines.batch import BatchEngine
 from credence.engines.snapshot import ensure_snapshot
 from credence.engines.store import StoreEngine
+from credence.scoring.heads import snapshot_head, store_head
 from credence.settings import Settings
 from credence.store.registry import Registry
+from credence.store.schema import records
 
 ENGINES = ("sql", "duckdb")
 DEFAULT_RULEBOOK = "gov-default"
@@ -47,13 +51,37 @@ def open_rulebook(registry: Registry, name_or_file: str) -> Rulebook:
     return load_rulebook(resolve_rulebook_path(name_or_file), registry.catalogue)
 
 
+@dataclass
+class Tally:
+    """What a run learns besides its assessments; complete once they have all been read.
+
+    `subjects_held` counts every subject with any record known (as of `known_at`):
+    those the run did not assess had no record counting under the rulebook.
+    """
+
+    ledger: dict[str, Any] | None = None
+    subjects_held: int = 0
+
+
 def known_size(registry: Registry, when: When) -> int | None:
     return registry.size_known_at(when.known_at) if when.known_at else None
 
 
+def records_held(registry: Registry, subject: str, when: When) -> int:
+    """How many records (of any item, counting or not) the registry holds about `subject`."""
+    query = sa.select(sa.func.count()).where(records.c.subject == subject)
+    size = known_size(registry, when)
+    if size is not None:
+        query = query.where(records.c.seq < size)
+    with registry.engine.connect() as conn:
+        return int(conn.execute(query).scalar() or 0)
+
+
 def assess_one(registry: Registry, rulebook: Rulebook, subject: str, when: When) -> Assessment:
     """One subject on the store (the engine behind checks, explain and the portal)."""
-    with StoreEngine(registry.engine, rulebook, when.as_of, known_size(registry, when)) as eng:
+    size = known_size(registry, when)
+    head = store_head(registry, size)
+    with StoreEngine(registry.engine, rulebook, when.as_of, size, head) as eng:
         return eng.assess(subject)
 
 
@@ -64,12 +92,16 @@ def assess_all(
     when: When,
     engine: str = "duckdb",
     progress: Callable[[str, int, int], None] | None = None,
+    tally: Tally | None = None,
 ) -> Iterator[Assessment]:
-    """Every subject the registry holds records on, by the chosen engine."""
+    """Every subject with a record counting under `rulebook`, by the chosen engine."""
+    tally = tally if tally is not None else Tally()
     size = known_size(registry, when)
     if engine == "sql":
-        with StoreEngine(registry.engine, rulebook, when.as_of, size) as eng:
+        tally.ledger = store_head(registry, size)
+        with StoreEngine(registry.engine, rulebook, when.as_of, size, tally.ledger) as eng:
             yield from eng.assess_all()
+            tally.subjects_held = eng.subjects_held()
         return
     if engine != "duckdb":
         raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
@@ -79,10 +111,14 @@ def assess_all(
         settings.score_buckets,
         progress=(lambda done, total: progress("snapshot", done, total)) if progress else None,
     )
-    batch = BatchEngine(snapshot, rulebook, when.as_of, size, settings.duckdb_memory_limit)
+    tally.ledger = snapshot_head(snapshot) if size is None else store_head(registry, size)
+    batch = BatchEngine(
+        snapshot, rulebook, when.as_of, size, settings.duckdb_memory_limit, ledger=tally.ledger
+    )
     yield from batch.run(
         progress=(lambda done, total: progress("score", done, total)) if progress else None
     )
+    tally.subjects_held = batch.subjects_held
 
 
 def write_jsonl(
@@ -117,19 +153,22 @@ def simulate(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Simulation:
     """Assess everyone under both rulebooks and count what would change."""
-    result = Simulation()
+    size = known_size(registry, when)
     if engine == "sql":
-        size = known_size(registry, when)
+        result = Simulation(ledger=store_head(registry, size))
         with (
-            StoreEngine(registry.engine, current, when.as_of, size) as old,
-            StoreEngine(registry.engine, proposed, when.as_of, size) as new,
+            StoreEngine(registry.engine, current, when.as_of, size, result.ledger) as old,
+            StoreEngine(registry.engine, proposed, when.as_of, size, result.ledger) as new,
         ):
             result.add_all(list(old.assess_all()), list(new.assess_all()))
         return result
     snapshot = ensure_snapshot(registry.engine, settings.snapshot_dir, settings.score_buckets)
-    size = known_size(registry, when)
-    old_run = BatchEngine(snapshot, current, when.as_of, size, settings.duckdb_memory_limit)
-    new_run = BatchEngine(snapshot, proposed, when.as_of, size, settings.duckdb_memory_limit)
+    result = Simulation(
+        ledger=snapshot_head(snapshot) if size is None else store_head(registry, size)
+    )
+    limit = settings.duckdb_memory_limit
+    old_run = BatchEngine(snapshot, current, when.as_of, size, limit, ledger=result.ledger)
+    new_run = BatchEngine(snapshot, proposed, when.as_of, size, limit, ledger=result.ledger)
     tick = (lambda done, total: progress("simulate", done, total)) if progress else None
     for (_, old_found), (_, new_found) in zip(
         old_run.run_buckets(), new_run.run_buckets(tick), strict=True

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from credence.cli.main import app
-from tests.conftest import ORG, PERSON, row, write_csv
+from tests.conftest import ORG, PERSON, PERSON_2, row, write_csv
 
 AS_OF = "2024-06-01"
 
@@ -118,3 +118,70 @@ def test_rulebook_check_and_list(run, tmp_path: Path) -> None:  # type: ignore[n
     assert code == 2 and "bad.yaml:10" in text and "religion or belief" in text
     code, text = run("rulebook", "check", "no-such-preset")
     assert code == 2 and "no preset rulebook 'no-such-preset'" in text
+
+
+@pytest.fixture
+def with_late(loaded, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """`loaded`, plus a person whose only record is decided after AS_OF."""
+    late = row(
+        subject=PERSON_2,
+        reference="C-2",
+        occurred_on="2024-07-01",
+        decided_on="2024-07-02",
+        attributes={"case_number": "(2024)京0105执2号"},
+    )
+    assert (
+        loaded("ingest", str(write_csv(tmp_path / "late.csv", [late])), "--source", "court")[0] == 0
+    )
+    return loaded
+
+
+def test_score_reports_who_was_left_out_and_what_it_read(with_late, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    outputs = {}
+    for engine in ("sql", "duckdb"):
+        out = tmp_path / f"{engine}.jsonl"
+        code, text = with_late("score", "--as-of", AS_OF, "--engine", engine, "--out", str(out))
+        assert code == 0, text
+        assert "2 subjects assessed" in text
+        assert "1 of the 3 subjects held were left out" in text
+        assert "ledger head size" in text and "catalogue default" in text
+        outputs[engine] = out.read_text()
+    assert outputs["sql"] == outputs["duckdb"]  # ledger head and catalogue included
+    first = json.loads(outputs["sql"].splitlines()[0])
+    assert set(first["ledger"]) == {"size", "root"} and len(first["ledger"]["root"]) == 64
+    assert first["catalogue"]["name"] == "default"
+    assert first["catalogue"]["hash"].startswith("sha256:")
+
+
+def test_explain_an_id_with_no_records_says_so_first(loaded) -> None:  # type: ignore[no-untyped-def]
+    code, text = loaded("explain", PERSON_2, "--as-of", AS_OF, "--rulebook", "sesame-style")
+    assert code == 0, text
+    assert text.strip().splitlines()[0] == f"credence holds no records about {PERSON_2}"
+    assert "score 600" not in text  # sesame-style's base, not a grade the person earned
+    assert "deposit" not in text.lower()  # no perk of the base score presented as earned
+    code, text = loaded("explain", PERSON_2, "--as-of", AS_OF, "--json")
+    data = json.loads(text)
+    assert data["no_records"] is True and data["records_held"] == 0
+    assert data["score"] is None and data["grade"] is None and data["measures"] == []
+
+
+def test_explain_records_held_that_do_not_count(with_late) -> None:  # type: ignore[no-untyped-def]
+    code, text = with_late("explain", PERSON_2, "--as-of", AS_OF)
+    assert code == 0, text
+    assert f"credence holds 1 record about {PERSON_2}, but none counts" in text
+    code, text = with_late("explain", PERSON_2, "--as-of", "2024-08-01")
+    assert "List of dishonest judgment defaulters" in text
+
+
+def test_explain_footer_names_rulebook_catalogue_and_ledger(loaded) -> None:  # type: ignore[no-untyped-def]
+    code, text = loaded("explain", ORG, "--as-of", AS_OF)
+    assert code == 0, text
+    footer = text.strip().splitlines()[-1]
+    assert footer.startswith("rulebook gov-default") and "catalogue default" in footer
+    assert "ledger head size" in footer
+
+
+def test_simulate_names_catalogue_and_ledger(loaded) -> None:  # type: ignore[no-untyped-def]
+    code, text = loaded("simulate", "--rulebook", "suining-2010", "--as-of", AS_OF)
+    assert code == 0, text
+    assert "catalogue default" in text and "ledger head size" in text

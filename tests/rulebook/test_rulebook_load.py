@@ -119,6 +119,31 @@ def test_content_hash_is_sha256_of_canonical_json(name: str) -> None:
     assert load_rulebook(path, catalogue()).content_hash == expected
 
 
+def _with_catalogue_hash(value: str) -> str:
+    return base_text().replace(
+        "catalogue: default\n", f'catalogue: default\ncatalogue_hash: "{value}"\n'
+    )
+
+
+def test_a_declared_catalogue_hash_that_matches_loads(tmp_path: Path) -> None:
+    rulebook = load_text(tmp_path, _with_catalogue_hash(catalogue().content_hash))
+    assert rulebook.spec.catalogue_hash == catalogue().content_hash
+
+
+def test_a_declared_catalogue_hash_that_differs_is_refused(tmp_path: Path) -> None:
+    """Rules written for other items must not run on this catalogue; the error names both."""
+    declared = "sha256:" + "0" * 64
+    message, path = load_error(tmp_path, _with_catalogue_hash(declared))
+    text = _with_catalogue_hash(declared)
+    assert message.startswith(f"{path}:{line_of(text, 'catalogue_hash')}: field 'catalogue_hash'")
+    assert declared in message and catalogue().content_hash in message
+
+
+def test_a_malformed_catalogue_hash_is_refused(tmp_path: Path) -> None:
+    message, _ = load_error(tmp_path, _with_catalogue_hash("md5:abc"))
+    assert "catalogue_hash" in message and "sha256" in message
+
+
 def test_resolve_rulebook_path() -> None:
     """Names resolve to presets, file names to paths, and an unknown name is an error."""
     assert resolve_rulebook_path("gov-default") == presets_dir() / "gov-default.yaml"
