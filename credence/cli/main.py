@@ -24,7 +24,9 @@ from credence.cli.witness import witness_app
 from credence.core.catalogue import CatalogueError
 from credence.core.ids import InvalidSubject, parse_subject
 from credence.core.rulebook import RulebookError
+from credence.engines.errors import SnapshotError
 from credence.ingest.readers import FormatError
+from credence.ledger.entries import EntryError
 from credence.ledger.keys import KeyFileError
 from credence.settings import Settings, SettingsError, load_settings
 from credence.store.database import StoreError
@@ -60,6 +62,8 @@ USER_ERRORS = (
     KeyFileError,
     RulebookError,
     InvalidSubject,
+    SnapshotError,
+    EntryError,
 )
 
 

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
 RULEBOOK_HELP = "Preset name (gov-default, sesame-style, suining-2010) or a rulebook YAML file"
 AS_OF_HELP = "Day ages, publicity and list durations are measured on (default: today)"
+UNVERIFIED_HELP = (
+    "Go on when the registry fails its integrity checks (with a warning); "
+    "without it such a registry is refused"
+)
 KNOWN_AT_HELP = "Only records the ledger had signed by the end of this day: replays a past result"
 
 
@@ -124,6 +128,28 @@ def score_summary(rb: Rulebook, when: When, assessed: int, tally: Tally) -> list
     ]
 
 
+def integrity_gate(registry: Registry, unverified: bool) -> None:
+    """Refuse to score a registry that fails the cheap checks, or warn loudly if told to go on."""
+    from credence.cli.main import err, fail
+    from credence.scoring.service import integrity_problems
+
+    problems = integrity_problems(registry)
+    if not problems:
+        return
+    if not unverified:
+        fail(
+            "the registry fails its integrity checks: "
+            + "; ".join(problems)
+            + " (run `credence verify`; --unverified goes on regardless)"
+        )
+    for problem in problems:
+        err.print(
+            f"[bold red]WARNING: UNVERIFIED REGISTRY[/bold red] {problem}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 def register(app: typer.Typer, rulebook_app: typer.Typer) -> None:
     """Attach the scoring commands to the CLI."""
     from credence.cli.main import console, err, fail, opened, progress_bar, settings, user_errors
@@ -135,6 +161,7 @@ def register(app: typer.Typer, rulebook_app: typer.Typer) -> None:
         known_at: str | None = typer.Option(None, "--known-at", help=KNOWN_AT_HELP),
         engine: str = typer.Option("duckdb", "--engine", help="sql (the store) or duckdb (batch)"),
         out: Path | None = typer.Option(None, "--out", help="Write JSONL here (default: stdout)"),
+        unverified: bool = typer.Option(False, "--unverified", help=UNVERIFIED_HELP),
     ) -> None:
         """Assess every subject: one JSON line each (score, grade, lists, measures, reasons)."""
         from credence.scoring.service import (
@@ -151,6 +178,7 @@ def register(app: typer.Typer, rulebook_app: typer.Typer) -> None:
         counts: Counter[str] = Counter()
         tally = Tally()
         with opened() as registry, user_errors():
+            integrity_gate(registry, unverified)
             rb = open_rulebook(registry, rulebook)
             with progress_bar(console if out else err) as bar:
                 assessed = assess_all(
@@ -171,6 +199,7 @@ def register(app: typer.Typer, rulebook_app: typer.Typer) -> None:
         as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
         known_at: str | None = typer.Option(None, "--known-at", help=KNOWN_AT_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print the assessment as JSON"),
+        unverified: bool = typer.Option(False, "--unverified", help=UNVERIFIED_HELP),
     ) -> None:
         """One subject's assessment, why, and what would change it."""
         from credence.core.explain import explain_dict, explain_lines, provenance_line
@@ -179,6 +208,7 @@ def register(app: typer.Typer, rulebook_app: typer.Typer) -> None:
 
         when = _when(as_of, known_at)
         with opened() as registry, user_errors():
+            integrity_gate(registry, unverified)
             key = parse_subject(subject)
             rb = open_rulebook(registry, rulebook)
             a = assess_one(registry, rb, f"{key.scheme}:{key.ident}", when)

@@ -34,9 +34,15 @@ from credence.store.schema import tree_heads
 
 FORMAT = 2  # 2: each row carries what its leaf hash is recomputed from (snapshot_check)
 CHUNK_ROWS = 2_000_000
+# ADBC's SQLite reader types a column from its first rows, so a text column whose first
+# rows are all NULL would be read as integers and fail later: nullable text columns are
+# read with a NUL sentinel (never in valid data) and turned back into nulls in Arrow.
+_NULLABLE_TEXT = ("decided_on", "attributes", "corrects")
+_SENTINEL = "\x00"
 _COLUMNS = (
-    "r.seq, r.subject, r.item, r.occurred_on, r.decided_on, r.attributes, r.corrects_seq, "
-    "r.reference, s.name AS source, r.corrects, r.salt"
+    "r.seq, r.subject, r.item, r.occurred_on, ifnull(r.decided_on, char(0)) AS decided_on, "
+    "ifnull(r.attributes, char(0)) AS attributes, r.corrects_seq, r.reference, "
+    "s.name AS source, ifnull(r.corrects, char(0)) AS corrects, r.salt"
 )
 _SCHEMA = pa.schema(
     [
@@ -133,16 +139,28 @@ def _fetch(engine: sa.Engine, lo: int, hi: int) -> pa.Table:
         with adbc_sqlite.connect(engine.url.database) as adbc, adbc.cursor() as cur:
             cur.execute(sql)
             table = cur.fetch_arrow_table()
-        return table.cast(_SCHEMA)
+        return _restore_nulls(table).cast(_SCHEMA)
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql(sql).all()
+        rows = conn.exec_driver_sql(sql.replace("char(0)", "chr(0)")).all()
     columns: list[tuple[Any, ...]] = (
         list(zip(*rows, strict=True)) if rows else [() for _ in _SCHEMA]
     )
-    return pa.table(
+    table = pa.table(
         [pa.array(col, type=f.type) for col, f in zip(columns, _SCHEMA, strict=True)],
         schema=_SCHEMA,
     )
+    return _restore_nulls(table)
+
+
+def _restore_nulls(table: pa.Table) -> pa.Table:
+    import pyarrow.compute as pc
+
+    for name in _NULLABLE_TEXT:
+        index = table.schema.get_field_index(name)
+        column = table.column(index).cast(pa.string())
+        nulled = pc.if_else(pc.equal(column, _SENTINEL), pa.scalar(None, pa.string()), column)
+        table = table.set_column(index, name, nulled)
+    return table
 
 
 def _write_part(

@@ -20,16 +20,13 @@ import pyarrow as pa
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from credence.engines.errors import SnapshotError
 from credence.engines.snapshot import Snapshot
 from credence.ledger.leaf import LEAF_VERSION, SubjectHasher
 from credence.ledger.merkle import root_from_hashes
 from credence.ledger.treehead import TreeHead, verify_tree_head
 from credence.store.schema import entries, erased, tree_heads
 from credence.store.sealing import head_of
-
-
-class SnapshotError(RuntimeError):
-    """The snapshot is not the ledger: the message says how, and scoring stops."""
 
 
 def _js(column: str) -> str:
@@ -41,16 +38,31 @@ _CONTENT = (
     "'{' || coalesce('\"attributes\":' || attributes || ',', '') "
     "|| coalesce('\"corrects\":' || " + _js("corrects") + " || ',', '') "
     "|| coalesce('\"decided_on\":' || " + _js("decided_on") + " || ',', '') "
-    "|| '\"item\":' || " + _js("item") + " || ',\"occurred_on\":' || " + _js("occurred_on")
-    + " || ',\"reference\":' || " + _js("reference") + " || ',\"source\":' || " + _js("source")
-    + " || ',\"subject\":' || " + _js("subject") + " || '}'"
+    "|| '\"item\":' || "
+    + _js("item")
+    + " || ',\"occurred_on\":' || "
+    + _js("occurred_on")
+    + " || ',\"reference\":' || "
+    + _js("reference")
+    + " || ',\"source\":' || "
+    + _js("source")
+    + " || ',\"subject\":' || "
+    + _js("subject")
+    + " || '}'"
 )
 _LEAF = (
     "'{\"decided_on\":' || coalesce(" + _js("decided_on") + ", 'null') "
-    "|| ',\"item\":' || " + _js("item") + " || ',\"kind\":\"record\",\"occurred_on\":' || "
-    + _js("occurred_on") + " || ',\"record_hash\":\"' || sha256(salt || encode(" + _CONTENT
-    + ")) || '\",\"seq\":' || seq || ',\"source\":' || " + _js("source")
-    + " || ',\"subject_hash\":\"' || subject_hash || '\",\"v\":" + str(LEAF_VERSION) + "}'"
+    "|| ',\"item\":' || "
+    + _js("item")
+    + ' || \',"kind":"record","occurred_on":\' || '
+    + _js("occurred_on")
+    + ' || \',"record_hash":"\' || sha256(salt || encode('
+    + _CONTENT
+    + ')) || \'","seq":\' || seq || \',"source":\' || '
+    + _js("source")
+    + ' || \',"subject_hash":"\' || subject_hash || \'","v":'
+    + str(LEAF_VERSION)
+    + "}'"
 )
 
 
@@ -122,12 +134,11 @@ def _check_rows(con: duckdb.DuckDBPyConnection, snapshot: Snapshot) -> None:
     if unlinked and unlinked[0] is not None:
         raise SnapshotError(f"snapshot row #{unlinked[0]}: its correction link was changed")
     if snapshot.has_corrections:
+        linked = "SELECT seq, corrects_seq FROM rows WHERE corrects_seq IS NOT NULL"
+        listed = f"SELECT seq, corrects_seq FROM read_parquet('{snapshot.corrections_glob}')"
         differs = con.execute(
-            "SELECT count(*) FROM ((SELECT seq, corrects_seq FROM rows WHERE corrects_seq IS NOT "
-            f"NULL) EXCEPT (SELECT seq, corrects_seq FROM read_parquet('{snapshot.corrections_glob}'"
-            ")) UNION ALL (SELECT seq, corrects_seq FROM read_parquet("
-            f"'{snapshot.corrections_glob}')) EXCEPT (SELECT seq, corrects_seq FROM rows WHERE "
-            "corrects_seq IS NOT NULL))"
+            f"SELECT count(*) FROM ((({linked}) EXCEPT ({listed})) "
+            f"UNION ALL (({listed}) EXCEPT ({linked})))"
         ).fetchone()
         if differs and differs[0]:
             raise SnapshotError("the snapshot's corrections differ from its records")

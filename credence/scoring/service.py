@@ -27,7 +27,9 @@ from credence.core.assessment import Assessment
 from credence.core.rulebook import Rulebook, load_rulebook, resolve_rulebook_path
 from credence.core.simulate import Simulation
 from credence.engines.batch import BatchEngine
-from credence.engines.snapshot import ensure_snapshot
+from credence.engines.errors import SnapshotError
+from credence.engines.snapshot import Snapshot, ensure_snapshot
+from credence.engines.snapshot_check import check_snapshot
 from credence.engines.store import StoreEngine
 from credence.scoring.heads import snapshot_head, store_head
 from credence.settings import Settings
@@ -105,10 +107,9 @@ def assess_all(
         return
     if engine != "duckdb":
         raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    snapshot = ensure_snapshot(
-        registry.engine,
-        settings.snapshot_dir,
-        settings.score_buckets,
+    snapshot = verified_snapshot(
+        registry,
+        settings,
         progress=(lambda done, total: progress("snapshot", done, total)) if progress else None,
     )
     tally.ledger = snapshot_head(snapshot) if size is None else store_head(registry, size)
@@ -119,6 +120,38 @@ def assess_all(
         progress=(lambda done, total: progress("score", done, total)) if progress else None
     )
     tally.subjects_held = batch.subjects_held
+
+
+def verified_snapshot(
+    registry: Registry,
+    settings: Settings,
+    progress: Callable[[int, int], None] | None = None,
+) -> Snapshot:
+    """The batch snapshot, brought up to date and proved to be the ledger at its head.
+
+    Raises SnapshotError (scoring stops) when a row was changed, added or
+    removed behind the system's back; the snapshot is derived data, so the
+    remedy is to delete it and let the next run rebuild it from the ledger.
+    """
+    snapshot = ensure_snapshot(
+        registry.engine, settings.snapshot_dir, settings.score_buckets, progress=progress
+    )
+    public_key = registry.signing_key().public_key()
+    try:
+        check_snapshot(snapshot, registry.engine, registry.subject_key(), public_key)
+    except SnapshotError as exc:
+        raise SnapshotError(
+            f"{exc}; refusing to score it (delete {snapshot.path} to rebuild it from the ledger, "
+            "and run `credence verify`)"
+        ) from None
+    return snapshot
+
+
+def integrity_problems(registry: Registry) -> list[str]:
+    """What the cheap integrity checks find (empty: none), under the signing key file."""
+    from credence.store.integrity import quick_check
+
+    return quick_check(registry, registry.signing_key().public_key())[1]
 
 
 def write_jsonl(
@@ -162,7 +195,7 @@ def simulate(
         ):
             result.add_all(list(old.assess_all()), list(new.assess_all()))
         return result
-    snapshot = ensure_snapshot(registry.engine, settings.snapshot_dir, settings.score_buckets)
+    snapshot = verified_snapshot(registry, settings)
     result = Simulation(
         ledger=snapshot_head(snapshot) if size is None else store_head(registry, size)
     )

@@ -125,3 +125,25 @@ def test_files_are_private(run: Run, loaded: Path) -> None:
     assert loaded.stat().st_mode & 0o777 == 0o700
     for name in ("credence.db", "signing-key.pem", "subject-key"):
         assert (loaded / name).stat().st_mode & 0o777 == 0o600, name
+
+
+def test_score_and_explain_refuse_a_registry_that_fails_its_checks(run: Run, loaded: Path) -> None:
+    with sqlite3.connect(loaded / "credence.db") as conn:
+        conn.execute("""UPDATE sources SET patterns = '["*"]' WHERE name = 'court'""")
+    code, out = run("score", "--engine", "sql")
+    assert code == 2 and "fails its integrity checks" in out and "permitted items" in out
+    code, out = run("explain", PERSON)
+    assert code == 2 and "fails its integrity checks" in out
+    code, out = run("explain", PERSON, "--unverified")
+    assert code == 0 and "WARNING: UNVERIFIED REGISTRY" in out
+
+
+def test_score_refuses_a_tampered_snapshot(run: Run, loaded: Path) -> None:
+    import pyarrow.parquet as pq
+
+    assert run("score", "--engine", "duckdb", "--as-of", "2026-01-01")[0] == 0
+    part = next((loaded / "snapshot" / "records").glob("*/*.parquet"))
+    table = pq.read_table(part, partitioning=None)
+    pq.write_table(table.slice(1), part)
+    code, out = run("score", "--engine", "duckdb", "--as-of", "2026-01-01")
+    assert code == 2 and "refusing to score it" in out, out

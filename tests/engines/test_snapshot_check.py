@@ -30,7 +30,9 @@ def snap(registry: Registry, settings: Settings, tmp_path: Path) -> Snapshot:
 
 
 def check(registry: Registry, snap: Snapshot) -> None:
-    check_snapshot(snap, registry.engine, registry.subject_key(), registry.signing_key().public_key())
+    check_snapshot(
+        snap, registry.engine, registry.subject_key(), registry.signing_key().public_key()
+    )
 
 
 def rewrite(snap: Snapshot, change: Callable[[pa.Table], pa.Table]) -> None:
