@@ -22,6 +22,7 @@ from credence.core.assessment import Assessment
 from credence.ingest.pipeline import IngestReport, ingest_file
 from credence.settings import Settings
 from credence.store.registry import Registry
+from credence.store.trust import kept_claims
 from credence.store.verify import verify_registry
 from credence.synth.city import CityManifest, read_manifest, synthesise
 
@@ -41,21 +42,41 @@ def run_demo(settings: Settings, console: Console) -> None:
             registry.add_source(spec.name, list(spec.patterns))
         reports = _ingest_all(registry, city_dir, manifest, bar)
         task = bar.add_task("verify ledger", total=None)
-        verified = verify_registry(registry, progress=lambda n: bar.advance(task, n))
+        verified = verify_registry(
+            registry,
+            progress=lambda n: bar.advance(task, n),
+            checkpoints=kept_claims(registry),
+        )
     _print_report(console, registry, manifest, reports, verified.ok, started)
     for problem in verified.problems:
         console.print(f"[red]TAMPERED[/red] {problem}")
     _score(console, settings, registry)
-    head = registry.latest_tree_head()
+    _checkpoint(console, registry)
     registry.close()
-    if head is not None:
-        console.print(f"signed tree head: size {head.size}, root {head.root.hex()}")
-        console.print(f"  key {head.key_id[:16]}..., signature {head.signature.hex()[:32]}...")
     console.print(f"demo finished in {time.perf_counter() - started:.1f} s")
     if not settings.demo_no_serve:
         console.print(
             "(serving arrives with the service issue; set CREDENCE_DEMO_NO_SERVE=1 in CI)"
         )
+
+
+def _checkpoint(console: Console, registry: Registry) -> None:
+    """Issue a checkpoint of the latest head and say how an outsider uses it."""
+    from credence.store import trust
+
+    head = registry.latest_tree_head()
+    if head is None:
+        return
+    note = trust.make_checkpoint(registry, head.size, head.root)
+    path = trust.keep_checkpoint(registry.settings, note)
+    console.print(
+        f"checkpoint (C2SP signed note) of the signed tree head at size {head.size}, root "
+        f"{head.root.hex()[:16]}...: {path}\n  keep a copy elsewhere; `credence verify "
+        f"--checkpoint FILE --public-key {registry.settings.public_key_path}` proves the "
+        "ledger still extends it",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _score(console: Console, settings: Settings, registry: Registry) -> None:

@@ -168,7 +168,11 @@ class Registry:
         items = self.catalogue.match(unique)
         key = self.signing_key()
         with write_transaction(self.engine) as conn:
-            row = conn.execute(sa.select(sources.c.id).where(sources.c.name == name)).first()
+            row = conn.execute(
+                sa.select(sources.c.id, sources.c.patterns).where(sources.c.name == name)
+            ).first()
+            if row is not None and json.loads(row[1]) == unique:
+                return self.source(name), False  # nothing changes: no ledger entry
             if row is None:
                 conn.execute(
                     sa.insert(sources).values(name=name, patterns=text, created_at=utc_now())

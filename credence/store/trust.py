@@ -125,3 +125,12 @@ def witness_key(path_or_vkey: str) -> Verifier:
     if verifier.sig_type != 0x04:
         raise StoreError(f"witness key {path_or_vkey} is not a cosignature (0x04) key")
     return verifier
+
+
+def kept_claims(registry: Registry) -> tuple[CheckpointClaim, ...]:
+    """The checkpoint kept beside the key, as a claim to verify against (if any)."""
+    path = kept_checkpoint_path(registry.settings)
+    if not path.exists():
+        return ()
+    text = path.read_text(encoding="utf-8")
+    return (claim_of(str(path), text, own_log_key(registry), []),)
