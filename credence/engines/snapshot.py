@@ -19,9 +19,11 @@ row's leaf into the signed root.
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import os
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -185,6 +187,50 @@ def _write_part(
         con.unregister("chunk")
 
 
+def _export(
+    engine: sa.Engine, path: Path, start: int, size: int, buckets: int, progress: Progress | None
+) -> None:
+    """Write records start..size-1 as Parquet parts, chunk by chunk.
+
+    A SQLite store is read with ADBC in a child process: two SQLite
+    libraries in one process do not see each other's locks, and an ADBC
+    connection opened beside the registry's own reads stale pages (it missed
+    a batch committed to the WAL moments before) and, on closing, drops the
+    other connections' locks.
+    """
+    url = engine.url.render_as_string(hide_password=False)
+    separate = engine.dialect.name == "sqlite" and bool(engine.url.database)
+    if separate:
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+            for lo in range(start, size, CHUNK_ROWS):
+                hi = min(lo + CHUNK_ROWS, size)
+                pool.submit(export_chunk, url, path, lo, hi, buckets).result()
+                if progress:
+                    progress(hi - start, size - start)
+        return
+    for lo in range(start, size, CHUNK_ROWS):
+        hi = min(lo + CHUNK_ROWS, size)
+        export_chunk(url, path, lo, hi, buckets, engine)
+        if progress:
+            progress(hi - start, size - start)
+
+
+def export_chunk(
+    url: str, path: Path, lo: int, hi: int, buckets: int, engine: sa.Engine | None = None
+) -> None:
+    """Fetch records lo <= seq < hi and write them as one Parquet part (runs in a child)."""
+    own = engine is None
+    engine = engine or sa.create_engine(url)
+    con = duckdb.connect()
+    try:
+        _write_part(con, path, _fetch(engine, lo, hi), lo, buckets)
+    finally:
+        con.close()
+        if own:
+            engine.dispose()
+
+
 def ensure_snapshot(
     engine: sa.Engine, path: Path, buckets: int, progress: Progress | None = None
 ) -> Snapshot:
@@ -200,15 +246,7 @@ def ensure_snapshot(
         shutil.rmtree(path)
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     if start < size:
-        con = duckdb.connect()
-        try:
-            for lo in range(start, size, CHUNK_ROWS):
-                hi = min(lo + CHUNK_ROWS, size)
-                _write_part(con, path, _fetch(engine, lo, hi), lo, buckets)
-                if progress:
-                    progress(hi - start, size - start)
-        finally:
-            con.close()
+        _export(engine, path, start, size, buckets, progress)
     if start < size or start == 0:  # extended, or (re)built from nothing
         root = _signed_root(engine, size) if size else None
         data = {"format": FORMAT, "size": size, "buckets": buckets, "root": root}

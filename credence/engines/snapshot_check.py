@@ -15,6 +15,9 @@ changing a leaf.
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import duckdb
 import pyarrow as pa
 import sqlalchemy as sa
@@ -22,10 +25,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from credence.engines.errors import SnapshotError
 from credence.engines.snapshot import Snapshot
+from credence.engines.snapshot_state import ProvedState, load_state, save_state
 from credence.ledger.leaf import LEAF_VERSION, SubjectHasher
-from credence.ledger.merkle import root_from_hashes
+from credence.ledger.merkle import CompactRange
 from credence.ledger.treehead import TreeHead, verify_tree_head
-from credence.store.schema import entries, erased, tree_heads
+from credence.store.schema import entries, erased, sources, tree_heads
 from credence.store.sealing import head_of
 
 
@@ -67,28 +71,82 @@ _LEAF = (
 
 
 def check_snapshot(
-    snapshot: Snapshot, engine: sa.Engine, subject_key: bytes, public_key: Ed25519PublicKey
+    snapshot: Snapshot,
+    engine: sa.Engine,
+    subject_key: bytes,
+    public_key: Ed25519PublicKey,
+    mac_key: bytes | None = None,
 ) -> None:
-    """Raise SnapshotError unless the snapshot's rows are the ledger's records at its head."""
+    """Raise SnapshotError unless the snapshot's rows are the ledger's records at its head.
+
+    With `mac_key` (derived from the signing key, so whoever can only write
+    the data directory cannot forge it) the proof is incremental: files
+    proved before must be byte for byte what they were (their digests and
+    the Merkle frontier are kept under a MAC in `verified.json`), and only
+    new files are recomputed. Without it, every row is recomputed.
+    """
     head = _head(engine, snapshot.size, public_key)
+    digests = _digests(snapshot)
+    state = load_state(snapshot, mac_key) if mac_key else None
+    start, frontier, new = 0, CompactRange(), sorted(digests)
+    if state is not None and state.size <= snapshot.size:
+        for rel, digest in state.files.items():
+            if digests.get(rel) != digest:
+                raise SnapshotError(f"snapshot file {rel} changed since it was proved")
+        start, frontier = state.size, CompactRange(state.size, state.frontier)
+        new = [rel for rel in sorted(digests) if rel not in state.files]
+    record_files = [snapshot.path / rel for rel in new if rel.startswith("records/")]
+    correction_files = [snapshot.path / rel for rel in new if not rel.startswith("records/")]
     leaves: list[tuple[int, bytes]] = []
-    if any((snapshot.path / "records").glob("*/*.parquet")):
-        leaves = _row_leaves(snapshot, subject_key)
-    hashes = _merge(leaves, _other_leaves(engine, snapshot.size), snapshot.size)
-    if root_from_hashes(hashes) != head.root:
+    if record_files:
+        leaves = _row_leaves(snapshot, engine, subject_key, record_files, correction_files)
+    elif correction_files:
+        raise SnapshotError("the snapshot has correction files that no records account for")
+    frontier.extend(
+        _merge(leaves, _other_leaves(engine, start, snapshot.size), start, snapshot.size)
+    )
+    if frontier.root() != head.root:
         raise SnapshotError(
             f"the snapshot's rows do not give the root of the signed head at size "
             f"{snapshot.size}: a row was changed, added or removed"
         )
+    if mac_key:
+        save_state(snapshot, mac_key, ProvedState(snapshot.size, frontier.hashes, digests))
 
 
-def _row_leaves(snapshot: Snapshot, subject_key: bytes) -> list[tuple[int, bytes]]:
-    """(seq, leaf hash) recomputed from every snapshot row, after the row-level checks."""
+def _digests(snapshot: Snapshot) -> dict[str, str]:
+    """SHA-256 of every Parquet file of the snapshot, by path relative to it."""
+    found: dict[str, str] = {}
+    for path in sorted(snapshot.path.glob("*/**/*.parquet")):
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        found[path.relative_to(snapshot.path).as_posix()] = digest.hexdigest()
+    return found
+
+
+def _row_leaves(
+    snapshot: Snapshot,
+    engine: sa.Engine,
+    subject_key: bytes,
+    files: list[Path],
+    corrections: list[Path],
+) -> list[tuple[int, bytes]]:
+    """(seq, leaf hash) recomputed from every row of `files`, after the row-level checks."""
     con = duckdb.connect()
     try:
-        files = f"read_parquet('{snapshot.path / 'records'}/*/*.parquet', hive_partitioning=true)"
-        con.execute(f"CREATE TEMP VIEW rows AS SELECT * FROM {files}")
-        _check_rows(con, snapshot)
+        listed = ", ".join(f"'{f}'" for f in files)
+        con.execute(
+            f"CREATE TEMP VIEW rows AS SELECT * FROM read_parquet([{listed}], "
+            "hive_partitioning=true)"
+        )
+        every = f"'{snapshot.path / 'records'}/*/*.parquet'"
+        con.execute(
+            f"CREATE TEMP VIEW everyrow AS SELECT seq, source, reference FROM read_parquet({every})"
+        )
+        con.register("gone", _erased(engine))
+        _check_rows(con, snapshot, corrections)
         hasher = SubjectHasher(subject_key)
         subjects = [s for (s,) in con.execute("SELECT DISTINCT subject FROM rows").fetchall()]
         keyed = pa.table({"subject": subjects, "subject_hash": [hasher(s) for s in subjects]})
@@ -103,6 +161,22 @@ def _row_leaves(snapshot: Snapshot, subject_key: bytes) -> list[tuple[int, bytes
         con.close()
 
 
+def _erased(engine: sa.Engine) -> pa.Table:
+    """Erased records' (seq, source, reference): a correction may point at one."""
+    query = sa.select(erased.c.seq, sources.c.name, erased.c.reference).join(
+        sources, sources.c.id == erased.c.source_id
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return pa.table(
+        {
+            "seq": pa.array([int(r[0]) for r in rows], pa.int64()),
+            "source": pa.array([r[1] for r in rows], pa.string()),
+            "reference": pa.array([r[2] for r in rows], pa.string()),
+        }
+    )
+
+
 def _head(engine: sa.Engine, size: int, public_key: Ed25519PublicKey) -> TreeHead:
     with engine.connect() as conn:
         row = conn.execute(sa.select(tree_heads).where(tree_heads.c.size == size)).first()
@@ -114,51 +188,74 @@ def _head(engine: sa.Engine, size: int, public_key: Ed25519PublicKey) -> TreeHea
     return head
 
 
-def _check_rows(con: duckdb.DuckDBPyConnection, snapshot: Snapshot) -> None:
-    misplaced = con.execute(
-        f"SELECT min(seq) FROM rows WHERE bucket <> md5_number(subject) % {snapshot.buckets}"
-    ).fetchone()
-    if misplaced and misplaced[0] is not None:
-        raise SnapshotError(f"snapshot row #{misplaced[0]} is in the wrong bucket")
-    bad_json = con.execute(
+def _first(con: duckdb.DuckDBPyConnection, sql: str) -> object:
+    found = con.execute(sql).fetchone()
+    return None if found is None else found[0]
+
+
+def _check_rows(
+    con: duckdb.DuckDBPyConnection, snapshot: Snapshot, corrections: list[Path]
+) -> None:
+    """What changes results without changing a leaf: bucket, JSON shape, correction links."""
+    misplaced = _first(
+        con, f"SELECT min(seq) FROM rows WHERE bucket <> md5_number(subject) % {snapshot.buckets}"
+    )
+    if misplaced is not None:
+        raise SnapshotError(f"snapshot row #{misplaced} is in the wrong bucket")
+    bad_json = _first(
+        con,
         "SELECT min(seq) FROM rows WHERE attributes IS NOT NULL AND "
-        "(NOT json_valid(attributes) OR json_type(attributes) <> 'OBJECT')"
-    ).fetchone()
-    if bad_json and bad_json[0] is not None:
-        raise SnapshotError(f"snapshot row #{bad_json[0]}: attributes are not a JSON object")
-    unlinked = con.execute(
-        "SELECT min(r.seq) FROM rows r LEFT JOIN rows t ON t.seq = r.corrects_seq "
-        "WHERE (r.corrects IS NULL) <> (r.corrects_seq IS NULL) OR (t.seq IS NOT NULL AND "
-        "(t.source <> r.source OR t.reference <> r.corrects))"
-    ).fetchone()
-    if unlinked and unlinked[0] is not None:
-        raise SnapshotError(f"snapshot row #{unlinked[0]}: its correction link was changed")
-    if snapshot.has_corrections:
-        linked = "SELECT seq, corrects_seq FROM rows WHERE corrects_seq IS NOT NULL"
-        listed = f"SELECT seq, corrects_seq FROM read_parquet('{snapshot.corrections_glob}')"
-        differs = con.execute(
-            f"SELECT count(*) FROM ((({linked}) EXCEPT ({listed})) "
-            f"UNION ALL (({listed}) EXCEPT ({linked})))"
-        ).fetchone()
-        if differs and differs[0]:
-            raise SnapshotError("the snapshot's corrections differ from its records")
+        "(NOT json_valid(attributes) OR json_type(attributes) <> 'OBJECT')",
+    )
+    if bad_json is not None:
+        raise SnapshotError(f"snapshot row #{bad_json}: attributes are not a JSON object")
+    unlinked = _first(
+        con,
+        "SELECT min(r.seq) FROM (SELECT * FROM rows WHERE corrects IS NOT NULL OR corrects_seq "
+        "IS NOT NULL) r LEFT JOIN everyrow t ON t.seq = r.corrects_seq LEFT JOIN gone g ON "
+        "g.seq = r.corrects_seq WHERE r.corrects IS NULL OR r.corrects_seq IS NULL OR "
+        "r.corrects_seq >= r.seq OR "
+        "coalesce(t.source, g.source) IS DISTINCT FROM r.source OR "
+        "coalesce(t.reference, g.reference) IS DISTINCT FROM r.corrects",
+    )
+    if unlinked is not None:
+        raise SnapshotError(f"snapshot row #{unlinked}: its correction link was changed")
+    linked = "SELECT seq, corrects_seq FROM rows WHERE corrects_seq IS NOT NULL"
+    listed = (
+        "SELECT seq, corrects_seq FROM read_parquet(["
+        + ", ".join(f"'{f}'" for f in corrections)
+        + "])"
+        if corrections
+        else "SELECT 0::BIGINT AS seq, 0::BIGINT AS corrects_seq WHERE false"
+    )
+    differs = _first(
+        con,
+        f"SELECT count(*) FROM ((({linked}) EXCEPT ({listed})) "
+        f"UNION ALL (({listed}) EXCEPT ({linked})))",
+    )
+    if differs:
+        raise SnapshotError("the snapshot's corrections differ from its records")
 
 
-def _other_leaves(engine: sa.Engine, size: int) -> list[tuple[int, bytes]]:
-    """Leaf hashes of the positions that are not live records, from the store."""
-    parts = [sa.select(t.c.seq, t.c.leaf_hash).where(t.c.seq < size) for t in (entries, erased)]
+def _other_leaves(engine: sa.Engine, start: int, size: int) -> list[tuple[int, bytes]]:
+    """Leaf hashes of the positions in [start, size) that are not live records, from the store."""
+    parts = [
+        sa.select(t.c.seq, t.c.leaf_hash).where(t.c.seq >= start, t.c.seq < size)
+        for t in (entries, erased)
+    ]
     with engine.connect() as conn:
         return [(int(s), bytes(h)) for s, h in conn.execute(sa.union_all(*parts))]
 
 
 def _merge(
-    rows: list[tuple[int, bytes]], others: list[tuple[int, bytes]], size: int
+    rows: list[tuple[int, bytes]], others: list[tuple[int, bytes]], start: int, size: int
 ) -> list[bytes]:
+    """Leaf hashes of positions start..size-1 in order; each must be there exactly once."""
     merged = sorted([*rows, *others], key=lambda pair: pair[0])
-    for expected, (seq, _) in enumerate(merged):
+    for expected, (seq, _) in enumerate(merged, start):
         if seq != expected:
             problem = "twice" if seq < expected else "missing"
             raise SnapshotError(f"ledger entry #{min(seq, expected)} is {problem} in the snapshot")
-    if len(merged) != size:
-        raise SnapshotError(f"the snapshot holds {len(merged)} entries, its head {size}")
+    if start + len(merged) != size:
+        raise SnapshotError(f"the snapshot holds {start + len(merged)} entries, its head {size}")
     return [bytes(h) for _, h in merged]

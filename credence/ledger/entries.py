@@ -11,6 +11,7 @@ are in docs/ledger.md.
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -67,9 +68,28 @@ def check_reason(reason: str) -> str:
     return reason
 
 
-def erasure_entry(seq: int, erases: int, reason: str) -> bytes:
-    """A record's content and salt removed; its leaf hash stays in the tree."""
-    return _leaf(seq, ERASURE, {"erases": erases, "reason": check_reason(reason)})
+def reference_hash(source: str, reference: str) -> str:
+    """Hex SHA-256 of `source` newline `reference`: lets verify check an erased row's reference."""
+    return hashlib.sha256(f"{source}\n{reference}".encode()).hexdigest()
+
+
+def erasure_entry(
+    seq: int, erases: int, reason: str, source: str, item: str, reference: str
+) -> bytes:
+    """A record's content and salt removed; its leaf hash stays in the tree.
+
+    The entry names the erased record's source and item (public leaf fields)
+    and commits to its reference, so the row kept in `erased` (which stops
+    the source resubmitting it as new) can be checked too.
+    """
+    fields = {
+        "erases": erases,
+        "item": item,
+        "reason": check_reason(reason),
+        "reference_hash": reference_hash(source, reference),
+        "source": source,
+    }
+    return _leaf(seq, ERASURE, fields)
 
 
 def parse_entry(seq: int, body: bytes) -> Entry:
@@ -95,7 +115,7 @@ def _check_fields(kind: str, data: dict[str, Any]) -> None:
     expected = {
         SOURCE: {"name", "patterns", "items"},
         KEY: {"action", "algorithm", "public_key"},
-        ERASURE: {"erases", "reason"},
+        ERASURE: {"erases", "item", "reason", "reference_hash", "source"},
     }[kind] | {"kind", "seq", "v"}
     if set(data) != expected:
         raise EntryError(f"{kind} entry must have exactly the fields {sorted(expected)}")

@@ -30,6 +30,7 @@ from credence.engines.batch import BatchEngine
 from credence.engines.errors import SnapshotError
 from credence.engines.snapshot import Snapshot, ensure_snapshot
 from credence.engines.snapshot_check import check_snapshot
+from credence.engines.snapshot_state import mac_key
 from credence.engines.store import StoreEngine
 from credence.scoring.heads import snapshot_head, store_head
 from credence.settings import Settings
@@ -136,9 +137,11 @@ def verified_snapshot(
     snapshot = ensure_snapshot(
         registry.engine, settings.snapshot_dir, settings.score_buckets, progress=progress
     )
-    public_key = registry.signing_key().public_key()
+    key = registry.signing_key()
     try:
-        check_snapshot(snapshot, registry.engine, registry.subject_key(), public_key)
+        check_snapshot(
+            snapshot, registry.engine, registry.subject_key(), key.public_key(), mac_key(key)
+        )
     except SnapshotError as exc:
         raise SnapshotError(
             f"{exc}; refusing to score it (delete {snapshot.path} to rebuild it from the ledger, "

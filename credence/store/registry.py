@@ -257,7 +257,14 @@ class Registry:
                     f"ledger entry #{seq} corrects or revokes #{row.corrects_seq}: erasing it "
                     "would bring that record back; revoke or correct it instead"
                 )
-            (by,), _ = append_entries(conn, key, [lambda n: erasure_entry(n, seq, reason)])
+            name = conn.execute(
+                sa.select(sources.c.name).where(sources.c.id == row.source_id)
+            ).scalar_one()
+            (by,), _ = append_entries(
+                conn,
+                key,
+                [lambda n: erasure_entry(n, seq, reason, name, row.item, row.reference)],
+            )
             conn.execute(
                 sa.insert(erased).values(
                     seq=seq,

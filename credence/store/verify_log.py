@@ -28,6 +28,7 @@ from credence.ledger.entries import (
     EntryError,
     key_bytes,
     parse_entry,
+    reference_hash,
 )
 from credence.ledger.merkle import CompactRange, RangeRoots, leaf_hash
 from credence.ledger.treehead import TreeHead, key_id, public_key_from_raw, verify_tree_head
@@ -52,7 +53,7 @@ class LogWalk:
     heads: int = 0
     roots: dict[int, bytes] = field(default_factory=dict)
     source_entries: dict[str, Entry] = field(default_factory=dict)
-    erasures: dict[int, int] = field(default_factory=dict)  # erased seq -> erasure entry seq
+    erasures: dict[int, Entry] = field(default_factory=dict)  # erased seq -> erasure entry
     last_head: TreeHead | None = None
 
 
@@ -68,7 +69,7 @@ def walk_log(
     head = next(pending, None)
     pending_keys: list[Entry] = []
     frontier = CompactRange()
-    erased_rows: dict[int, int] = {}
+    erased_rows: dict[int, Position] = {}
     for pos in _positions(conn, names):
         seq, stored = pos.seq, pos.leaf_hash
         if seq != frontier.size:
@@ -76,7 +77,7 @@ def walk_log(
         if pos.body is not None:
             _apply_entry(walk, _entry(seq, pos.body, stored), pending_keys)
         elif pos.erased_by is not None:
-            erased_rows[seq] = pos.erased_by
+            erased_rows[seq] = pos
         else:
             _check_permission(walk, seq, pos.source, pos.item)
         frontier.append(stored)
@@ -107,6 +108,7 @@ class Position(NamedTuple):
     item: str = ""
     body: bytes | None = None
     erased_by: int | None = None
+    reference: str = ""
 
 
 def _positions(conn: sa.Connection, names: dict[int, str]) -> Iterator[Position]:
@@ -115,11 +117,17 @@ def _positions(conn: sa.Connection, names: dict[int, str]) -> Iterator[Position]
         Position(int(s), bytes(h), body=bytes(b))
         for s, h, b in conn.execute(sa.select(entries.c.seq, entries.c.leaf_hash, entries.c.body))
     ]
+    gone = sa.select(
+        erased.c.seq,
+        erased.c.leaf_hash,
+        erased.c.erased_by,
+        erased.c.source_id,
+        erased.c.item,
+        erased.c.reference,
+    )
     small += [
-        Position(int(s), bytes(h), erased_by=int(by))
-        for s, h, by in conn.execute(
-            sa.select(erased.c.seq, erased.c.leaf_hash, erased.c.erased_by)
-        )
+        Position(int(s), bytes(h), names.get(src, "?"), item, None, int(by), ref)
+        for s, h, by, src, item, ref in conn.execute(gone)
     ]
     small.sort(key=lambda p: p.seq)
     i = 0
@@ -159,7 +167,7 @@ def _apply_entry(walk: LogWalk, entry: Entry, pending_keys: list[Entry]) -> None
         erases = int(entry.body["erases"])
         if erases >= entry.seq:
             raise Finding(f"ledger entry #{entry.seq}: erases #{erases}, which is not before it")
-        walk.erasures[erases] = entry.seq
+        walk.erasures[erases] = entry
 
 
 def _check_permission(walk: LogWalk, seq: int, source: str, item: str) -> None:
@@ -214,7 +222,7 @@ def _check_head(
 
 
 def _check_end(
-    conn: sa.Connection, walk: LogWalk, frontier: CompactRange, erased_rows: dict[int, int]
+    conn: sa.Connection, walk: LogWalk, frontier: CompactRange, erased_rows: dict[int, Position]
 ) -> None:
     last = walk.last_head.size if walk.last_head else 0
     if frontier.size > last:
@@ -225,9 +233,18 @@ def _check_end(
     state = conn.execute(sa.select(ledger_state.c.size)).scalar()
     if int(state or 0) != frontier.size:
         raise Finding(f"the ledger state says {state} entries, the log holds {frontier.size}")
-    for seq, by in erased_rows.items():
-        if walk.erasures.get(seq) != by:
+    for seq, pos in erased_rows.items():
+        entry = walk.erasures.get(seq)
+        if entry is None or entry.seq != pos.erased_by:
             raise Finding(f"ledger entry #{seq} is erased, but no erasure entry names it")
+        body = entry.body
+        if (pos.source, pos.item) != (body["source"], body["item"]) or reference_hash(
+            pos.source, pos.reference
+        ) != body["reference_hash"]:
+            raise Finding(
+                f"ledger entry #{seq} is erased, but its kept source, item or reference differ "
+                f"from erasure entry #{entry.seq}"
+            )
     live = set(walk.erasures) - set(erased_rows)
     if live:
         raise Finding(f"ledger entry #{min(live)} is named by an erasure entry but still stored")

@@ -86,3 +86,31 @@ def test_a_row_from_another_registry_is_refused(registry: Registry, snap: Snapsh
     rewrite(snap, duplicate)
     with pytest.raises(SnapshotError, match="twice"):
         check(registry, snap)
+
+
+def test_incremental_proof_trusts_only_what_it_proved(
+    registry: Registry, settings: Settings, snap: Snapshot, tmp_path: Path
+) -> None:
+    from credence.engines.snapshot_state import STATE_FILE, load_state, mac_key
+
+    key = mac_key(registry.signing_key())
+    public = registry.signing_key().public_key()
+
+    def proved(s: Snapshot) -> None:
+        check_snapshot(s, registry.engine, registry.subject_key(), public, key)
+
+    proved(snap)
+    state = load_state(snap, key)
+    assert state is not None and state.size == snap.size
+    more = [row(reference=f"D-{i}", subject=ORG) for i in range(7)]
+    ingest_file(registry, write_csv(tmp_path / "b.csv", more), "court", today=dt.date(2026, 1, 1))
+    grown = ensure_snapshot(registry.engine, settings.snapshot_dir, 4)
+    assert grown.size == snap.size + 7
+    proved(grown)  # only the new part is recomputed
+    rewrite(grown, lambda t: t.slice(1))  # an old, already proved file
+    with pytest.raises(SnapshotError, match="changed since it was proved"):
+        proved(grown)
+    # A forged state file (no key) is ignored: the full proof still finds the removed row.
+    (grown.path / STATE_FILE).write_text('{"state": {}, "mac": "00"}')
+    with pytest.raises(SnapshotError, match="missing in the snapshot"):
+        proved(grown)
