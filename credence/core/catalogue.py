@@ -85,9 +85,7 @@ class AttributeSpec(BaseModel):
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise ValueError(
-                    f"pattern {pattern!r} is not a regular expression: {exc}"
-                ) from None
+                raise ValueError(f"pattern {pattern!r} does not compile: {exc}") from None
         return pattern
 
     @model_validator(mode="after")

@@ -28,6 +28,12 @@ _LEET_MAPS = (
 )
 _TONES = re.compile(r"(?<=[a-z])[1-5](?=[a-z]|\b)")
 _LATIN = re.compile(r"[a-z]+")
+_REWRITES = (  # compounds whose second half is a little word the matcher would drop
+    (re.compile(r"\bin[\s_-]+laws?\b"), "inlaw"),
+    (re.compile(r"\bsit[\s_-]+ins?\b"), "sitin"),
+    (re.compile(r"\bco[\s_-]+(?=[a-z])"), "co"),
+    (re.compile(r"\bsect\.\s*(?=\d)"), "section "),
+)
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_GAP = re.compile(rf"(?<=[{_CJK}])[^{_CJK}a-z0-9]+(?=[{_CJK}])")
 _LITTLE = (
@@ -57,7 +63,10 @@ def fold(text: str) -> str:
     text = unicodedata.normalize(
         "NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     )
-    return _CAMEL.sub(" ", text).lower()
+    text = _CAMEL.sub(" ", text).lower()
+    for pattern, replacement in _REWRITES:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def variants(folded: str) -> list[str]:
