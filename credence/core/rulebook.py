@@ -321,10 +321,7 @@ def _check_measure(ctx: _Context, i: int, measure: MeasureSpec, spec: RulebookSp
 
 def _list_subjects(spec: RulebookSpec, name: str | None) -> tuple[str, ...] | None:
     """A measure without its own subjects applies to those of the list that triggers it."""
-    for lst in spec.lists:
-        if lst.name == name:
-            return tuple(lst.subjects)
-    return None
+    return next((tuple(lst.subjects) for lst in spec.lists if lst.name == name), None)
 
 
 def content_hash(data: dict[str, Any]) -> str:
