@@ -63,12 +63,65 @@ class AttributeType(StrEnum):
 
 
 class AttributeSpec(BaseModel):
-    """One attribute a record of this item may carry; undeclared ones are refused."""
+    """One attribute a record of this item may carry; undeclared ones are refused.
+
+    A string attribute must say what its values look like, with a `pattern`
+    (a regular expression the whole value must match) or a closed list of
+    `values`: free text is where a faith, an illness or a relative's name
+    would slip in, so it is never accepted as such.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     type: AttributeType
     required: bool = False
     description: str = ""
+    pattern: str | None = None
+    values: tuple[str, ...] = ()
+    max_length: int = Field(default=200, ge=1, le=2000)
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern {pattern!r} does not compile: {exc}") from None
+        return pattern
+
+    @model_validator(mode="after")
+    def _shape_for_strings(self) -> AttributeSpec:
+        if self.type is not AttributeType.STRING and (self.pattern or self.values):
+            raise ValueError("'pattern' and 'values' apply only to string attributes")
+        if any(not v for v in self.values):
+            raise ValueError("'values' must be non-empty strings")
+        return self
+
+    @property
+    def free_text(self) -> bool:
+        """A string attribute with neither a pattern nor a closed vocabulary."""
+        return self.type is AttributeType.STRING and self.pattern is None and not self.values
+
+    @functools.cached_property
+    def _compiled(self) -> re.Pattern[str] | None:
+        return re.compile(self.pattern) if self.pattern is not None else None
+
+    @functools.cached_property
+    def _vocabulary(self) -> frozenset[str]:
+        return frozenset(self.values)
+
+    def string_problem(self, value: str) -> str | None:
+        """Why a string value does not fit this attribute's declared shape, or None."""
+        if len(value) > self.max_length:
+            return f"is longer than {self.max_length} characters"
+        if self.values and value in self._vocabulary:
+            return None
+        compiled = self._compiled
+        if compiled is not None and compiled.fullmatch(value):
+            return None
+        if self.values and compiled is None:
+            return "is not one of the values the catalogue declares"
+        return "does not match the pattern the catalogue declares"
 
 
 class CatalogueItem(BaseModel):
@@ -181,11 +234,25 @@ def _check_item(raw: dict[str, Any], where: str) -> CatalogueItem:
     except ValidationError as exc:
         raise CatalogueError(f"{where}: item {code!r}: {_field_error(exc)}") from None
     found = check_declared_categories(list(item.categories)) or find_prohibited(
-        item.code, item.title, item.description, *item.attributes
+        *_item_texts(item), subjects=item.subjects
     )
     if found:
         raise CatalogueError(f"{where}: item {code!r} {found}")
+    for name, spec in item.attributes.items():
+        if spec.free_text:
+            raise CatalogueError(
+                f"{where}: item {code!r}: attribute {name!r} is free text; declare a 'pattern' "
+                "its values must match or a closed list of 'values'"
+            )
     return item
+
+
+def _item_texts(item: CatalogueItem) -> list[str]:
+    """Every text of an item a prohibited category could hide in."""
+    texts = [item.code, item.title, item.description, item.legal_basis]
+    for name, spec in item.attributes.items():
+        texts += [name, spec.description, spec.pattern or "", *spec.values]
+    return texts
 
 
 def parse_catalogue(data: dict[str, Any], path: str = "<catalogue>") -> Catalogue:

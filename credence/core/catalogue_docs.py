@@ -6,7 +6,17 @@ test regenerates the page and fails if the committed copy is stale.
 
 from __future__ import annotations
 
-from credence.core.catalogue import Area, Catalogue
+from credence.core.catalogue import Area, AttributeSpec, Catalogue
+
+
+def _attribute(name: str, spec: AttributeSpec) -> str:
+    """An attribute with its type and, for strings, the shape its values must have."""
+    shape = ""
+    if spec.values:
+        shape = ", one of " + " / ".join(spec.values)
+    elif spec.pattern:
+        shape = f", matching `{spec.pattern}`"
+    return f"`{name}` ({spec.type.value}{', required' if spec.required else ''}{shape})"
 
 
 def catalogue_markdown(catalogue: Catalogue) -> str:
@@ -33,10 +43,7 @@ def catalogue_markdown(catalogue: Catalogue) -> str:
             )
         out += ["", "Legal bases and attributes:", ""]
         for i in items:
-            attrs = ", ".join(
-                f"`{name}` ({spec.type.value}{', required' if spec.required else ''})"
-                for name, spec in i.attributes.items()
-            )
+            attrs = ", ".join(_attribute(name, spec) for name, spec in i.attributes.items())
             out.append(
                 f"- `{i.code}`: {i.legal_basis}." + (f" Attributes: {attrs}." if attrs else "")
             )

@@ -20,7 +20,14 @@ from typing import Any, NamedTuple
 import orjson
 
 from credence.core.canonical import canonical_json, fast_json, normalise_number
-from credence.core.catalogue import REVOCATION, AttributeType, Catalogue, CatalogueItem
+from credence.core.catalogue import (
+    REVOCATION,
+    AttributeSpec,
+    AttributeType,
+    Catalogue,
+    CatalogueItem,
+)
+from credence.core.guard import find_prohibited
 from credence.core.ids import InvalidSubject, SubjectKind, parse_subject
 
 REQUIRED_FIELDS = ("item", "subject", "occurred_on", "reference")
@@ -238,6 +245,9 @@ class RowValidator:
             if raw is None:
                 continue
             if spec.type is AttributeType.STRING and raw.__class__ is str and raw:
+                problem = _string_problem(raw, spec, item)
+                if problem is not None:
+                    return Rejection(f"attributes.{name}", problem)
                 clean[name] = raw
                 continue
             checked = _check_attribute(raw, spec.type)
@@ -252,6 +262,25 @@ class RowValidator:
         if not clean:
             return None
         return fast_json(clean) if exact else canonical_json(clean).decode("utf-8")
+
+
+_DIGITS = re.compile(r"(?<![A-Za-z])[0-9]+|[0-9]+(?![A-Za-z])")
+
+
+def _string_problem(value: str, spec: AttributeSpec, item: CatalogueItem | None) -> str | None:
+    """Why a string value is refused: outside its declared shape, or prohibited.
+
+    The guard runs on the value with its numbers blanked (digits inside a
+    word are kept, they may spell one): case and decision numbers then
+    share a few shapes, so the guard's cache makes this nearly free.
+    """
+    problem = spec.string_problem(value)
+    if problem is not None:
+        return problem
+    found = find_prohibited(
+        _DIGITS.sub("0", value), subjects=item.subjects if item is not None else None
+    )
+    return str(found) if found is not None else None
 
 
 def _check_attribute(value: Any, kind: AttributeType) -> tuple[Any] | str:

@@ -168,10 +168,17 @@ class _Context:
         return RulebookError(f"{self.path}:{_line_at(self.data, loc)}: {message}")
 
     def guard(
-        self, loc: Sequence[int | str], categories: Iterable[str], name: str, *texts: str
+        self,
+        loc: Sequence[int | str],
+        categories: Iterable[str],
+        name: str,
+        *texts: str,
+        subjects: Iterable[str] | None = None,
     ) -> None:
         """Refuse a rule, list or measure whose declared categories or words are prohibited."""
-        found = check_declared_categories(list(categories)) or find_prohibited(name, *texts)
+        found = check_declared_categories(list(categories)) or find_prohibited(
+            name, *texts, subjects=subjects
+        )
         if found:
             what = {"lists": "list", "measures": "measure", "score": "rule"}.get(
                 str(loc[0]) if loc else "", "rulebook"
@@ -199,7 +206,7 @@ def _resolve_points(ctx: _Context, score: ScoreSpec) -> dict[str, ItemRule]:
     rules: dict[str, ItemRule] = {}
     for i, rule in enumerate(score.points):
         loc: list[int | str] = ["score", "points", i]
-        ctx.guard(loc, rule.categories, rule.item)
+        ctx.guard(loc, rule.categories, rule.item, subjects=score.subjects)
         codes = ctx.items(loc, [rule.item])
         is_glob = any(ch in rule.item for ch in "*?[")
         applicable = [
@@ -266,7 +273,7 @@ def _check_match(ctx: _Context, loc: list[int | str], codes: Iterable[str], attr
 
 def _resolve_list(ctx: _Context, i: int, lst: ListSpec) -> ResolvedList:
     loc: list[int | str] = ["lists", i]
-    ctx.guard(loc, lst.categories, lst.name, lst.title)
+    ctx.guard(loc, lst.categories, lst.name, lst.title, lst.legal_basis, subjects=lst.subjects)
     entry = ctx.items([*loc, "entry"], lst.entry.records)
     exits: tuple[str, ...] = ()
     extensions: tuple[str, ...] = ()
@@ -296,7 +303,9 @@ def _resolve_list(ctx: _Context, i: int, lst: ListSpec) -> ResolvedList:
 
 def _check_measure(ctx: _Context, i: int, measure: MeasureSpec, spec: RulebookSpec) -> None:
     loc: list[int | str] = ["measures", i]
-    ctx.guard(loc, measure.categories, measure.name, measure.title, *measure.purposes)
+    texts = (measure.title, measure.legal_basis, *measure.agencies, *measure.purposes)
+    subjects = measure.subjects or _list_subjects(spec, measure.when.list)
+    ctx.guard(loc, measure.categories, measure.name, *texts, subjects=subjects)
     when = measure.when
     if when.list is not None and when.list not in {lst.name for lst in spec.lists}:
         raise ctx.fail([*loc, "when"], f"list '{when.list}' is not defined in this rulebook")
@@ -307,6 +316,11 @@ def _check_measure(ctx: _Context, i: int, measure: MeasureSpec, spec: RulebookSp
         for grade in when.grade_in:
             if grade not in grades:
                 raise ctx.fail([*loc, "when"], f"grade '{grade}' is not one of the score's grades")
+
+
+def _list_subjects(spec: RulebookSpec, name: str | None) -> tuple[str, ...] | None:
+    """A measure without its own subjects applies to those of the list that triggers it."""
+    return next((tuple(lst.subjects) for lst in spec.lists if lst.name == name), None)
 
 
 def content_hash(data: dict[str, Any]) -> str:
@@ -323,7 +337,9 @@ def parse_rulebook(
     except ValidationError as exc:
         raise _schema_error(exc, data, path) from None
     ctx = _Context(data, path, catalogue)
-    ctx.guard([], spec.categories, spec.rulebook, spec.title)
+    grades = [g.title for g in spec.score.grades] if spec.score else []
+    ctx.guard([], spec.categories, spec.rulebook, spec.title, *grades)  # not the description:
+    # it may say what the rulebook leaves out and why (suining-2010 does)
     if spec.catalogue != catalogue.name:
         raise ctx.fail(
             [], f"field 'catalogue': rulebook is for '{spec.catalogue}', loaded '{catalogue.name}'"

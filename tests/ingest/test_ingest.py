@@ -76,18 +76,18 @@ BAD_ROWS = [
     (row(item=""), "item", "is required"),
     (row(occurred_on=""), "occurred_on", "is required"),
     (
-        row(attributes={"case_number": "X", "religion": "none"}),
+        row(attributes={"case_number": "X1", "religion": "none"}),
         "attributes.religion",
         "not declared",
     ),
     (row(attributes={"amount": 5}), "attributes.case_number", "is required for this item"),
     (
-        row(attributes={"case_number": "X", "amount": "lots"}),
+        row(attributes={"case_number": "X1", "amount": "lots"}),
         "attributes.amount",
         "must be a number",
     ),
     (
-        row(attributes={"case_number": "X", "ground": 1.5}),
+        row(attributes={"case_number": "X1", "ground": 1.5}),
         "attributes.ground",
         "must be an integer",
     ),
@@ -126,7 +126,7 @@ def test_good_rows_land_with_canonical_values(registry: Registry, tmp_path: Path
                 subject=PERSON.lower(),
                 attributes={"case_number": "(2024)京01执1号", "amount": 5000.0},
             ),
-            row(reference="C-2", subject=ORG_LETTER, attributes={"case_number": "X"}),
+            row(reference="C-2", subject=ORG_LETTER, attributes={"case_number": "X1"}),
         ],
     )
     report = ingest(registry, path)

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from pathlib import Path
 from typing import Any
 
-from credence.core.catalogue import AttributeType, Catalogue, default_catalogue_path, load_catalogue
+from credence.core.catalogue import (
+    AttributeSpec,
+    AttributeType,
+    Catalogue,
+    default_catalogue_path,
+    load_catalogue,
+)
 from credence.core.rulebook import Rulebook, load_rulebook, resolve_rulebook_path
 
 # Ingestion refuses dates in the future; the tests' records are dated up to 2029.
@@ -27,7 +34,13 @@ def preset(name: str) -> Rulebook:
     return load_rulebook(resolve_rulebook_path(name), catalogue())
 
 
-def _placeholder(kind: AttributeType, reference: str) -> Any:
+def _placeholder(spec: AttributeSpec, reference: str) -> Any:
+    """A value of the attribute's type and declared shape (the first declared value)."""
+    kind = spec.type
+    if spec.values:
+        return spec.values[0]
+    if spec.pattern and not re.fullmatch(spec.pattern, reference):
+        return f"{reference}1"  # references like "L-1" already fit a document-number pattern
     if kind is AttributeType.INTEGER:
         return 1
     if kind is AttributeType.NUMBER:
@@ -58,7 +71,7 @@ def rec(
     if item != "revocation":
         spec = catalogue()[item]
         attrs = {
-            name: _placeholder(spec.attributes[name].type, ref) for name in spec.required_attributes
+            name: _placeholder(spec.attributes[name], ref) for name in spec.required_attributes
         }
         attrs.update(attributes)
         if attrs:

@@ -1,0 +1,177 @@
+"""Finding a prohibited term in one text, in its context.
+
+A hit is where a lexicon entry matches; whether it refuses the text depends
+on how strong the entry is and where it stands. Strong terms refuse
+wherever they are, unless an ordinary collocation covers them ("bad
+faith"). Weak terms ("family", "union") refuse unless the item concerns
+organisations only and the text names no person. Sector terms ("medical",
+"drug", 医疗) refuse unless they also sit in a law, agency or trade frame
+("Drug Administration Law", "medical device"). In a health category an
+organisation-only item may cite its sector's law or institution even with
+a strong term ("penalties on psychiatric hospitals"): that is the
+organisation's conduct, not a person's health.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from credence.core.guard.lexicon import Entry, Lexicon, Strength, Term
+from credence.core.guard.normalise import STOPWORDS, Token, join_cjk, tokenise
+from credence.core.guard.pinyin import is_pinyin
+
+_WINDOW = 4  # content words either side in which a frame counts
+_CJK_WINDOW = 8  # characters either side
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A matched term: category, the text to show, strength and where it stands."""
+
+    category: str
+    term: str
+    strength: Strength
+    first: int  # content-token positions (or character offsets for Chinese)
+    last: int
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the guard knows about the item a text belongs to."""
+
+    organisations_only: bool = False
+
+
+class Scan:
+    """One folded text variant, tokenised once and searched for every kind of term."""
+
+    def __init__(self, lex: Lexicon, folded: str) -> None:
+        self.lex = lex
+        self.text = join_cjk(folded)
+        self.tokens = tokenise(folded)
+        self.content = [t for t in self.tokens if t.form not in STOPWORDS]
+        self.allowed = self._allowed()
+        self.names_person = any(t.lemmas & lex.persons for t in self.tokens) or bool(
+            lex.persons_zh.search(self.text)
+        )
+
+    def refusal(self, ctx: Context) -> Hit | None:
+        """The first hit that refuses this text in `ctx`, or None."""
+        for hit in self._latin_hits():
+            if not self._covered(hit) and self._refuses(hit, ctx, self._framed(hit)):
+                return hit
+        for hit in self._pinyin_hits():
+            if not self._covered(hit) and self._refuses(hit, ctx, self._framed(hit)):
+                return hit
+        for hit in self._cjk_hits():
+            if self._refuses(hit, ctx, self._cjk_framed(hit)):
+                return hit
+        return None
+
+    def _refuses(self, hit: Hit, ctx: Context, framed: bool) -> bool:
+        org_only = ctx.organisations_only and not self.names_person
+        if hit.strength is Strength.STRONG:
+            return not (org_only and framed and hit.category in self.lex.organisation_law)
+        if org_only:
+            return False
+        return not (hit.strength is Strength.SECTOR and framed)
+
+    # --- English ------------------------------------------------------------------------
+
+    def _phrase_at(self, i: int, words: tuple[object, ...]) -> bool:
+        if i + len(words) > len(self.content):
+            return False
+        return all(w.matches(self.content[i + k]) for k, w in enumerate(words))  # type: ignore[attr-defined]
+
+    def _allowed(self) -> set[int]:
+        covered: set[int] = set()
+        for i in range(len(self.content)):
+            for phrase in self.lex.allow:
+                if phrase and self._phrase_at(i, phrase):
+                    covered.update(range(i, i + len(phrase)))
+        return covered
+
+    def _covered(self, hit: Hit) -> bool:
+        return all(k in self.allowed for k in range(hit.first, hit.last + 1))
+
+    def _latin_hits(self) -> list[Hit]:
+        hits: list[Hit] = []
+        for i, token in enumerate(self.content):
+            found = False
+            for entry in self.lex.candidates(token):
+                if self._phrase_at(i, entry.words):
+                    hits.append(self._hit(entry, i, i + len(entry.words) - 1))
+                    found = True
+            compound = self._compound(token) if not found and len(token.form) >= 6 else None
+            if compound is not None:
+                hits.append(self._hit(compound, i, i))
+        hits.sort(key=lambda h: h.strength is not Strength.STRONG)
+        return hits
+
+    def _hit(self, entry: Entry, first: int, last: int) -> Hit:
+        shown = " ".join(t.form for t in self.content[first : last + 1])
+        return Hit(entry.category, shown, entry.strength, first, last)
+
+    def _compound(self, token: Token) -> Entry | None:
+        """A term joined to a field word in one identifier: "hivstatus", "isgay"."""
+        form = token.form
+        whole = self.lex.joined.get(form)
+        if whole is not None:
+            return whole
+        for k in range(2, len(form) - 1):
+            head, tail = form[:k], form[k:]
+            if tail in self.lex.field_words and len(head) >= 3:
+                entry = self.lex.single(head)
+                if entry is not None:
+                    return entry
+            if head in self.lex.head_words and len(tail) >= 3:
+                entry = self.lex.single(tail)
+                if entry is not None:
+                    return entry
+        return None
+
+    def _framed(self, hit: Hit) -> bool:
+        lo, hi = max(0, hit.first - _WINDOW), min(len(self.content), hit.last + _WINDOW + 1)
+        near = [t for k, t in enumerate(self.content[lo:hi], lo) if not hit.first <= k <= hit.last]
+        return any(t.lemmas & self.lex.frames for t in near)
+
+    # --- pinyin and Chinese -----------------------------------------------------------------
+
+    def _pinyin_hits(self) -> list[Hit]:
+        """Pinyin terms in the joined letters of neighbouring words, at syllable edges."""
+        hits: list[Hit] = []
+        tokens = self.content
+        for i in range(len(tokens)):
+            joined = ""
+            ends: list[int] = []
+            for token in tokens[i : i + 4]:
+                joined += token.form
+                ends.append(len(joined))
+            first_len = ends[0]
+            for term in self.lex.pinyin:
+                at = joined.find(term.text)
+                if at < 0 or at >= first_len or not is_pinyin(joined[:at]):
+                    continue
+                stop = at + len(term.text)
+                end = next(e for e in ends if e >= stop)
+                if is_pinyin(joined[stop:end]) or joined[stop:end] in self.lex.field_words:
+                    last = i + ends.index(end)
+                    hits.append(Hit(term.category, term.text, term.strength, i, last))
+        return hits
+
+    def _cjk_hits(self) -> list[Hit]:
+        allowed = [m.span() for m in self.lex.cjk_allow.finditer(self.text)]
+        by_text = {t.text: t for t in self.lex.cjk}
+        hits: list[Hit] = []
+        for m in self.lex.cjk_pattern.finditer(self.text):
+            if any(a <= m.start() and m.end() <= b for a, b in allowed):
+                continue
+            term: Term = by_text[m.group(0)]
+            hits.append(Hit(term.category, term.text, term.strength, m.start(), m.end()))
+        hits.sort(key=lambda h: h.strength is not Strength.STRONG)
+        return hits
+
+    def _cjk_framed(self, hit: Hit) -> bool:
+        before = self.text[max(0, hit.first - _CJK_WINDOW) : hit.first]
+        after = self.text[hit.last : hit.last + _CJK_WINDOW]
+        return bool(self.lex.frames_zh.search(before) or self.lex.frames_zh.search(after))
