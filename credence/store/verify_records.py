@@ -55,7 +55,8 @@ def check_records(
 
 def expected_leaf(seq: int, rec: Record, salt: bytes, hasher: SubjectHasher) -> bytes:
     """The leaf bytes the record must have, built from parsed values (docs/ledger.md)."""
-    content = canonical_json(rec.to_dict())
+    document = rec.to_dict()
+    content = _canonical(document)
     leaf = {
         "decided_on": rec.decided_on,
         "item": rec.item,
@@ -67,7 +68,31 @@ def expected_leaf(seq: int, rec: Record, salt: bytes, hasher: SubjectHasher) -> 
         "subject_hash": hasher(rec.subject),
         "v": LEAF_VERSION,
     }
-    return canonical_json(leaf)
+    return _canonical(leaf)
+
+
+def _flat_simple(value: dict[str, Any]) -> bool:
+    """True when orjson's sorted output is already RFC 8785: flat str/int/bool/None values."""
+    for key, v in value.items():
+        if not key.isascii():
+            return False
+        kind = v.__class__
+        if kind is dict:
+            if not _flat_simple(v):
+                return False
+        elif kind is int:
+            if not -(2**53) < v < 2**53:
+                return False
+        elif kind is not str and kind is not bool and v is not None:
+            return False
+    return True
+
+
+def _canonical(value: dict[str, Any]) -> bytes:
+    """RFC 8785 bytes: orjson for the common flat case, the reference otherwise."""
+    if _flat_simple(value):
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    return canonical_json(value)
 
 
 def leaf_problem(row: Any, rec: Record, salt: bytes, hasher: SubjectHasher) -> str | None:
@@ -95,7 +120,7 @@ def _attributes_problem(text: str) -> str | None:
         return "its attributes are not JSON"
     if not isinstance(value, dict) or not value:
         return "its attributes are not a non-empty JSON object"
-    if canonical_json(value).decode("utf-8") != text:
+    if _canonical(value).decode("utf-8") != text:
         return "its attributes are not in canonical form"
     return None
 
