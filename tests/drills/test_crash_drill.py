@@ -182,6 +182,34 @@ def _group_members(pgid: int) -> list[str]:
     return found
 
 
+@contextlib.contextmanager
+def _session(
+    env: dict[str, str], *args: str, stderr: int = subprocess.DEVNULL
+) -> Iterator[subprocess.Popen[str]]:
+    """`credence ARGS` in a session of its own; its whole group is killed if the drill fails.
+
+    Read `stderr` (subprocess.PIPE) with communicate(), or a chatty run could fill the pipe.
+    """
+    proc = subprocess.Popen(
+        [*_cli(), *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        yield proc
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        raise
+    finally:
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
 def _reap_group(pgid: int, figures: Figures, when: str) -> None:
     """Wait briefly for the group to empty; note and kill whatever is left."""
     deadline = time.monotonic() + 3
@@ -487,18 +515,12 @@ def _cycle(
     ref_rows = {refs[n - 1]: n for n in base.accepted_rows}
     accepted_refs = set(ref_rows)
     # Interrupt: start, wait for the kill point, kill the whole process group.
-    proc = subprocess.Popen(
-        [*_cli(), "ingest", str(path), "--source", SOURCE],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    pgid = proc.pid  # the session leader's pid is its group id
-    _wait_for(proc, db, point, timeout=3 * base.run_s + 5)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
-    code = proc.wait(timeout=60)
+    with _session(env, "ingest", str(path), "--source", SOURCE) as proc:
+        pgid = proc.pid  # the session leader's pid is its group id
+        _wait_for(proc, db, point, timeout=3 * base.run_s + 5)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        code = proc.wait(timeout=60)
     _reap_group(pgid, figures, f"cycle {cycle} after kill")
     when = f"cycle {cycle} ({base.name}, {point})"
     if code == -signal.SIGKILL:
@@ -529,15 +551,9 @@ def _cycle(
     _verify(env, figures, f"{when} after the kill")
 
     # Run again to completion: every accepted row exactly once, same content, same rejects.
-    rerun = subprocess.Popen(
-        [*_cli(), "ingest", str(path), "--source", SOURCE],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    _, err = rerun.communicate(timeout=600)
+    with _session(env, "ingest", str(path), "--source", SOURCE, stderr=subprocess.PIPE) as rerun:
+        _, err = rerun.communicate(timeout=600)
+        err = err or ""
     _reap_group(rerun.pid, figures, f"cycle {cycle} after the re-run")
     if rerun.returncode != 0:
         figures.problems.append(f"{when}: re-run exit {rerun.returncode}: {err[-500:]}")
