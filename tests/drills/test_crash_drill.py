@@ -20,7 +20,8 @@ number), so every kill lands in real work; formats rotate through Parquet,
 CSV and JSON Lines, and the full drill also feeds inputs large enough for
 the validation worker process. The default run is a quick four cycles; the
 full drill (`pytest -m drill`, run by `.ci/run`) does DRILL_CYCLES cycles
-(default 50) within DRILL_BUDGET_SECONDS (default 600).
+(default 50) within DRILL_BUDGET_SECONDS (default 600); DRILL_SEED changes the
+kill points.
 """
 
 from __future__ import annotations
