@@ -141,6 +141,8 @@ def _fetch(engine: sa.Engine, lo: int, hi: int) -> pa.Table:
         with adbc_sqlite.connect(engine.url.database) as adbc, adbc.cursor() as cur:
             cur.execute(sql)
             table = cur.fetch_arrow_table()
+        if table.num_rows == 0:  # no rows, no types to infer: the range holds only entries
+            return _SCHEMA.empty_table()
         return _restore_nulls(table).cast(_SCHEMA)
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(sql.replace("char(0)", "chr(0)")).all()

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -100,8 +101,8 @@ def check_snapshot(
     leaves: list[tuple[int, bytes]] = []
     if record_files:
         leaves = _row_leaves(snapshot, engine, subject_key, record_files, correction_files)
-    elif correction_files:
-        raise SnapshotError("the snapshot has correction files that no records account for")
+    elif any(pq.ParquetFile(f).metadata.num_rows for f in correction_files):
+        raise SnapshotError("the snapshot has corrections that no records account for")
     frontier.extend(
         _merge(leaves, _other_leaves(engine, start, snapshot.size), start, snapshot.size)
     )
