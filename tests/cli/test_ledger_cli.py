@@ -147,3 +147,41 @@ def test_score_refuses_a_tampered_snapshot(run: Run, loaded: Path) -> None:
     pq.write_table(table.slice(1), part)
     code, out = run("score", "--engine", "duckdb", "--as-of", "2026-01-01")
     assert code == 2 and "refusing to score it" in out, out
+
+
+def test_verify_requires_the_witness_cosignature_on_the_latest_head(
+    run: Run, loaded: Path, tmp_path: Path
+) -> None:
+    vkey = str(loaded / "log.vkey")
+    wdir = tmp_path / "witness"
+    code, out = run("witness", "init", "--dir", str(wdir), "--log-key", vkey, "--name", "w.test/1")
+    assert code == 0, out
+    wkey = str(wdir / "witness.vkey")
+    first = tmp_path / "cp1.note"
+    assert run("checkpoint", "--out", str(first))[0] == 0
+    cosigned = tmp_path / "cp1.cosigned"
+    code, out = run("witness", "cosign", str(first), "--dir", str(wdir), "--out", str(cosigned))
+    assert code == 0, out
+    code, out = run("verify", "--checkpoint", str(cosigned), "--witness", wkey)
+    assert code == 0 and "cosigned by w.test/1" in out, out
+    assert run("source", "add", "tax", "--items", "administrative.tax-*")[0] == 0
+    code, out = run("verify", "--checkpoint", str(cosigned), "--witness", wkey)
+    assert code == 1 and "no checkpoint given carries witness w.test/1" in out, out
+    growth = tmp_path / "growth.txt"
+    old_size = first.read_text().splitlines()[1]
+    assert run("proof", "consistency", old_size, "--out", str(growth))[0] == 0
+    second = tmp_path / "cp2.cosigned"
+    code, out = run(
+        "witness",
+        "cosign",
+        str(growth),
+        "--dir",
+        str(wdir),
+        "--proof",
+        str(growth),
+        "--out",
+        str(second),
+    )
+    assert code == 0, out
+    code, out = run("verify", "--checkpoint", str(second), "--witness", wkey)
+    assert code == 0, out

@@ -86,7 +86,11 @@ class Ledger:
 ROWS = [
     row(reference="C-1"),
     row(reference="C-2", subject=ORG, attributes={"case_number": "A1", "amount": 12345.67}),
-    row(reference='C-"3"\\x', decided_on=None, attributes={"case_number": "（2024）第1号", "amount": 5.0}),
+    row(
+        reference='C-"3"\\x',
+        decided_on=None,
+        attributes={"case_number": "（2024）第1号", "amount": 5.0},
+    ),
     row(reference="C-4", subject=PERSON_2, attributes={"case_number": "x1", "amount": 1e-7}),
     row(reference="C-5", item="revocation", corrects="C-1", attributes=None),
     row(reference="C-6", subject=PERSON, attributes={"case_number": "北京1", "amount": 1e22}),

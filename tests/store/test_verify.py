@@ -293,3 +293,12 @@ def test_parallel_and_inline_verification_agree(
     edit(filled, f"UPDATE records SET occurred_on = '2020-01-01' WHERE seq = {G + 1700}")
     (problem,) = verify_registry(registry, workers=workers).problems
     assert problem.startswith(f"ledger entry #{G + 1700} ")
+
+
+def test_an_erased_rows_kept_reference_is_checked(registry: Registry, filled: Path) -> None:
+    """Changing the kept reference would let the source resubmit the erased record as new."""
+    registry.erase(G + 30, "retention period over")
+    assert verify_registry(registry).ok
+    edit(filled, f"UPDATE erased SET reference = 'C-other' WHERE seq = {G + 30}")
+    (problem,) = problems(registry)
+    assert f"ledger entry #{G + 30} is erased, but its kept source, item or reference" in problem
