@@ -94,7 +94,8 @@ def run(data: Path, subjects: int) -> tuple[dict[str, float], int, float]:
     timed("snapshot proof, nothing new", results, lambda: check_snapshot(snap, *args))
     registry.add_source("bench-extra", ["judicial.*"])  # one more signed entry
     grown = ensure_snapshot(registry.engine, settings.snapshot_dir, settings.score_buckets)
-    timed("snapshot proof, incremental (one new entry, no new rows)", results, lambda: check_snapshot(grown, *args))
+    label = "snapshot proof, incremental (one new entry, no new rows)"
+    timed(label, results, lambda: check_snapshot(grown, *args))
     peak = sampler.stop()
     registry.close()
     return results, head.size, peak
