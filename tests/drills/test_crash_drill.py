@@ -334,20 +334,28 @@ def _stored_content(db: Path, prefix: str) -> dict[str, tuple[Any, ...]]:
 
 
 def _ledger_agrees(db: Path) -> str | None:
-    """Records, ledger state and the latest signed head must all have the same size."""
+    """Positions held (records and other entries), ledger state and latest head agree.
+
+    Each record is held once per (source, reference), and the positions 0..n-1
+    are each held exactly once across the records and entries tables.
+    """
     with _db(db) as conn:
-        count, distinct, last = conn.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT source_id || ':' || reference), MAX(seq) FROM records"
+        count, distinct = conn.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT source_id || ':' || reference) FROM records"
+        ).fetchone()
+        held, last = conn.execute(
+            "SELECT COUNT(*), MAX(seq) FROM (SELECT seq FROM records UNION ALL "
+            "SELECT seq FROM entries UNION ALL SELECT seq FROM erased)"
         ).fetchone()
         state = conn.execute("SELECT size FROM ledger_state").fetchone()
         head = conn.execute("SELECT MAX(size) FROM tree_heads").fetchone()
     size = 0 if state is None else int(state[0])
     head_size = int(head[0] or 0)
     seq_size = 0 if last is None else int(last) + 1
-    if not count == distinct == size == head_size == seq_size:
+    if not (count == distinct and held == size == head_size == seq_size):
         return (
-            f"records {count} (distinct {distinct}, seq size {seq_size}), "
-            f"ledger state {size}, latest head {head_size}"
+            f"records {count} (distinct {distinct}), positions held {held} (seq size "
+            f"{seq_size}), ledger state {size}, latest head {head_size}"
         )
     return None
 
