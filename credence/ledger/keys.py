@@ -44,7 +44,10 @@ def load_signing_key(path: Path) -> Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except FileNotFoundError:
-        raise KeyFileError(f"signing key {path} is missing: run `credence init`") from None
+        raise KeyFileError(
+            f"signing key {path} is missing: set CREDENCE_KEY_DIR to where it is kept "
+            "(`verify` can check with the published key instead: --public-key FILE)"
+        ) from None
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyFileError(f"{path} is not an Ed25519 private key")
     return key
@@ -60,4 +63,7 @@ def load_subject_key(path: Path) -> bytes:
     try:
         return bytes.fromhex(path.read_text(encoding="ascii").strip())
     except FileNotFoundError:
-        raise KeyFileError(f"subject-hash key {path} is missing: run `credence init`") from None
+        raise KeyFileError(
+            f"subject-hash key {path} is missing: restore it from your backup "
+            "(a new key would make every record fail verify)"
+        ) from None

@@ -94,10 +94,16 @@ class Registry:
         for directory in {settings.data_dir, settings.key_dir or settings.data_dir}:
             make_private_dir(directory)
         created = not settings.signing_key_path.exists()
+        exists = not settings.db_url and (settings.data_dir / "credence.db").exists()
+        if created and exists:
+            raise StoreError(
+                f"signing key {settings.signing_key_path} is missing but the registry exists: "
+                "restore the key (check CREDENCE_KEY_DIR); a new key could not sign its history"
+            )
         if created:
             keyfiles.create_signing_key(settings.signing_key_path)
         if not settings.subject_key_path.exists():
-            if not settings.db_url and (settings.data_dir / "credence.db").exists():
+            if exists:
                 raise StoreError(
                     f"subject-hash key {settings.subject_key_path} is missing but the registry "
                     "exists: restore the key from your backup (a new key would fail every record)"

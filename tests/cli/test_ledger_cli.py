@@ -185,3 +185,12 @@ def test_verify_requires_the_witness_cosignature_on_the_latest_head(
     assert code == 0, out
     code, out = run("verify", "--checkpoint", str(second), "--witness", wkey)
     assert code == 0, out
+
+
+def test_init_never_replaces_a_lost_key_of_an_existing_registry(run: Run, loaded: Path) -> None:
+    (loaded / "signing-key.pem").unlink()
+    code, out = run("init")
+    assert code == 2 and "restore the key" in out, out
+    assert not (loaded / "signing-key.pem").exists()
+    code, out = run("verify", "--public-key", str(loaded / "log.vkey"))
+    assert code == 0, out  # an auditor holding only the published key can still check
