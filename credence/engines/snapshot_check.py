@@ -210,17 +210,22 @@ def _check_rows(
     )
     if bad_json is not None:
         raise SnapshotError(f"snapshot row #{bad_json}: attributes are not a JSON object")
-    unlinked = _first(
-        con,
-        "SELECT min(r.seq) FROM (SELECT * FROM rows WHERE corrects IS NOT NULL OR corrects_seq "
-        "IS NOT NULL) r LEFT JOIN everyrow t ON t.seq = r.corrects_seq LEFT JOIN gone g ON "
-        "g.seq = r.corrects_seq WHERE r.corrects IS NULL OR r.corrects_seq IS NULL OR "
-        "r.corrects_seq >= r.seq OR "
+    unlinked = con.execute(
+        "SELECT r.seq, r.corrects_seq, t.seq IS NULL AND g.seq IS NULL FROM (SELECT * FROM rows "
+        "WHERE corrects IS NOT NULL OR corrects_seq IS NOT NULL) r LEFT JOIN everyrow t ON "
+        "t.seq = r.corrects_seq LEFT JOIN gone g ON g.seq = r.corrects_seq "
+        "WHERE r.corrects IS NULL OR r.corrects_seq IS NULL OR r.corrects_seq >= r.seq OR "
         "coalesce(t.source, g.source) IS DISTINCT FROM r.source OR "
-        "coalesce(t.reference, g.reference) IS DISTINCT FROM r.corrects",
-    )
+        "coalesce(t.reference, g.reference) IS DISTINCT FROM r.corrects ORDER BY r.seq LIMIT 1"
+    ).fetchone()
     if unlinked is not None:
-        raise SnapshotError(f"snapshot row #{unlinked}: its correction link was changed")
+        seq, target, absent = unlinked
+        if absent and target is not None and target < seq:
+            raise SnapshotError(
+                f"ledger entry #{target} is missing in the snapshot (snapshot row #{seq} "
+                "corrects it)"
+            )
+        raise SnapshotError(f"snapshot row #{seq}: its correction link was changed")
     linked = "SELECT seq, corrects_seq FROM rows WHERE corrects_seq IS NOT NULL"
     listed = (
         "SELECT seq, corrects_seq FROM read_parquet(["
