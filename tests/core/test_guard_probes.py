@@ -1,11 +1,13 @@
 """The guard measured on labelled probes, not on its own word list.
 
-`guard_probes.yaml` holds prohibited items written the way an author who
-knows about the word list would write them, and ordinary items that merely
-resemble them, each placed in one field of a catalogue item, a rulebook
-list or measure, or an ingested record. This test puts every probe where it
-says, loads it through the public loaders (so the wiring is measured too),
-prints the refusal and false-refusal rates, and holds them to the targets.
+`guard_probes.yaml` and each later holdout batch (`guard_holdout_*.yaml`,
+written before the lexicon was tuned on it) hold prohibited items written
+the way an author who knows about the word list would write them, and
+ordinary items that merely resemble them, each placed in one field of a
+catalogue item, a rulebook list or measure, or an ingested record. This
+test puts every probe where it says, loads it through the public loaders
+(so the wiring is measured too), prints the refusal and false-refusal
+rates, and holds them to the targets.
 """
 
 from __future__ import annotations
@@ -29,14 +31,19 @@ from credence.core.records import Rejection, RowValidator
 from credence.core.rulebook import RulebookError, parse_rulebook
 from tests.conftest import ORG, PERSON
 
-PROBES = Path(__file__).with_name("guard_probes.yaml")
+PROBE_FILES = sorted(Path(__file__).parent.glob("guard_*.yaml"))
 REFUSAL_TARGET = 0.95
 FALSE_REFUSAL_TARGET = 0.05
 CATALOGUE_FIELDS = {"code", "title", "description", "legal_basis", "attr_name", "attr_desc"}
 
 
 def probes() -> list[dict[str, Any]]:
-    return list(yaml.safe_load(PROBES.read_text(encoding="utf-8"))["probes"])
+    """Every probe of every batch: `guard_probes.yaml` and the holdouts."""
+    return [
+        probe
+        for path in PROBE_FILES
+        for probe in yaml.safe_load(path.read_text(encoding="utf-8"))["probes"]
+    ]
 
 
 @functools.cache
@@ -157,6 +164,7 @@ def refuses(probe: dict[str, Any]) -> bool:
 
 def test_probe_set_is_big_and_labelled() -> None:
     """At least 200 probes, both kinds, every category of the guard and every hiding place."""
+    assert {p.name for p in PROBE_FILES} >= {"guard_probes.yaml", "guard_holdout_4.yaml"}
     all_probes = probes()
     assert len(all_probes) >= 200
     assert sum(p["refuse"] for p in all_probes) >= 100
