@@ -56,7 +56,8 @@ def verify(
                 witnesses=tuple(w.name for w in witnesses),
             )
     if report.ok:
-        extra = f", {report.checkpoints} checkpoints consistent" if claims else ""
+        plural = "" if report.checkpoints == 1 else "s"
+        extra = f", {report.checkpoints} checkpoint{plural} consistent" if claims else ""
         witnessed = f", cosigned by {', '.join(w.name for w in witnesses)}" if witnesses else ""
         cli.console.print(
             f"ok: {report.leaves} entries ({report.records} records), "
