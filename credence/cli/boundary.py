@@ -31,6 +31,7 @@ class BoundaryGroup(TyperGroup):
     """The root command group: runs the chosen command inside the error boundary."""
 
     def invoke(self, ctx: Any) -> Any:
+        command = self._command_name(ctx)  # before invoking clears ctx.args
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt as exc:
@@ -40,7 +41,7 @@ class BoundaryGroup(TyperGroup):
         except (typer.Exit, typer.Abort, TyperException):
             raise  # a chosen exit status, or a usage error Click prints with status 2
         except Exception as exc:
-            code = _report(exc, self._command_name(ctx), _debugging(ctx))
+            code = _report(exc, command, _debugging(ctx))
             raise typer.Exit(code) from None
 
     def _command_name(self, ctx: Any) -> str:

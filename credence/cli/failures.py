@@ -50,6 +50,8 @@ _QUOTING_LIBRARIES = ("sqlalchemy", "sqlite3", "pyarrow", "duckdb", "adbc", "_du
 
 _B64 = "[A-Za-z0-9+/]"
 _MASKS = (
+    # Bound values of an engine made without hide_parameters (SQLAlchemy's error text).
+    (re.compile(r"\[parameters: [^\n]*"), "[parameters hidden]"),
     (re.compile(r"\b(ric|uscc):[^\s'\",)\]]+", re.IGNORECASE), r"\1:<redacted>"),
     # Resident IDs and credit codes (15 or 18 characters, mostly digits) and long numbers.
     (re.compile(r"\b(?=[0-9A-Za-z]*\d{6})[0-9A-Za-z]{15,18}\b"), "<redacted>"),
@@ -73,7 +75,6 @@ class Failure:
 
 def redact(text: str) -> str:
     """`text` with identifiers, salts and keys masked (messages and tracebacks)."""
-    text = _SQL_TAIL.sub("", text) if "[SQL" in text else text
     for pattern, replacement in _MASKS:
         text = pattern.sub(replacement, text)
     return text

@@ -32,7 +32,7 @@ class IngestInterrupted(KeyboardInterrupt):
     def __init__(self, rows: int, tree_size: int) -> None:
         super().__init__(
             f"{rows} rows in whole batches were kept (ledger size {tree_size}); run the same "
-            "command again to resume: rows already held are skipped"
+            "command again to resume — rows already held are skipped"
         )
         self.rows = rows
         self.tree_size = tree_size
