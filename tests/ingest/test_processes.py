@@ -175,3 +175,32 @@ def test_interrupt_inside_a_batch_rolls_it_back(
     assert _verify(env)[0] == 0
     again = CliRunner().invoke(app, ["ingest", str(path), "--source", "court"], env=env)
     assert "5000 rows: 3000 accepted, 2000 already held" in again.output
+
+
+POOL = """
+import multiprocessing as mp, os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from credence.lifeline import pool_initializer
+
+if __name__ == "__main__":
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=ctx, initializer=pool_initializer,
+                             initargs=(os.getpid(),)) as pool:
+        futures = [pool.submit(time.sleep, 60) for _ in range(2)]
+        print("ready", flush=True)
+        [f.result() for f in futures]
+"""
+
+
+def test_pool_workers_of_verify_and_snapshot_die_with_their_parent(tmp_path: Path) -> None:
+    script = tmp_path / "pool.py"
+    script.write_text(POOL)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    time.sleep(0.5)
+    family = _children(proc.pid)  # two workers and the resource tracker
+    assert len(family) == 3
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    left = _gone_within(family, 5)
+    assert not left, [(p, _cmdline(p)) for p in left]
