@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     score_buckets: int = Field(default=16, ge=1, le=4096)
     # Memory DuckDB may use for batch scoring before it spills to disk.
     duckdb_memory_limit: str = "3GB"
+    # Seconds a write waits for another process's write lock on the registry before
+    # the command stops with "the registry is locked by another process".
+    lock_timeout: float = Field(default=30.0, gt=0, le=86_400)
+    # When true, a failing command also prints its traceback (as `credence --debug`);
+    # SQL parameter values, resident IDs, salts and keys are still left out.
+    debug: bool = False
     # Subjects in the synthetic city that `make demo` builds.
     demo_subjects: int = Field(default=100_000, ge=100, le=10_000_000)
     # When true, `make demo` builds, reports and exits instead of serving.

@@ -11,6 +11,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -20,22 +21,25 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from credence.cli.boundary import BoundaryGroup
+from credence.cli.failures import USER_ERRORS, redact
 from credence.cli.witness import witness_app
-from credence.core.catalogue import CatalogueError
 from credence.core.ids import InvalidSubject, parse_subject
-from credence.core.rulebook import RulebookError
-from credence.engines.errors import SnapshotError
-from credence.ingest.readers import FormatError
-from credence.ledger.entries import EntryError
-from credence.ledger.keys import KeyFileError
 from credence.settings import Settings, SettingsError, load_settings
-from credence.store.database import StoreError
 from credence.store.registry import Registry
 
 app = typer.Typer(
     help="credence: an open, accountable social credit registry.",
     no_args_is_help=True,
     add_completion=False,
+    epilog=(
+        "Exit codes: 0 ok; 1 verify found tampering or an identifier is invalid; "
+        "2 something to fix (file, setting, argument, busy registry); "
+        "3 internal error (run with --debug); 130 interrupted."
+    ),
+    cls=BoundaryGroup,  # every command runs inside the error boundary
+    pretty_exceptions_enable=False,  # Rich tracebacks print locals: records and keys
+    pretty_exceptions_show_locals=False,
 )
 id_app = typer.Typer(help="Check subject identifiers.", no_args_is_help=True)
 source_app = typer.Typer(help="Register and list source agencies.", no_args_is_help=True)
@@ -53,18 +57,17 @@ os.umask(0o077)
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
 
-# Errors a user can act on: shown as one line, exit status 2.
-USER_ERRORS = (
-    SettingsError,
-    StoreError,
-    CatalogueError,
-    FormatError,
-    KeyFileError,
-    RulebookError,
-    InvalidSubject,
-    SnapshotError,
-    EntryError,
-)
+
+@app.callback()
+def root(
+    debug: bool = typer.Option(
+        False,
+        "--debug",
+        envvar="CREDENCE_DEBUG",
+        help="On failure, also print the traceback (values stay masked).",
+    ),
+) -> None:
+    """Global options; `--debug` is read by the error boundary (credence.cli.boundary)."""
 
 
 def settings() -> Settings:
@@ -75,7 +78,7 @@ def settings() -> Settings:
 
 
 def fail(message: str) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True)
     raise typer.Exit(2)
 
 
@@ -85,7 +88,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except USER_ERRORS as exc:
-        fail(str(exc))
+        fail(redact(str(exc)))
 
 
 @contextmanager
@@ -262,4 +265,5 @@ def demo() -> None:
 
 
 def main() -> None:  # pragma: no cover - console entry point
+    """The `credence` console script: the app, its exit status passed to the shell."""
     sys.exit(app())

@@ -32,6 +32,7 @@ import duckdb
 import pyarrow as pa
 import sqlalchemy as sa
 
+from credence.lifeline import pool_initializer
 from credence.store.schema import tree_heads
 
 FORMAT = 2  # 2: each row carries what its leaf hash is recomputed from (snapshot_check)
@@ -204,7 +205,9 @@ def _export(
     separate = engine.dialect.name == "sqlite" and bool(engine.url.database)
     if separate:
         ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(
+            max_workers=1, mp_context=ctx, initializer=pool_initializer, initargs=(os.getpid(),)
+        ) as pool:
             for lo in range(start, size, CHUNK_ROWS):
                 hi = min(lo + CHUNK_ROWS, size)
                 pool.submit(export_chunk, url, path, lo, hi, buckets).result()
@@ -223,7 +226,7 @@ def export_chunk(
 ) -> None:
     """Fetch records lo <= seq < hi and write them as one Parquet part (runs in a child)."""
     own = engine is None
-    engine = engine or sa.create_engine(url)
+    engine = engine or sa.create_engine(url, hide_parameters=True)
     con = duckdb.connect()
     try:
         _write_part(con, path, _fetch(engine, lo, hi), lo, buckets)

@@ -3,17 +3,16 @@
 The ledger has one writer, but reading, validating and sealing rows (salt
 and record hash) needs no store, so for large files a worker process does
 it while the writer commits the previous batch: on two cores this roughly
-halves an ingest's wall time. A bounded queue keeps memory flat; a worker
-failure is raised in the writer, and an interrupted writer stops the worker.
+halves an ingest's wall time. The worker (credence.ingest.worker) writes
+to a pipe, so memory stays flat; a worker failure is raised in the writer,
+and a writer that stops, fails or is killed takes the worker with it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import gc
-import multiprocessing as mp
-import queue
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,6 @@ from credence.store.appender import Sealed
 # Starting a worker costs about a second (imports); below ~50,000 rows it does not pay.
 WORKER_MIN_ROWS = 50_000
 WORKER_MIN_TEXT_BYTES = 5 * 1024 * 1024  # CSV or JSONL of roughly 50,000 rows
-_QUEUE_DEPTH = 2
 
 
 @dataclass(frozen=True)
@@ -77,21 +75,26 @@ def _large(path: Path) -> bool:
     return path.stat().st_size >= WORKER_MIN_TEXT_BYTES
 
 
-def _validator(spec: CheckSpec) -> RowValidator:
+def make_validator(spec: CheckSpec) -> RowValidator:
+    """The validator for `spec`, built the same way in the writer and the worker."""
     catalogue = load_catalogue(Path(spec.catalogue_path))
     return RowValidator(catalogue, spec.source, set(spec.allowed), spec.today)
 
 
-def checked_batches(spec: CheckSpec, use_worker: bool | None = None) -> Iterator[CheckedBatch]:
+def checked_batches(
+    spec: CheckSpec, use_worker: bool | None = None
+) -> Generator[CheckedBatch, None, None]:
     """Checked batches of `spec.path` in file order; a worker is used for large files."""
     if use_worker is None:
         use_worker = _large(spec.path)
     if not use_worker:
-        validator = _validator(spec)
+        validator = make_validator(spec)
         for batch in read_batches(spec.path, spec.batch_size):
             yield check_batch(validator, batch)
         return
-    yield from _from_worker(spec)
+    from credence.ingest.worker import worker_batches
+
+    yield from worker_batches(spec)
 
 
 _WIRE_FIELDS = (
@@ -106,7 +109,7 @@ _WIRE_FIELDS = (
 
 
 def to_wire(checked: CheckedBatch) -> tuple[int, Any, list[tuple[int, Rejection, Row]], str]:
-    """A checked batch as an Arrow table for the queue.
+    """A checked batch as an Arrow table for the pipe to the writer.
 
     Pickling 50,000 Record objects costs more than validating them; Arrow
     columns cross the process boundary as flat buffers.
@@ -148,38 +151,3 @@ def bulk_gc() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*old)
-
-
-def _worker(spec: CheckSpec, out: Any) -> None:
-    gc.set_threshold(100_000, 50, 100)  # see bulk_gc; this process only ingests
-    try:
-        validator = _validator(spec)
-        for batch in read_batches(spec.path, spec.batch_size):
-            out.put(("batch", to_wire(check_batch(validator, batch))))
-        out.put(("done", None))
-    except BaseException as exc:  # report everything; the writer decides
-        out.put(("error", exc))
-
-
-def _from_worker(spec: CheckSpec) -> Iterator[CheckedBatch]:
-    ctx = mp.get_context("spawn")  # no fork: the writer may hold threads and connections
-    results = ctx.Queue(maxsize=_QUEUE_DEPTH)
-    process = ctx.Process(target=_worker, args=(spec, results), daemon=True)
-    process.start()
-    try:
-        while True:
-            try:
-                kind, payload = results.get(timeout=5)
-            except queue.Empty:
-                if not process.is_alive():
-                    raise RuntimeError("the validation worker died unexpectedly") from None
-                continue
-            if kind == "done":
-                break
-            if kind == "error":
-                raise payload
-            yield from_wire(payload)
-    finally:
-        if process.is_alive():
-            process.terminate()
-        process.join(timeout=10)

@@ -4,7 +4,8 @@ Each batch is validated in full, then appended in one transaction that ends
 with a signed tree head, so an interrupted run leaves whole batches and
 never half a record; running the same file again adds nothing, because the
 appender skips (source, reference) pairs it already holds with the same
-content.
+content. Ctrl-C stops the run between or inside a batch, closes the worker
+and the rejects file, and says what was kept (IngestInterrupted).
 """
 
 from __future__ import annotations
@@ -12,15 +13,29 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from credence.core.records import Record
-from credence.ingest.checking import CheckSpec, bulk_gc, checked_batches
+from credence.ingest.checking import CheckedBatch, CheckSpec, bulk_gc, checked_batches
 from credence.ingest.readers import check_columns_of, read_columns
 from credence.ingest.rejects import RejectsWriter
+from credence.store.appender import Appender
 from credence.store.registry import Registry, RunCounts
+
+
+class IngestInterrupted(KeyboardInterrupt):
+    """Ctrl-C during an ingest; the message says what was kept and how to resume."""
+
+    def __init__(self, rows: int, tree_size: int) -> None:
+        super().__init__(
+            f"{rows} rows in whole batches were kept (ledger size {tree_size}); run the same "
+            "command again to resume — rows already held are skipped"
+        )
+        self.rows = rows
+        self.tree_size = tree_size
 
 
 @dataclass(frozen=True)
@@ -65,39 +80,58 @@ def ingest_file(
     columns = read_columns(path)
     check_columns_of(path, columns)
     appender = registry.start_run(source, str(path))
-    rows = accepted = duplicates = 0
-    tree_size = registry.ledger_size()
-    with RejectsWriter(path, columns) as rejects, bulk_gc():
-        for checked in checked_batches(spec, use_worker):
-            outcome = appender.append(checked.sealed)
-            refused = checked.rejected
-            if outcome.rejections:  # conflicts and bad corrections, found by the writer
-                records = {entry[0]: entry[1] for entry in checked.sealed}
-                refused = sorted(
-                    refused + [(n, r, _as_row(records[n])) for n, r in outcome.rejections],
-                    key=lambda reject: reject[0],
-                )
-            for number, rejection, raw in refused:
-                rejects.add(number, rejection.field, rejection.reason, raw)
-            rows += checked.rows
-            accepted += outcome.accepted
-            duplicates += outcome.duplicates
-            tree_size = outcome.tree_size
-            if progress is not None:
-                progress(checked.rows)
-        rejected = rejects.count
-    registry.finish_run(appender.run_id, RunCounts(accepted, duplicates, rejected))
+    tally = _Tally(tree_size=registry.ledger_size())
+    batches = checked_batches(spec, use_worker)
+    try:
+        with RejectsWriter(path, columns) as rejects, bulk_gc(), closing(batches):
+            for checked in batches:
+                _append(appender, checked, rejects, tally)
+                if progress is not None:
+                    progress(checked.rows)
+    except KeyboardInterrupt:  # worker stopped, temp file gone; batches committed are whole
+        raise IngestInterrupted(tally.rows, registry.ledger_size()) from None
+    registry.finish_run(appender.run_id, RunCounts(tally.accepted, tally.duplicates, rejects.count))
     return IngestReport(
         file=str(path),
         source=source.name,
-        rows=rows,
-        accepted=accepted,
-        duplicates=duplicates,
-        rejected=rejected,
-        rejects_file=str(rejects.path) if rejected else None,
-        tree_size=tree_size,
+        rows=tally.rows,
+        accepted=tally.accepted,
+        duplicates=tally.duplicates,
+        rejected=rejects.count,
+        rejects_file=str(rejects.path) if rejects.count else None,
+        tree_size=tally.tree_size,
         seconds=time.perf_counter() - started,
     )
+
+
+@dataclass
+class _Tally:
+    """Counts over the batches committed so far."""
+
+    rows: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    tree_size: int = 0
+
+
+def _append(
+    appender: Appender, checked: CheckedBatch, rejects: RejectsWriter, tally: _Tally
+) -> None:
+    """Commit one batch and write its refused rows, in row order."""
+    outcome = appender.append(checked.sealed)
+    refused = checked.rejected
+    if outcome.rejections:  # conflicts and bad corrections, found by the writer
+        records = {entry[0]: entry[1] for entry in checked.sealed}
+        refused = sorted(
+            refused + [(n, r, _as_row(records[n])) for n, r in outcome.rejections],
+            key=lambda reject: reject[0],
+        )
+    for number, rejection, raw in refused:
+        rejects.add(number, rejection.field, rejection.reason, raw)
+    tally.rows += checked.rows
+    tally.accepted += outcome.accepted
+    tally.duplicates += outcome.duplicates
+    tally.tree_size = outcome.tree_size
 
 
 def _as_row(record: Record) -> dict[str, Any]:

@@ -28,7 +28,9 @@ def utc_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def _sqlite_setup(engine: sa.Engine) -> None:
+def _sqlite_setup(engine: sa.Engine, lock_timeout: float) -> None:
+    busy_ms = max(1, round(lock_timeout * 1000))
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
@@ -36,7 +38,7 @@ def _sqlite_setup(engine: sa.Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")  # a committed batch survives power loss
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")  # then "database is locked"
         cur.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache
         cur.close()
 
@@ -61,13 +63,18 @@ def _private_file(path: Path) -> None:
         os.chmod(path, 0o600)
 
 
-def create_engine(url: str) -> sa.Engine:
-    """An engine for `url`; SQLite files get their directory, WAL and the write lock."""
+def create_engine(url: str, lock_timeout: float = 30.0) -> sa.Engine:
+    """An engine for `url`; SQLite files get their directory, WAL and the write lock.
+
+    A write waits up to `lock_timeout` seconds for another writer's lock.
+    `hide_parameters` keeps bound values (resident IDs, attributes, salts)
+    out of every SQLAlchemy error message and traceback.
+    """
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         _private_file(Path(url.removeprefix("sqlite:///")))
-    engine = sa.create_engine(url)
+    engine = sa.create_engine(url, hide_parameters=True)
     if engine.dialect.name == "sqlite":
-        _sqlite_setup(engine)
+        _sqlite_setup(engine, lock_timeout)
     return engine
 
 

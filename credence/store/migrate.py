@@ -37,7 +37,7 @@ from credence.store.sealing import append_entries
 
 def migrate_registry(settings: Settings) -> str:
     """Migrate the registry in `settings`; return a one-line account of what was done."""
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, settings.lock_timeout)
     try:
         with engine.connect() as conn:
             found = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema")).scalar()

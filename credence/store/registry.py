@@ -109,7 +109,7 @@ class Registry:
                     "exists: restore the key from your backup (a new key would fail every record)"
                 )
             keyfiles.create_subject_key(settings.subject_key_path)
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, settings.lock_timeout)
         create_schema(engine)
         registry = cls(settings, engine, catalogue)
         registry.issue_signing_key()
@@ -151,7 +151,7 @@ class Registry:
     @classmethod
     def open(cls, settings: Settings) -> Registry:
         """Open an existing registry; raise StoreError if there is none."""
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, settings.lock_timeout)
         check_schema(engine)
         return cls(settings, engine, cls.load_catalogue(settings))
 

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from credence.ledger.merkle import RangeRoots, consistency_ranges, verify_consistency
 from credence.ledger.treehead import key_id, raw_public_key
+from credence.lifeline import pool_initializer
 from credence.store.registry import Registry
 from credence.store.schema import sources, tree_heads
 from credence.store.verify_log import Finding, LogWalk, walk_log
@@ -88,7 +89,12 @@ def verify_registry(
         found = [check_records(*job, lo, hi) for lo, hi in ranges]
         _walk(registry, walk, names, progress, report)
     else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=mp.get_context("spawn"),
+            initializer=pool_initializer,  # workers die with this process
+            initargs=(os.getpid(),),
+        ) as pool:
             futures = [pool.submit(check_records, *job, lo, hi) for lo, hi in ranges]
             _walk(registry, walk, names, progress, report)
             found = [f.result() for f in futures]

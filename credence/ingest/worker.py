@@ -1,0 +1,151 @@
+"""The validation worker: a child process that reads, validates and seals rows.
+
+It is started with `subprocess`, not `multiprocessing`. A spawned
+multiprocessing child starts the resource tracker, and a Queue's writer
+blocks for ever on a full pipe once the reader is gone: measured, 31 of 32
+killed ingests left worker and tracker running. Here the worker's stdin
+is a pipe only the writer holds; its end of file (the writer finished,
+failed, or was killed) ends the worker at once, and a thread also watches
+the parent's pid (credence.lifeline). Results go back over stdout as
+length-prefixed pickles; the worker's own prints go to stderr.
+
+Run as `python -m credence.ingest.worker PARENT_PID`.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import pickle
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import suppress
+from pathlib import Path
+from typing import IO, Any
+
+import credence
+from credence.ingest.checking import (
+    CheckedBatch,
+    CheckSpec,
+    check_batch,
+    from_wire,
+    make_validator,
+    to_wire,
+)
+from credence.ingest.readers import read_batches
+from credence.lifeline import watch_parent
+
+_LENGTH_BYTES = 8
+
+
+def worker_batches(spec: CheckSpec) -> Iterator[CheckedBatch]:
+    """Checked batches of `spec.path` from a worker process; the worker ends with this."""
+    process = _start(spec)
+    try:
+        while True:
+            kind, payload = _receive(process)
+            if kind == "done":
+                break
+            if kind == "error":
+                raise payload
+            yield from_wire(payload)
+    finally:
+        stop(process)
+
+
+def _start(spec: CheckSpec) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    root = str(Path(credence.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "credence.ingest.worker", str(os.getpid())],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    assert process.stdin is not None
+    _send(process.stdin, spec)
+    return process
+
+
+def _receive(process: subprocess.Popen[bytes]) -> tuple[str, Any]:
+    assert process.stdout is not None
+    body = _read_frame(process.stdout)
+    if body is None:
+        status = process.wait()
+        raise RuntimeError(f"the validation worker stopped unexpectedly (exit status {status})")
+    message: tuple[str, Any] = pickle.loads(body)  # our own child's output
+    return message
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """End the worker: closing its stdin makes it exit; kill it if it does not."""
+    for stream in (process.stdin, process.stdout):
+        if stream is not None:
+            with suppress(OSError):
+                stream.close()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _send(stream: IO[bytes], message: Any) -> None:
+    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(len(body).to_bytes(_LENGTH_BYTES, "big") + body)
+    stream.flush()
+
+
+def _read_frame(stream: IO[bytes]) -> bytes | None:
+    head = stream.read(_LENGTH_BYTES)
+    if len(head) < _LENGTH_BYTES:
+        return None
+    size = int.from_bytes(head, "big")
+    body = stream.read(size)
+    return body if len(body) == size else None
+
+
+def _portable(exc: Exception) -> Exception:
+    """`exc` if it survives pickling, else a RuntimeError naming it."""
+    with suppress(Exception):
+        copy: Exception = pickle.loads(pickle.dumps(exc))
+        return copy
+    return RuntimeError(f"{type(exc).__name__} in the validation worker: {exc}")
+
+
+def _run(spec: CheckSpec, channel: IO[bytes]) -> None:
+    gc.set_threshold(100_000, 50, 100)  # see checking.bulk_gc; this process only ingests
+    try:
+        validator = make_validator(spec)
+        for batch in read_batches(spec.path, spec.batch_size):
+            _send(channel, ("batch", to_wire(check_batch(validator, batch))))
+        _send(channel, ("done", None))
+    except BrokenPipeError:
+        raise
+    except Exception as exc:  # report everything; the writer decides
+        _send(channel, ("error", _portable(exc)))
+
+
+def main(argv: list[str]) -> None:
+    """The worker process: read the spec from stdin, stream results to stdout."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the writer's to handle
+    channel = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a stray print must not corrupt the result stream
+    stdin = sys.stdin.buffer
+    body = _read_frame(stdin)
+    if body is None:  # the writer went away before sending the spec
+        os._exit(0)
+    spec: CheckSpec = pickle.loads(body)
+    watch_parent(int(argv[1]), stdin)
+    try:
+        _run(spec, channel)
+        channel.close()
+    except BrokenPipeError:  # the writer stopped reading: nothing left to do
+        os._exit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
