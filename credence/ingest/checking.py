@@ -21,7 +21,7 @@ from typing import Any
 
 from credence.core.catalogue import load_catalogue
 from credence.core.records import Record, Rejection, RowValidator
-from credence.ingest.readers import ParseError, Row, file_format, read_batches
+from credence.ingest.readers import ParseError, ReadOptions, Row, file_format, read_batches
 from credence.ledger.leaf import record_hash, salts
 from credence.store.appender import Sealed
 
@@ -41,6 +41,7 @@ class CheckSpec:
     allowed: frozenset[str]
     today: dt.date
     batch_size: int
+    read: ReadOptions = field(default_factory=ReadOptions)
 
 
 @dataclass
@@ -88,7 +89,7 @@ def checked_batches(spec: CheckSpec, use_worker: bool | None = None) -> Iterator
         use_worker = _large(spec.path)
     if not use_worker:
         validator = _validator(spec)
-        for batch in read_batches(spec.path, spec.batch_size):
+        for batch in read_batches(spec.path, spec.batch_size, spec.read):
             yield check_batch(validator, batch)
         return
     yield from _from_worker(spec)
@@ -154,7 +155,7 @@ def _worker(spec: CheckSpec, out: Any) -> None:
     gc.set_threshold(100_000, 50, 100)  # see bulk_gc; this process only ingests
     try:
         validator = _validator(spec)
-        for batch in read_batches(spec.path, spec.batch_size):
+        for batch in read_batches(spec.path, spec.batch_size, spec.read):
             out.put(("batch", to_wire(check_batch(validator, batch))))
         out.put(("done", None))
     except BaseException as exc:  # report everything; the writer decides

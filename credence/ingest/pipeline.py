@@ -10,6 +10,7 @@ content.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from typing import Any
 
 from credence.core.records import Record
 from credence.ingest.checking import CheckSpec, bulk_gc, checked_batches
-from credence.ingest.readers import check_columns_of, read_columns
+from credence.ingest.lock import ingest_lock
+from credence.ingest.readers import ReadOptions, check_file
 from credence.ingest.rejects import RejectsWriter
 from credence.store.registry import Registry, RunCounts
 
@@ -46,28 +48,53 @@ def ingest_file(
     today: dt.date | None = None,
     progress: Callable[[int], None] | None = None,
     use_worker: bool | None = None,
+    encoding: str | None = None,
+    waiting: Callable[[str], None] | None = None,
 ) -> IngestReport:
     """Ingest `path` as `source_name`; `progress` is called with rows done per batch.
 
     `use_worker` forces the validation worker on or off (default: on for
-    large files).
+    large files). `encoding` is the file's declared text encoding (default
+    UTF-8). `waiting` hears that another run of the same file holds it
+    (default: a line on stderr); this run then waits its turn.
     """
     started = time.perf_counter()
     source = registry.source(source_name)
+    limits = registry.settings
     spec = CheckSpec(
         path=path,
         catalogue_path=registry.catalogue.source_path,
         source=source.name,
         allowed=source.items,
         today=today or dt.date.today(),
-        batch_size=registry.settings.batch_size,
+        batch_size=limits.batch_size,
+        read=ReadOptions(
+            encoding, limits.max_columns, limits.max_line_bytes, limits.max_cell_chars
+        ),
     )
-    columns = read_columns(path)
-    check_columns_of(path, columns)
-    appender = registry.start_run(source, str(path))
+    with ingest_lock(path, waiting or _to_stderr):
+        return _ingest(registry, spec, started, progress, use_worker)
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _ingest(
+    registry: Registry,
+    spec: CheckSpec,
+    started: float,
+    progress: Callable[[int], None] | None,
+    use_worker: bool | None,
+) -> IngestReport:
+    """The run itself, under the file's lock: refuse a bad file, then append batch by batch."""
+    path = spec.path
+    columns = check_file(path, spec.read)
+    source = registry.source(spec.source)
     rows = accepted = duplicates = 0
-    tree_size = registry.ledger_size()
-    with RejectsWriter(path, columns) as rejects, bulk_gc():
+    with RejectsWriter(path, columns) as rejects, bulk_gc():  # refuses a planted link first
+        appender = registry.start_run(source, str(path))
+        tree_size = registry.ledger_size()
         for checked in checked_batches(spec, use_worker):
             outcome = appender.append(checked.sealed)
             refused = checked.rejected
