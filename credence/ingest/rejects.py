@@ -11,7 +11,9 @@ file is created exclusively under a random name (`mkstemp`: O_EXCL, never
 follows a link), and a rejects path that is a symbolic link is refused
 before anything is written. People open rejects files in spreadsheets, so
 a cell starting with a formula character is prefixed with `'` (OWASP "CSV
-injection"); that includes negative numbers such as `'-5`.
+injection"); that includes negative numbers such as `'-5`. A cell longer
+than 64 KiB characters is cut (and says so): the row was refused anyway, and
+a rejects file must open in any CSV reader (Python's default limit is 128 KiB).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from credence.ingest.textfile import FormatError
 
 # OWASP: =, +, -, @, tab and carriage return start a formula or a DDE payload.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+REJECTS_CELL_CHARS = 64 << 10
 
 
 def rejects_path(input_path: Path) -> Path:
@@ -77,6 +80,8 @@ class RejectsWriter:
 
 def neutralise(text: str) -> str:
     """`text` safe to open in a spreadsheet: a leading formula character is quoted."""
+    if len(text) > REJECTS_CELL_CHARS:
+        text = f"{text[: REJECTS_CELL_CHARS - 40]}... [cut: {len(text):,} characters]"
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
