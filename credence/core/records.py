@@ -48,6 +48,10 @@ FIELD_MAX_LENGTHS = {
     "corrects": 128,
 }
 _DATE_FIELDS = frozenset({"occurred_on", "decided_on"})
+_FIELD_LIMITS = tuple(  # required fields first: "is required" wins over other problems
+    (name, FIELD_MAX_LENGTHS[name], name in REQUIRED_FIELDS)
+    for name in sorted(FIELD_MAX_LENGTHS, key=lambda n: n not in REQUIRED_FIELDS)
+)
 # The founding of the PRC: no record, and no dated attribute, is from before it.
 EARLIEST_DATE = dt.date(1949, 10, 1)
 _EARLIEST_ISO = EARLIEST_DATE.isoformat()
@@ -286,20 +290,18 @@ def _field_problem(row: Mapping[str, Any]) -> Rejection | None:
     and a Parquet NaN or number is refused rather than stored as "nan".
     """
     get = row.get
-    for name in REQUIRED_FIELDS:
+    for name, limit, required in _FIELD_LIMITS:
         value = get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return Rejection(name, "is required")
-    for name, limit in FIELD_MAX_LENGTHS.items():
-        value = get(name)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            if name in _DATE_FIELDS and isinstance(value, dt.date):
-                continue
+        if isinstance(value, str):  # the common case, first
+            if required and (not value or value.isspace()):
+                return Rejection(name, "is required")
+            if len(value) > limit and len(value.strip()) > limit:
+                return Rejection(name, f"is longer than {limit} characters")
+        elif value is None:
+            if required:
+                return Rejection(name, "is required")
+        elif not (name in _DATE_FIELDS and isinstance(value, dt.date)):
             return Rejection(name, f"must be text, not {_type_name(value)}")
-        if len(value) > limit and len(value.strip()) > limit:
-            return Rejection(name, f"is longer than {limit} characters")
     return None
 
 
