@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     # When true, a failing command also prints its traceback (as `credence --debug`);
     # SQL parameter values, resident IDs, salts and keys are still left out.
     debug: bool = False
+    # Most columns a submitted file may have (CSV header, Parquet schema); the record
+    # format has 7, so more is refused with the count, never the names.
+    max_columns: int = Field(default=64, ge=7, le=4096)
+    # Longest line of a CSV or JSONL file, in bytes (after gzip); a longer line refuses
+    # the file before anything is written.
+    max_line_bytes: int = Field(default=1 << 20, ge=1024, le=1 << 30)
+    # Longest CSV field, in characters; a longer one rejects its row.
+    max_cell_chars: int = Field(default=64 << 10, ge=256, le=1 << 30)
     # Subjects in the synthetic city that `make demo` builds.
     demo_subjects: int = Field(default=100_000, ge=100, le=10_000_000)
     # When true, `make demo` builds, reports and exits instead of serving.

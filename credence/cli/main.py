@@ -203,13 +203,20 @@ def catalogue_docs() -> None:
 def ingest(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV, JSONL or Parquet"),
     source: str = typer.Option(..., "--source", help="The registered source submitting FILE"),
+    encoding: str = typer.Option("", "--encoding", help="FILE's text encoding (default UTF-8)"),
 ) -> None:
     """Validate and append records; bad rows go to FILE.rejects.csv."""
     from credence.ingest.pipeline import ingest_file
 
     with opened() as registry, user_errors(), progress_bar() as bar:
         task = bar.add_task(f"ingest {file.name}", total=None)
-        report = ingest_file(registry, file, source, progress=lambda n: bar.advance(task, n))
+        report = ingest_file(
+            registry,
+            file,
+            source,
+            progress=lambda n: bar.advance(task, n),
+            encoding=encoding or None,
+        )
     typer.echo(
         f"{report.rows} rows: {report.accepted} accepted, {report.duplicates} already held, "
         f"{report.rejected} rejected; ledger size {report.tree_size}; "

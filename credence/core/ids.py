@@ -24,8 +24,15 @@ from stdnum.exceptions import ValidationError
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_INDEX = {c: i for i, c in enumerate(USCC_ALPHABET)}
 _USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))  # 1, 3, 9, 27, 19, ...
-_OTHER_SCHEME = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
-_OTHER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
+_OTHER_SCHEME = re.compile(r"[a-z][a-z0-9-]{1,31}")
+_OTHER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")
+# ASCII only, matched whole: str.isdigit() and int() also take Arabic-Indic,
+# full-width and Thai digits, which made one person four subjects.
+_RIC = re.compile(r"[0-9]{17}[0-9X]")
+_DIGITS6 = re.compile(r"[0-9]{6}")
+# The longest subject key, trimmed, as given and in canonical form: the store's
+# `subject` column is this wide, so a key that passes validation always fits.
+SUBJECT_MAX_LENGTH = 160
 
 
 class SubjectKind(StrEnum):
@@ -58,7 +65,10 @@ def parse_subject(key: str, today: dt.date | None = None) -> SubjectKey:
     social organisations' own codes, exist); they are treated as
     organisations because no scheme of people other than `ric` is catalogued.
     """
-    scheme, sep, ident = key.strip().partition(":")
+    key = key.strip()
+    if len(key) > SUBJECT_MAX_LENGTH:
+        raise InvalidSubject(f"is longer than {SUBJECT_MAX_LENGTH} characters")
+    scheme, sep, ident = key.partition(":")
     scheme = scheme.lower()
     if not sep or not ident:
         raise InvalidSubject(f"{key!r} is not of the form scheme:id (e.g. uscc:..., ric:...)")
@@ -66,9 +76,9 @@ def parse_subject(key: str, today: dt.date | None = None) -> SubjectKey:
         return SubjectKey("uscc", check_uscc(ident), SubjectKind.ORGANISATION)
     if scheme == "ric":
         return SubjectKey("ric", check_ric(ident, today), SubjectKind.PERSON)
-    if not _OTHER_SCHEME.match(scheme):
+    if not _OTHER_SCHEME.fullmatch(scheme):
         raise InvalidSubject(f"scheme {scheme!r} is not a lower-case name of 2-32 characters")
-    if not _OTHER_ID.match(ident):
+    if not _OTHER_ID.fullmatch(ident):
         raise InvalidSubject(f"identifier {ident!r} has characters outside A-Z, a-z, 0-9, . _ / -")
     return SubjectKey(scheme, ident, SubjectKind.ORGANISATION)
 
@@ -86,13 +96,15 @@ def uscc_check_character(body17: str) -> str:
 
 def check_uscc(code: str) -> str:
     """Return the canonical USCC (GB 32100-2015) or raise InvalidSubject."""
+    if not code.isascii():
+        raise InvalidSubject("USCC must be ASCII digits and capitals (no full-width characters)")
     number = code.upper() if " " not in code and "-" not in code else stdnum_uscc.compact(code)
     if len(number) != 18:
         raise InvalidSubject(f"USCC must have 18 characters, not {len(number)}")
     bad = [c for c in number if c not in _USCC_INDEX]
     if bad:
         raise InvalidSubject(f"USCC character {bad[0]!r} is not in the GB 32100 alphabet")
-    if not number[2:8].isdigit():
+    if not _DIGITS6.fullmatch(number[2:8]):
         raise InvalidSubject(f"USCC region code {number[2:8]!r} must be 6 digits")
     expected = uscc_check_character(number[:17])
     if number[17] != expected:
@@ -101,13 +113,19 @@ def check_uscc(code: str) -> str:
 
 
 def check_ric(number: str, today: dt.date | None = None) -> str:
-    """Return the canonical resident ID (GB 11643-1999) or raise InvalidSubject."""
-    if not (len(number) == 18 and number[:17].isdigit() and number[17] in "0123456789X"):
+    """Return the canonical resident ID (GB 11643-1999) or raise InvalidSubject.
+
+    Non-ASCII input is refused before python-stdnum sees it: its clean-up
+    folds full-width digits into ASCII, and the source must send what it means.
+    """
+    if not number.isascii():
+        raise InvalidSubject("resident ID must be 17 ASCII digits 0-9 and a digit or X")
+    if not _RIC.fullmatch(number):
         number = stdnum_ric.compact(number)  # slow; canonical input skips it
     if len(number) != 18:
         raise InvalidSubject(f"resident ID must have 18 characters, not {len(number)}")
-    if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
-        raise InvalidSubject("resident ID must be 17 digits and a digit or X")
+    if not _RIC.fullmatch(number):
+        raise InvalidSubject("resident ID must be 17 ASCII digits 0-9 and a digit or X")
     expected = stdnum_ric.calc_check_digit(number)
     if number[17] != expected:
         raise InvalidSubject(f"check character should be {expected!r}")

@@ -28,14 +28,37 @@ from credence.core.catalogue import (
     CatalogueItem,
 )
 from credence.core.guard import find_prohibited
-from credence.core.ids import InvalidSubject, SubjectKind, parse_subject
+from credence.core.ids import SUBJECT_MAX_LENGTH, InvalidSubject, SubjectKind, parse_subject
 
 REQUIRED_FIELDS = ("item", "subject", "occurred_on", "reference")
 OPTIONAL_FIELDS = ("decided_on", "attributes", "corrects")
 RECORD_FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
-_REFERENCE = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces
+_REFERENCE = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no spaces (fullmatch)
+# Leading characters that make a spreadsheet run a cell as a formula (OWASP CSV
+# injection): a reference is shown to people in exports, so it may not start so.
+FORMULA_START = ("=", "+", "-", "@")
+# The longest value of each text field, trimmed; the store's columns are exactly
+# this wide (credence/store/schema.py imports it), so validation and every store agree.
+FIELD_MAX_LENGTHS = {
+    "item": 64,
+    "subject": SUBJECT_MAX_LENGTH,
+    "occurred_on": 10,
+    "reference": 128,
+    "decided_on": 10,
+    "corrects": 128,
+}
+_DATE_FIELDS = frozenset({"occurred_on", "decided_on"})
+_FIELD_LIMITS = tuple(  # required fields first: "is required" wins over other problems
+    (name, FIELD_MAX_LENGTHS[name], name in REQUIRED_FIELDS)
+    for name in sorted(FIELD_MAX_LENGTHS, key=lambda n: n not in REQUIRED_FIELDS)
+)
+# The founding of the PRC: no record, and no dated attribute, is from before it.
+EARLIEST_DATE = dt.date(1949, 10, 1)
+_EARLIEST_ISO = EARLIEST_DATE.isoformat()
+# Attributes as JSON text: measured before parsing, so a deep or huge value costs nothing.
+MAX_ATTRIBUTES_CHARS = 4096
 _SUBJECT_CACHE_LIMIT = 2_000_000
-_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # fromisoformat also takes 2024-W01-1
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # fromisoformat also takes 2024-W01-1
 
 
 class Record(NamedTuple):
@@ -130,10 +153,9 @@ class RowValidator:
     def validate(self, row: Mapping[str, Any]) -> Record | Rejection:
         """Return the canonical Record for `row`, or the first Rejection found."""
         get = row.get
-        for name in REQUIRED_FIELDS:
-            value = get(name)
-            if value is None or (isinstance(value, str) and not value.strip()):
-                return Rejection(name, "is required")
+        problem = _field_problem(row)
+        if problem is not None:
+            return problem
         item_code = str(row["item"]).strip()
         corrects = get("corrects")
         corrects = None if _blank(corrects) else str(corrects).strip()
@@ -157,10 +179,10 @@ class RowValidator:
                 return Rejection("decided_on", f"{checked} is before occurred_on {occurred}")
             decided = checked
         reference = str(row["reference"]).strip()
-        if not _REFERENCE.match(reference):
-            return Rejection("reference", "must be 1-128 printable ASCII characters, no spaces")
-        if corrects is not None and not _REFERENCE.match(corrects):
-            return Rejection("corrects", "must be 1-128 printable ASCII characters, no spaces")
+        for name, ref in (("reference", reference), ("corrects", corrects)):
+            ref_problem = None if ref is None else _reference_problem(ref)
+            if ref_problem is not None:
+                return Rejection(name, ref_problem)
         attributes = get("attributes")
         if not _blank(attributes) or (item is not None and item.attributes):
             attributes = self._attributes(attributes, item)
@@ -210,15 +232,10 @@ class RowValidator:
         return Rejection(name, problem) if problem else text
 
     def _date_problem(self, text: str) -> str | None:
-        if not _ISO_DATE.match(text):
-            return f"{text!r} is not a date (YYYY-MM-DD)"
-        try:
-            dt.date.fromisoformat(text)
-        except ValueError:
-            return f"{text} is not a date"
-        if text > self._today_iso:
+        problem = _iso_date_problem(text)
+        if problem is None and text > self._today_iso:
             return f"{text} is in the future"
-        return None
+        return problem
 
     def _attributes(self, value: Any, item: CatalogueItem | None) -> str | Rejection | None:
         """Catalogued attributes only, type-checked, as canonical JSON (None when empty).
@@ -229,6 +246,8 @@ class RowValidator:
         if _blank(value):
             value = {}
         if isinstance(value, str):
+            if len(value) > MAX_ATTRIBUTES_CHARS:
+                return Rejection("attributes", f"is longer than {MAX_ATTRIBUTES_CHARS} characters")
             try:
                 value = orjson.loads(value)
             except orjson.JSONDecodeError as exc:
@@ -264,6 +283,55 @@ class RowValidator:
         return fast_json(clean) if exact else canonical_json(clean).decode("utf-8")
 
 
+def _field_problem(row: Mapping[str, Any]) -> Rejection | None:
+    """The first required field missing, or text field of the wrong type or too long.
+
+    Runs before any other check, so no later message quotes a huge value,
+    and a Parquet NaN or number is refused rather than stored as "nan".
+    """
+    get = row.get
+    for name, limit, required in _FIELD_LIMITS:
+        value = get(name)
+        if isinstance(value, str):  # the common case, first
+            if required and (not value or value.isspace()):
+                return Rejection(name, "is required")
+            if len(value) > limit and len(value.strip()) > limit:
+                return Rejection(name, f"is longer than {limit} characters")
+        elif value is None:
+            if required:
+                return Rejection(name, "is required")
+        elif not (name in _DATE_FIELDS and isinstance(value, dt.date)):
+            return Rejection(name, f"must be text, not {_type_name(value)}")
+    return None
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, float) and value != value:
+        return "a number (NaN)"
+    return type(value).__name__
+
+
+def _reference_problem(text: str) -> str | None:
+    if not _REFERENCE.fullmatch(text):
+        return "must be 1-128 printable ASCII characters, no spaces"
+    if text.startswith(FORMULA_START):
+        return "must not start with =, +, - or @ (spreadsheet formula characters)"
+    return None
+
+
+def _iso_date_problem(text: str) -> str | None:
+    """Why `text` is not a YYYY-MM-DD date on or after EARLIEST_DATE, or None."""
+    if not _ISO_DATE.fullmatch(text):
+        return f"{text!r} is not a date (YYYY-MM-DD)"
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return f"{text} is not a date"
+    if text < _EARLIEST_ISO:
+        return f"{text} is before {_EARLIEST_ISO}, the earliest date credence accepts"
+    return None
+
+
 _DIGITS = re.compile(r"(?<![A-Za-z])[0-9]+|[0-9]+(?![A-Za-z])")
 
 
@@ -292,10 +360,10 @@ def _check_attribute(value: Any, kind: AttributeType) -> tuple[Any] | str:
     if isinstance(value, bool):
         return f"must be {'an integer' if kind is AttributeType.INTEGER else 'a number'}"
     if kind is AttributeType.DATE:
-        try:
-            return (dt.date.fromisoformat(str(value)).isoformat(),)
-        except ValueError:
-            return f"{value!r} is not a date (YYYY-MM-DD)"
+        if not isinstance(value, str):
+            return "must be a date (YYYY-MM-DD)"
+        problem = _iso_date_problem(value)
+        return (value,) if problem is None else problem
     if isinstance(value, float) and kind is AttributeType.NUMBER:
         if value != value or value in (float("inf"), float("-inf")):
             return "must be a finite number"

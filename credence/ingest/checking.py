@@ -20,7 +20,7 @@ from typing import Any
 
 from credence.core.catalogue import load_catalogue
 from credence.core.records import Record, Rejection, RowValidator
-from credence.ingest.readers import ParseError, Row, file_format, read_batches
+from credence.ingest.readers import ParseError, ReadOptions, Row, file_format, read_batches
 from credence.ledger.leaf import record_hash, salts
 from credence.store.appender import Sealed
 
@@ -39,6 +39,7 @@ class CheckSpec:
     allowed: frozenset[str]
     today: dt.date
     batch_size: int
+    read: ReadOptions = field(default_factory=ReadOptions)
 
 
 @dataclass
@@ -89,7 +90,7 @@ def checked_batches(
         use_worker = _large(spec.path)
     if not use_worker:
         validator = make_validator(spec)
-        for batch in read_batches(spec.path, spec.batch_size):
+        for batch in read_batches(spec.path, spec.batch_size, spec.read):
             yield check_batch(validator, batch)
         return
     from credence.ingest.worker import worker_batches

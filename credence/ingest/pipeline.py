@@ -11,6 +11,7 @@ and the rejects file, and says what was kept (IngestInterrupted).
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import time
 from collections.abc import Callable
 from contextlib import closing
@@ -20,7 +21,8 @@ from typing import Any
 
 from credence.core.records import Record
 from credence.ingest.checking import CheckedBatch, CheckSpec, bulk_gc, checked_batches
-from credence.ingest.readers import check_columns_of, read_columns
+from credence.ingest.lock import ingest_lock
+from credence.ingest.readers import ReadOptions, check_file
 from credence.ingest.rejects import RejectsWriter
 from credence.store.appender import Appender
 from credence.store.registry import Registry, RunCounts
@@ -61,29 +63,55 @@ def ingest_file(
     today: dt.date | None = None,
     progress: Callable[[int], None] | None = None,
     use_worker: bool | None = None,
+    encoding: str | None = None,
+    waiting: Callable[[str], None] | None = None,
 ) -> IngestReport:
     """Ingest `path` as `source_name`; `progress` is called with rows done per batch.
 
     `use_worker` forces the validation worker on or off (default: on for
-    large files).
+    large files). `encoding` is the file's declared text encoding (default
+    UTF-8). `waiting` hears that another run of the same file holds it
+    (default: a line on stderr); this run then waits its turn.
     """
     started = time.perf_counter()
     source = registry.source(source_name)
+    limits = registry.settings
     spec = CheckSpec(
         path=path,
         catalogue_path=registry.catalogue.source_path,
         source=source.name,
         allowed=source.items,
         today=today or dt.date.today(),
-        batch_size=registry.settings.batch_size,
+        batch_size=limits.batch_size,
+        read=ReadOptions(
+            encoding, limits.max_columns, limits.max_line_bytes, limits.max_cell_chars
+        ),
     )
-    columns = read_columns(path)
-    check_columns_of(path, columns)
-    appender = registry.start_run(source, str(path))
-    tally = _Tally(tree_size=registry.ledger_size())
+    with ingest_lock(path, waiting or _to_stderr):
+        return _ingest(registry, spec, started, progress, use_worker)
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _ingest(
+    registry: Registry,
+    spec: CheckSpec,
+    started: float,
+    progress: Callable[[int], None] | None,
+    use_worker: bool | None,
+) -> IngestReport:
+    """The run itself, under the file's lock: refuse a bad file, then append batch by batch."""
+    path = spec.path
+    columns = check_file(path, spec.read)
+    source = registry.source(spec.source)
     batches = checked_batches(spec, use_worker)
+    tally = _Tally(tree_size=registry.ledger_size())
     try:
+        # The rejects writer refuses a planted link before the run is recorded.
         with RejectsWriter(path, columns) as rejects, bulk_gc(), closing(batches):
+            appender = registry.start_run(source, str(path))
             for checked in batches:
                 _append(appender, checked, rejects, tally)
                 if progress is not None:

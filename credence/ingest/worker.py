@@ -120,7 +120,7 @@ def _run(spec: CheckSpec, channel: IO[bytes]) -> None:
     gc.set_threshold(100_000, 50, 100)  # see checking.bulk_gc; this process only ingests
     try:
         validator = make_validator(spec)
-        for batch in read_batches(spec.path, spec.batch_size):
+        for batch in read_batches(spec.path, spec.batch_size, spec.read):
             _send(channel, ("batch", to_wire(check_batch(validator, batch))))
         _send(channel, ("done", None))
     except BrokenPipeError:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from credence.core.records import FIELD_MAX_LENGTHS as WIDTH
+
 SCHEMA_VERSION = 2
 
 metadata = sa.MetaData()
@@ -42,13 +44,15 @@ records = sa.Table(
     metadata,
     sa.Column("seq", Seq, primary_key=True, autoincrement=False),
     sa.Column("source_id", sa.Integer, nullable=False),
-    sa.Column("reference", sa.String(128), nullable=False),
-    sa.Column("item", sa.String(64), nullable=False),
-    sa.Column("subject", sa.String(160), nullable=False),
-    sa.Column("occurred_on", sa.String(10), nullable=False),  # ISO date: exact, sortable
-    sa.Column("decided_on", sa.String(10)),
+    sa.Column("reference", sa.String(WIDTH["reference"]), nullable=False),
+    sa.Column("item", sa.String(WIDTH["item"]), nullable=False),
+    sa.Column("subject", sa.String(WIDTH["subject"]), nullable=False),
+    sa.Column(
+        "occurred_on", sa.String(WIDTH["occurred_on"]), nullable=False
+    ),  # ISO date: exact, sortable
+    sa.Column("decided_on", sa.String(WIDTH["decided_on"])),
     sa.Column("attributes", sa.Text),  # canonical JSON object
-    sa.Column("corrects", sa.String(128)),  # the source's reference, as submitted
+    sa.Column("corrects", sa.String(WIDTH["corrects"])),  # the source's reference, as submitted
     sa.Column("corrects_seq", sa.BigInteger),  # the record it replaces, resolved
     sa.Column("salt", sa.LargeBinary(16), nullable=False),
     sa.Column("run_id", sa.Integer, nullable=False),

@@ -123,3 +123,32 @@ def test_uscc_check_character_agrees_with_python_stdnum() -> None:
             continue
         assert uscc_check_character(body) == stdnum_uscc.calc_check_digit(body)
         assert stdnum_uscc.is_valid(body + uscc_check_character(body))
+
+
+# Issue 8: Unicode digits made one person four subjects; only ASCII is accepted.
+@pytest.mark.parametrize(
+    "digits",
+    ["\u0661\u0662\u0663", "\uff11\uff12\uff13", "\u0e51\u0e52\u0e53"],
+    ids=["arabic-indic", "full-width", "thai"],
+)
+def test_ric_with_non_ascii_digits_is_refused(digits: str) -> None:
+    body = VALID_RIC[:14] + digits
+    for check in "0123456789X":
+        with pytest.raises(InvalidSubject, match="ASCII digits"):
+            parse_subject(f"ric:{body}{check}")
+
+
+def test_uscc_with_full_width_characters_is_refused() -> None:
+    with pytest.raises(InvalidSubject, match="no full-width"):
+        parse_subject("uscc:\uff19" + VALID_USCC[1:])
+
+
+def test_subject_fits_the_store_column() -> None:
+    from credence.core.ids import SUBJECT_MAX_LENGTH
+    from credence.store.schema import records
+
+    assert records.c.subject.type.length == SUBJECT_MAX_LENGTH == 160
+    longest = "a" * 32 + ":" + "B" * 127
+    assert str(parse_subject(longest)) == longest
+    with pytest.raises(InvalidSubject, match="longer than 160 characters"):
+        parse_subject("a" * 32 + ":" + "B" * 128)
