@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py --record
 	$(BIN)/python benchmarks/bench_score.py --record
 	$(BIN)/python benchmarks/bench_trust.py --record
+	$(BIN)/python benchmarks/bench_yaml.py --record
 
 clean:
 	rm -rf $(VENV) credence-data .pytest_cache .mypy_cache .ruff_cache

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 
 from credence.core.ids import make_ric, make_uscc
@@ -22,6 +24,12 @@ PERSON = "ric:" + make_ric("11010519800101123")
 PERSON_2 = "ric:" + make_ric("31010119900215456")
 ORG = "uscc:" + make_uscc("91110000600037341")
 ORG_LETTER = "uscc:" + make_uscc("N1110000600037341")
+
+# Property tests stay short in the default run; HYPOTHESIS_PROFILE=long searches deeper.
+hypothesis.settings.register_profile("credence", max_examples=150, deadline=None)
+hypothesis.settings.register_profile("long", max_examples=5_000, deadline=None)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "credence"))
+
 # Ledger entries the `registry` fixture makes before any record: the signing key's
 # issue and the two sources' registrations.
 GOVERNANCE = 3
