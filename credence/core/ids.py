@@ -146,7 +146,7 @@ def _region_existed(region: str, year: str) -> bool:
     """Whether python-stdnum's region table has `region` in `year` (cached: it is slow)."""
     try:
         stdnum_ric.get_birth_place(f"{region}{year}0101000X")
-    except ValidationError:
+    except (ValidationError, KeyError):  # stdnum's table lacks some entries' county
         return False
     return True
 

@@ -29,6 +29,7 @@ from credence.core.catalogue import (
 )
 from credence.core.guard import find_prohibited
 from credence.core.ids import SUBJECT_MAX_LENGTH, InvalidSubject, SubjectKind, parse_subject
+from credence.core.jsontext import has_duplicate_keys
 
 REQUIRED_FIELDS = ("item", "subject", "occurred_on", "reference")
 OPTIONAL_FIELDS = ("decided_on", "attributes", "corrects")
@@ -248,10 +249,13 @@ class RowValidator:
         if isinstance(value, str):
             if len(value) > MAX_ATTRIBUTES_CHARS:
                 return Rejection("attributes", f"is longer than {MAX_ATTRIBUTES_CHARS} characters")
+            text = value
             try:
-                value = orjson.loads(value)
+                value = orjson.loads(text)
             except orjson.JSONDecodeError as exc:
                 return Rejection("attributes", f"is not valid JSON: {exc.msg}")
+            if isinstance(value, dict) and has_duplicate_keys(text, value):
+                return Rejection("attributes", "a key appears twice in the object")
         if not isinstance(value, dict):
             return Rejection("attributes", "must be a JSON object")
         specs = item.attributes if item is not None else {}
@@ -367,6 +371,8 @@ def _check_attribute(value: Any, kind: AttributeType) -> tuple[Any] | str:
     if isinstance(value, float) and kind is AttributeType.NUMBER:
         if value != value or value in (float("inf"), float("-inf")):
             return "must be a finite number"
+        if abs(value) >= 2**53:  # beyond exact integers: the value stored would differ
+            return "must be between -2^53 and 2^53"
         return (normalise_number(value),)
     if isinstance(value, int) and abs(value) < 2**53:
         return (value,)

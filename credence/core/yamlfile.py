@@ -121,6 +121,12 @@ def _excerpt(node: yaml.Node) -> str:
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    seen: set[str] = set()
+    for key, _ in node.value:  # a key twice would silently keep the last value
+        name = str(key.value)
+        if name in seen:
+            raise _Refused(None, None, f"key {_excerpt(key)} appears twice", key.start_mark)
+        seen.add(name)
     mapping = loader.construct_mapping(node, deep=True)
     mapping[LINE_KEY] = node.start_mark.line + 1
     mapping[KEY_LINES] = {
@@ -163,6 +169,8 @@ def load_yaml(path: Path, limits: YamlLimits = LIMITS) -> dict[str, Any]:
 
 def _read_text(path: Path, max_bytes: int) -> str:
     """The file as text: at most `max_bytes`, strict UTF-8, a UTF-8 BOM dropped."""
+    if path.exists() and not path.is_file():  # a FIFO or device would block or never end
+        raise YamlError(_one_line(f"{path}: not a regular file"))
     try:
         with path.open("rb") as fh:
             raw = fh.read(max_bytes + 1)

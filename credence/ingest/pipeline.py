@@ -22,7 +22,7 @@ from typing import Any
 from credence.core.records import Record
 from credence.ingest.checking import CheckedBatch, CheckSpec, bulk_gc, checked_batches
 from credence.ingest.lock import ingest_lock
-from credence.ingest.readers import ReadOptions, check_file
+from credence.ingest.readers import FormatError, ReadOptions, check_file
 from credence.ingest.rejects import RejectsWriter
 from credence.store.appender import Appender
 from credence.store.registry import Registry, RunCounts
@@ -87,6 +87,8 @@ def ingest_file(
             encoding, limits.max_columns, limits.max_line_bytes, limits.max_cell_chars
         ),
     )
+    if not path.is_file():  # a FIFO would block the lock's open, a device never end
+        raise FormatError(f"{path}: not a regular file")
     with ingest_lock(path, waiting or _to_stderr):
         return _ingest(registry, spec, started, progress, use_worker)
 

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from credence.core.jsontext import has_duplicate_keys
 from credence.core.records import RECORD_FIELDS, REQUIRED_FIELDS
 from credence.ingest.textfile import FormatError, ReadOptions, open_text, scan_text
 
@@ -63,6 +65,8 @@ def _names(names: list[str]) -> str:
 
 def check_file(path: Path, options: ReadOptions) -> list[str]:
     """Refuse a file before anything is written; return its columns (for the rejects file)."""
+    if not path.is_file():  # a FIFO or device would block or never end
+        raise FormatError(f"{path}: not a regular file")
     fmt = file_format(path)
     if fmt != "parquet":
         scan_text(path, options)
@@ -77,7 +81,14 @@ def check_file(path: Path, options: ReadOptions) -> list[str]:
 
 
 def check_columns(path: Path, columns: list[str]) -> None:
-    """Refuse files missing a required column or carrying an uncatalogued one."""
+    """Refuse files missing a required column, naming one twice, or carrying an uncatalogued one."""
+    twice = (
+        sorted({c for c in columns if columns.count(c) > 1})
+        if len(set(columns)) < len(columns)
+        else []
+    )
+    if twice:
+        raise FormatError(f"{path}: column(s) {_names(twice)} appear more than once")
     missing = [c for c in REQUIRED_FIELDS if c not in columns]
     if missing:
         raise FormatError(f"{path}: missing column(s) {', '.join(missing)}")
@@ -97,7 +108,11 @@ def check_columns_of(path: Path, columns: list[str]) -> None:
 
 def read_columns(path: Path, options: ReadOptions | None = None) -> list[str]:
     """The file's column names, for the rejects file's header."""
-    options = options or ReadOptions()
+    with reader_errors(path):
+        return _read_columns(path, options or ReadOptions())
+
+
+def _read_columns(path: Path, options: ReadOptions) -> list[str]:
     fmt = file_format(path)
     if fmt == "parquet":
         return _parquet_columns(path)
@@ -114,8 +129,40 @@ def read_columns(path: Path, options: ReadOptions | None = None) -> list[str]:
 def read_batches(
     path: Path, batch_size: int, options: ReadOptions | None = None
 ) -> Iterator[list[tuple[int, Row | ParseError]]]:
-    """Yield lists of (1-based data row number, row or ParseError)."""
-    options = options or ReadOptions()
+    """Yield lists of (1-based data row number, row or ParseError).
+
+    The pipeline checks a file whole before reading it (`check_file`); this
+    is the second line: whatever a reader library raises on a hostile file
+    becomes a FormatError naming the file, never a traceback.
+    """
+    with reader_errors(path):
+        yield from _read_batches(path, batch_size, options or ReadOptions())
+
+
+@contextmanager
+def reader_errors(path: Path) -> Iterator[None]:
+    """Turn what a reader library raises on a hostile file into a one-line FormatError."""
+    try:
+        yield
+    except FormatError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path}: not UTF-8 at byte {exc.start}") from None
+    except RecursionError:
+        raise FormatError(f"{path}: nested too deeply") from None
+    except EOFError:
+        raise FormatError(f"{path}: the compressed file is cut short") from None
+    except Exception as exc:
+        import pyarrow as pa
+
+        if isinstance(exc, (csv.Error, ValueError, OSError, pa.ArrowException)):
+            raise FormatError(f"{path}: cannot be read ({type(exc).__name__})") from None
+        raise
+
+
+def _read_batches(
+    path: Path, batch_size: int, options: ReadOptions
+) -> Iterator[list[tuple[int, Row | ParseError]]]:
     fmt = file_format(path)
     if fmt == "parquet":
         check_columns(path, read_columns(path))
@@ -171,6 +218,9 @@ def _jsonl_rows(path: Path, options: ReadOptions) -> Iterator[tuple[int, Row | P
             if not isinstance(row, dict):
                 yield number, ParseError("each line must be a JSON object", {})
                 continue
+            if has_duplicate_keys(line, row):
+                yield number, ParseError("a key appears twice in the object", {})
+                continue
             extra = [k for k in row if k not in RECORD_FIELDS]
             if extra:
                 yield number, ParseError(f"field(s) {_names(extra)} are not allowed", row)
@@ -185,7 +235,8 @@ def _parquet_file(path: Path) -> Any:
     try:
         return pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
-        raise FormatError(f"{path}: not a readable Parquet file ({str(exc)[:200]})") from None
+        why = " ".join(str(exc).split())[:200]
+        raise FormatError(f"{path}: not a readable Parquet file ({why})") from None
 
 
 def _parquet_columns(path: Path) -> list[str]:
