@@ -93,7 +93,7 @@ ROWS = [
     ),
     row(reference="C-4", subject=PERSON_2, attributes={"case_number": "x1", "amount": 1e-7}),
     row(reference="C-5", item="revocation", corrects="C-1", attributes=None),
-    row(reference="C-6", subject=PERSON, attributes={"case_number": "北京1", "amount": 1e22}),
+    row(reference="C-6", subject=PERSON, attributes={"case_number": "北京1", "amount": 1e15}),
     row(reference="C-7", attributes={"amount": 100, "case_number": "k1"}),
 ]
 
