@@ -15,6 +15,7 @@ message names counts and at most a few names, never a whole header.
 from __future__ import annotations
 
 import csv
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -69,7 +70,8 @@ def check_file(path: Path, options: ReadOptions) -> list[str]:
         raise FormatError(f"{path}: not a regular file")
     fmt = file_format(path)
     if fmt != "parquet":
-        scan_text(path, options)
+        with reader_errors(path):
+            scan_text(path, options)
     columns = read_columns(path, options)
     if len(columns) > options.max_columns:
         raise FormatError(
@@ -150,8 +152,8 @@ def reader_errors(path: Path) -> Iterator[None]:
         raise FormatError(f"{path}: not UTF-8 at byte {exc.start}") from None
     except RecursionError:
         raise FormatError(f"{path}: nested too deeply") from None
-    except EOFError:
-        raise FormatError(f"{path}: the compressed file is cut short") from None
+    except (EOFError, zlib.error):
+        raise FormatError(f"{path}: the compressed file is cut short or corrupt") from None
     except Exception as exc:
         import pyarrow as pa
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import io
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,8 +101,8 @@ def scan_text(path: Path, options: ReadOptions) -> None:
                     newlines += chunk.count(b"\n")
                 offset += len(chunk)
             _decode(path, decoder, b"", offset, newlines, options.encoding, final=True)
-    except (OSError, EOFError) as exc:  # truncated or corrupt gzip
-        raise FormatError(f"{path}: cannot be read: {exc}") from None
+    except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt gzip
+        raise FormatError(f"{path}: cannot be read: {' '.join(str(exc).split())}") from None
 
 
 def _decode(

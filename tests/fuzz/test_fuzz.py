@@ -66,7 +66,8 @@ def test_readers_survive_fuzzing(tmp_path: Path, capsys: pytest.CaptureFixture[s
         timeout=SECONDS + 120,
     )
     if run.returncode != 0:
-        crash = run.stderr[run.stderr.find("=== Uncaught") :][-3000:] or run.stderr[-3000:]
+        start = run.stderr.find("=== Uncaught")
+        crash = run.stderr[start:][-3000:] if start >= 0 else run.stderr[-3000:]
         pytest.fail(f"the readers' fuzzer found a crash:\n{crash}")
     done = [line for line in run.stderr.splitlines() if line.startswith("Done ")]
     with capsys.disabled():

@@ -308,3 +308,22 @@ def test_second_run_says_it_waits(tmp_path: Path) -> None:
         assert second.is_alive()  # waiting for the first
     second.join(timeout=5)
     assert heard == [f"another ingest of {path} is running; waiting for it to finish"]
+
+
+def test_corrupt_gzip_is_a_format_error(tmp_path: Path) -> None:
+    """Found by the fuzzer: zlib.error (not an OSError) escaped from a corrupt deflate stream."""
+    import base64
+
+    from credence.ingest.readers import FormatError, ReadOptions, check_file, read_batches
+
+    data = base64.b64decode(
+        "H4sIAAABAXsNDQ0NDQ0iCl0Bew0NDQ0NDQ0NDQ0ADQp7DQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0jDQ0NDQ0N"
+        "DQ0NDQ0NDQ0NDQ17DQ0NDQANDQ17IgpdAXsNDQ0NDQ0NAAAADQ0NDQp7DQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0j"
+        "DQ0NDQ0NDQ0NDQ0NDQ0NDQ17DQ0NDQ0NDXs="
+    )
+    path = tmp_path / "corrupt.jsonl"
+    path.write_bytes(data)
+    with pytest.raises(FormatError, match="compressed file"):
+        check_file(path, ReadOptions())
+    with pytest.raises(FormatError, match="compressed file"):
+        [b for b in read_batches(path, 5)]
