@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import typer
@@ -150,149 +151,163 @@ def integrity_gate(registry: Registry, unverified: bool) -> None:
         )
 
 
+def _main() -> ModuleType:
+    """The CLI's shared helpers (console, error boundary), imported when a command runs."""
+    from credence.cli import main
+
+    return main
+
+
+def score(
+    rulebook: str = typer.Option("gov-default", "--rulebook", help=RULEBOOK_HELP),
+    as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    known_at: str | None = typer.Option(None, "--known-at", help=KNOWN_AT_HELP),
+    engine: str = typer.Option("duckdb", "--engine", help="sql (the store) or duckdb (batch)"),
+    out: Path | None = typer.Option(None, "--out", help="Write JSONL here (default: stdout)"),
+    unverified: bool = typer.Option(False, "--unverified", help=UNVERIFIED_HELP),
+) -> None:
+    """Assess every subject: one JSON line each (score, grade, lists, measures, reasons)."""
+    cli = _main()
+    from credence.scoring.service import (
+        ENGINES,
+        Tally,
+        assess_all,
+        open_rulebook,
+        write_jsonl,
+    )
+
+    if engine not in ENGINES:
+        cli.fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    when = _when(as_of, known_at)
+    counts: Counter[str] = Counter()
+    tally = Tally()
+    with cli.opened() as registry, cli.user_errors():
+        integrity_gate(registry, unverified)
+        rb = open_rulebook(registry, rulebook)
+        with cli.progress_bar(cli.console if out else cli.err) as bar:
+            assessed = assess_all(
+                registry, cli.settings(), rb, when, engine, stage_progress(bar), tally
+            )
+            n = write_jsonl(assessed, out, lambda a: add_outcome(counts, a))
+    report = cli.console if out else cli.err
+    report.print(summarise(counts, rb))
+    for line in score_summary(rb, when, n, tally):
+        report.print(line, highlight=False, markup=False, soft_wrap=True)
+    if out:
+        report.print(f"written to {out}", highlight=False, soft_wrap=True)
+
+
+def explain(
+    subject: str = typer.Argument(..., help="Subject key, e.g. ric:110... or uscc:91..."),
+    rulebook: str = typer.Option("gov-default", "--rulebook", help=RULEBOOK_HELP),
+    as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    known_at: str | None = typer.Option(None, "--known-at", help=KNOWN_AT_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the assessment as JSON"),
+    unverified: bool = typer.Option(False, "--unverified", help=UNVERIFIED_HELP),
+) -> None:
+    """One subject's assessment, why, and what would change it."""
+    cli = _main()
+    from credence.core.explain import explain_dict, explain_lines, provenance_line
+    from credence.core.ids import parse_subject
+    from credence.scoring.service import assess_one, open_rulebook, records_held
+
+    when = _when(as_of, known_at)
+    with cli.opened() as registry, cli.user_errors():
+        integrity_gate(registry, unverified)
+        key = parse_subject(subject)
+        rb = open_rulebook(registry, rulebook)
+        a = assess_one(registry, rb, f"{key.scheme}:{key.ident}", when)
+        held = records_held(registry, a.subject, when)
+        facts = _record_facts(registry, a)
+    if as_json:
+        typer.echo(json.dumps(explain_dict(a, held), ensure_ascii=False, indent=2))
+        return
+    for title, lines in explain_lines(rb, a, facts, held).items():
+        if not lines and title != "outcome":
+            continue
+        if title != "outcome":
+            cli.console.print(f"\n[bold]{title}[/bold]")
+        for line in lines:
+            cli.console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+    cli.console.print(
+        "\n" + provenance_line(a), highlight=False, markup=False, style="dim", soft_wrap=True
+    )
+
+
+def simulate(
+    rulebook: str = typer.Option(..., "--rulebook", help="The proposed rulebook: " + RULEBOOK_HELP),
+    against: str = typer.Option("gov-default", "--against", help="The current rulebook"),
+    as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    engine: str = typer.Option("duckdb", "--engine", help="sql (the store) or duckdb (batch)"),
+    top: int = typer.Option(10, "--top", min=1, help="Rows per region table"),
+) -> None:
+    """What a rule change would do: grades, lists and measures, by kind and region."""
+    cli = _main()
+    from credence.cli.simulate_report import print_simulation
+    from credence.scoring.service import ENGINES, open_rulebook
+    from credence.scoring.service import simulate as run
+
+    if engine not in ENGINES:
+        cli.fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    when = _when(as_of, None)
+    with cli.opened() as registry, cli.user_errors():
+        current = open_rulebook(registry, against)
+        proposed = open_rulebook(registry, rulebook)
+        with cli.progress_bar() as bar:
+            task = bar.add_task("simulate", total=None)
+            result = run(
+                registry,
+                cli.settings(),
+                current,
+                proposed,
+                when,
+                engine,
+                lambda _s, done, total: bar.update(task, completed=done, total=total),
+            )
+    print_simulation(cli.console, current, proposed, result, top)
+
+
+def rulebook_check(
+    file: str = typer.Argument(..., help=RULEBOOK_HELP),
+) -> None:
+    """Validate a rulebook against the catalogue, without loading it anywhere."""
+    cli = _main()
+    from credence.store.registry import Registry
+
+    with cli.user_errors():
+        catalogue = Registry.load_catalogue(cli.settings())
+        rb = load_rulebook(resolve_rulebook_path(file), catalogue)
+    score = (
+        f"score {rb.score.min}-{rb.score.max} (base {rb.score.base}) on "
+        + ", ".join(k.value for k in rb.score.subjects)
+        + f", {len(rb.item_rules)} items scored"
+        if rb.score
+        else "no score"
+    )
+    cli.console.print(
+        f"ok: {rb.name} {rb.version}: {score}; {len(rb.lists)} lists, "
+        f"{len(rb.measures)} measures\ncontent hash {rb.content_hash}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def rulebook_list() -> None:
+    """The preset rulebooks shipped with credence."""
+    cli = _main()
+    from credence.store.registry import Registry
+
+    with cli.user_errors():
+        catalogue = Registry.load_catalogue(cli.settings())
+        for name in preset_names():
+            rb = load_rulebook(resolve_rulebook_path(name), catalogue)
+            cli.console.print(f"{name:14} {rb.version:8} {rb.spec.title}", highlight=False)
+
+
 def register(app: typer.Typer, rulebook_app: typer.Typer) -> None:
     """Attach the scoring commands to the CLI."""
-    from credence.cli.main import console, err, fail, opened, progress_bar, settings, user_errors
-
-    @app.command()
-    def score(
-        rulebook: str = typer.Option("gov-default", "--rulebook", help=RULEBOOK_HELP),
-        as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
-        known_at: str | None = typer.Option(None, "--known-at", help=KNOWN_AT_HELP),
-        engine: str = typer.Option("duckdb", "--engine", help="sql (the store) or duckdb (batch)"),
-        out: Path | None = typer.Option(None, "--out", help="Write JSONL here (default: stdout)"),
-        unverified: bool = typer.Option(False, "--unverified", help=UNVERIFIED_HELP),
-    ) -> None:
-        """Assess every subject: one JSON line each (score, grade, lists, measures, reasons)."""
-        from credence.scoring.service import (
-            ENGINES,
-            Tally,
-            assess_all,
-            open_rulebook,
-            write_jsonl,
-        )
-
-        if engine not in ENGINES:
-            fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-        when = _when(as_of, known_at)
-        counts: Counter[str] = Counter()
-        tally = Tally()
-        with opened() as registry, user_errors():
-            integrity_gate(registry, unverified)
-            rb = open_rulebook(registry, rulebook)
-            with progress_bar(console if out else err) as bar:
-                assessed = assess_all(
-                    registry, settings(), rb, when, engine, stage_progress(bar), tally
-                )
-                n = write_jsonl(assessed, out, lambda a: add_outcome(counts, a))
-        report = console if out else err
-        report.print(summarise(counts, rb))
-        for line in score_summary(rb, when, n, tally):
-            report.print(line, highlight=False, markup=False, soft_wrap=True)
-        if out:
-            report.print(f"written to {out}", highlight=False, soft_wrap=True)
-
-    @app.command()
-    def explain(
-        subject: str = typer.Argument(..., help="Subject key, e.g. ric:110... or uscc:91..."),
-        rulebook: str = typer.Option("gov-default", "--rulebook", help=RULEBOOK_HELP),
-        as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
-        known_at: str | None = typer.Option(None, "--known-at", help=KNOWN_AT_HELP),
-        as_json: bool = typer.Option(False, "--json", help="Print the assessment as JSON"),
-        unverified: bool = typer.Option(False, "--unverified", help=UNVERIFIED_HELP),
-    ) -> None:
-        """One subject's assessment, why, and what would change it."""
-        from credence.core.explain import explain_dict, explain_lines, provenance_line
-        from credence.core.ids import parse_subject
-        from credence.scoring.service import assess_one, open_rulebook, records_held
-
-        when = _when(as_of, known_at)
-        with opened() as registry, user_errors():
-            integrity_gate(registry, unverified)
-            key = parse_subject(subject)
-            rb = open_rulebook(registry, rulebook)
-            a = assess_one(registry, rb, f"{key.scheme}:{key.ident}", when)
-            held = records_held(registry, a.subject, when)
-            facts = _record_facts(registry, a)
-        if as_json:
-            typer.echo(json.dumps(explain_dict(a, held), ensure_ascii=False, indent=2))
-            return
-        for title, lines in explain_lines(rb, a, facts, held).items():
-            if not lines and title != "outcome":
-                continue
-            if title != "outcome":
-                console.print(f"\n[bold]{title}[/bold]")
-            for line in lines:
-                console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
-        console.print(
-            "\n" + provenance_line(a), highlight=False, markup=False, style="dim", soft_wrap=True
-        )
-
-    @app.command()
-    def simulate(
-        rulebook: str = typer.Option(
-            ..., "--rulebook", help="The proposed rulebook: " + RULEBOOK_HELP
-        ),
-        against: str = typer.Option("gov-default", "--against", help="The current rulebook"),
-        as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
-        engine: str = typer.Option("duckdb", "--engine", help="sql (the store) or duckdb (batch)"),
-        top: int = typer.Option(10, "--top", min=1, help="Rows per region table"),
-    ) -> None:
-        """What a rule change would do: grades, lists and measures, by kind and region."""
-        from credence.cli.simulate_report import print_simulation
-        from credence.scoring.service import ENGINES, open_rulebook
-        from credence.scoring.service import simulate as run
-
-        if engine not in ENGINES:
-            fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-        when = _when(as_of, None)
-        with opened() as registry, user_errors():
-            current = open_rulebook(registry, against)
-            proposed = open_rulebook(registry, rulebook)
-            with progress_bar() as bar:
-                task = bar.add_task("simulate", total=None)
-                result = run(
-                    registry,
-                    settings(),
-                    current,
-                    proposed,
-                    when,
-                    engine,
-                    lambda _s, done, total: bar.update(task, completed=done, total=total),
-                )
-        print_simulation(console, current, proposed, result, top)
-
-    @rulebook_app.command("check")
-    def rulebook_check(
-        file: str = typer.Argument(..., help=RULEBOOK_HELP),
-    ) -> None:
-        """Validate a rulebook against the catalogue, without loading it anywhere."""
-        from credence.store.registry import Registry
-
-        with user_errors():
-            catalogue = Registry.load_catalogue(settings())
-            rb = load_rulebook(resolve_rulebook_path(file), catalogue)
-        score = (
-            f"score {rb.score.min}-{rb.score.max} (base {rb.score.base}) on "
-            + ", ".join(k.value for k in rb.score.subjects)
-            + f", {len(rb.item_rules)} items scored"
-            if rb.score
-            else "no score"
-        )
-        console.print(
-            f"ok: {rb.name} {rb.version}: {score}; {len(rb.lists)} lists, "
-            f"{len(rb.measures)} measures\ncontent hash {rb.content_hash}",
-            highlight=False,
-            soft_wrap=True,
-        )
-
-    @rulebook_app.command("list")
-    def rulebook_list() -> None:
-        """The preset rulebooks shipped with credence."""
-        from credence.store.registry import Registry
-
-        with user_errors():
-            catalogue = Registry.load_catalogue(settings())
-            for name in preset_names():
-                rb = load_rulebook(resolve_rulebook_path(name), catalogue)
-                console.print(f"{name:14} {rb.version:8} {rb.spec.title}", highlight=False)
+    app.command()(score)
+    app.command()(explain)
+    app.command()(simulate)
+    rulebook_app.command("check")(rulebook_check)
+    rulebook_app.command("list")(rulebook_list)
