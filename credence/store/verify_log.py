@@ -204,10 +204,9 @@ def _check_head(
             f"which is missing (the previous stored head is at size {prev})"
         )
     if frontier.root() != head.root:
-        last = walk.last_head.size if walk.last_head else 0
         raise Finding(
             f"tree head at size {head.size} does not match the log: an entry between "
-            f"#{last} and #{head.size - 1} was altered along with its leaf hash"
+            f"#{prev} and #{head.size - 1} was altered along with its leaf hash"
         )
     for entry in pending_keys:  # key entries covered by this trusted head now count
         key = key_bytes(entry)
