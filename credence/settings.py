@@ -7,6 +7,7 @@ checks this).
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from pydantic import Field, ValidationError
@@ -57,6 +58,19 @@ class Settings(BaseSettings):
     demo_subjects: int = Field(default=100_000, ge=100, le=10_000_000)
     # When true, `make demo` builds, reports and exits instead of serving.
     demo_no_serve: bool = False
+    # Address and port `credence serve` listens on (loopback by default: put a TLS
+    # reverse proxy in front before exposing it).
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65_535)
+    # The day the service takes as today (YYYY-MM-DD), for drills and demos: dispute
+    # deadlines, publicity and list durations are measured from it. Empty: the real date.
+    today: dt.date | None = None
+    # Days a source has to answer a dispute before the record is suppressed.
+    dispute_days: int = Field(default=30, ge=1, le=365)
+
+    def service_today(self) -> dt.date:
+        """The service's today: CREDENCE_TODAY if set, else the UTC date."""
+        return self.today or dt.datetime.now(dt.UTC).date()
 
     @property
     def database_url(self) -> str:

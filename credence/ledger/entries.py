@@ -24,8 +24,16 @@ ENTRY_VERSION = 1
 SOURCE = "source"
 KEY = "key"
 ERASURE = "erasure"
-KINDS = (SOURCE, KEY, ERASURE)
+ACCESS = "access"  # an API key issued to a party, or revoked (schema 3)
+DISPUTE = "dispute"  # a record contested, and the outcome
+REPAIR = "repair"  # credit repair applied for, and the outcome
+RULEBOOK = "rulebook"  # a rulebook published (the latest is live)
+KINDS = (SOURCE, KEY, ERASURE, ACCESS, DISPUTE, REPAIR, RULEBOOK)
 KEY_ACTIONS = ("issue", "revoke")
+ACCESS_ACTIONS = ("issue", "revoke")
+DISPUTE_ACTIONS = ("filed", "confirmed", "corrected", "withdrawn", "lapsed")
+REPAIR_ACTIONS = ("applied", "rectified", "refused")
+ROLES = ("source", "relying-party", "subject", "auditor", "admin")
 MAX_REASON = 200
 _REASON = re.compile(r"^[^\x00-\x1f\x7f]{3,200}$")
 
@@ -92,6 +100,64 @@ def erasure_entry(
     return _leaf(seq, ERASURE, fields)
 
 
+def text_hash(text: str) -> str:
+    """Hex SHA-256 of free text a person wrote: the ledger commits to it, never holds it."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def access_entry(
+    seq: int,
+    action: str,
+    role: str,
+    name: str,
+    key_hash: bytes,
+    purposes: list[str],
+    source: str | None,
+) -> bytes:
+    """A party's API key issued or revoked: who may reach the service, and for what.
+
+    The key itself never appears, only its SHA-256; a subject key does not
+    name its subject (the ledger holds no personal data).
+    """
+    if action not in ACCESS_ACTIONS or role not in ROLES:
+        raise EntryError(f"access entry: bad action {action!r} or role {role!r}")
+    fields = {
+        "action": action,
+        "key_sha256": key_hash.hex(),
+        "name": name,
+        "purposes": sorted(purposes),
+        "role": role,
+        "source": source or "",
+    }
+    return _leaf(seq, ACCESS, fields)
+
+
+def dispute_entry(seq: int, action: str, dispute: int, record: int, detail: str) -> bytes:
+    """A step of a dispute about record #`record`.
+
+    `detail`: for `filed`, the SHA-256 of the subject's reason; for an
+    answer, the SHA-256 of the source's explanation; for `corrected` or
+    `withdrawn`, also the correcting record's seq as `by:<seq>:<hash>`.
+    """
+    if action not in DISPUTE_ACTIONS:
+        raise EntryError(f"dispute action must be one of {DISPUTE_ACTIONS}, not {action!r}")
+    fields = {"action": action, "detail": detail, "dispute": dispute, "record": record}
+    return _leaf(seq, DISPUTE, fields)
+
+
+def repair_entry(seq: int, action: str, repair: int, record: int, detail: str) -> bytes:
+    """A step of a credit-repair application about record #`record` (detail: a text hash)."""
+    if action not in REPAIR_ACTIONS:
+        raise EntryError(f"repair action must be one of {REPAIR_ACTIONS}, not {action!r}")
+    fields = {"action": action, "detail": detail, "record": record, "repair": repair}
+    return _leaf(seq, REPAIR, fields)
+
+
+def rulebook_entry(seq: int, name: str, sha256: str) -> bytes:
+    """A rulebook published: from this entry on it is the live one."""
+    return _leaf(seq, RULEBOOK, {"name": name, "sha256": sha256})
+
+
 def parse_entry(seq: int, body: bytes) -> Entry:
     """The entry stored at `seq`, refusing anything but its own canonical bytes."""
     try:
@@ -116,6 +182,10 @@ def _check_fields(kind: str, data: dict[str, Any]) -> None:
         SOURCE: {"name", "patterns", "items"},
         KEY: {"action", "algorithm", "public_key"},
         ERASURE: {"erases", "item", "reason", "reference_hash", "source"},
+        ACCESS: {"action", "key_sha256", "name", "purposes", "role", "source"},
+        DISPUTE: {"action", "detail", "dispute", "record"},
+        REPAIR: {"action", "detail", "record", "repair"},
+        RULEBOOK: {"name", "sha256"},
     }[kind] | {"kind", "seq", "v"}
     if set(data) != expected:
         raise EntryError(f"{kind} entry must have exactly the fields {sorted(expected)}")
@@ -128,6 +198,20 @@ def _check_fields(kind: str, data: dict[str, Any]) -> None:
         raise EntryError("key entry must issue or revoke an ed25519 key")
     if kind == ERASURE and (not isinstance(data["erases"], int) or data["erases"] < 0):
         raise EntryError("erasure entry must name a ledger position")
+    if kind == DISPUTE and (
+        data["action"] not in DISPUTE_ACTIONS
+        or not isinstance(data["record"], int)
+        or not isinstance(data["dispute"], int)
+    ):
+        raise EntryError("dispute entry must name a known action, a dispute and a record")
+    if kind == REPAIR and (
+        data["action"] not in REPAIR_ACTIONS
+        or not isinstance(data["record"], int)
+        or not isinstance(data["repair"], int)
+    ):
+        raise EntryError("repair entry must name a known action, an application and a record")
+    if kind == ACCESS and (data["action"] not in ACCESS_ACTIONS or data["role"] not in ROLES):
+        raise EntryError("access entry must issue or revoke a key of a known role")
 
 
 def key_bytes(entry: Entry) -> bytes:

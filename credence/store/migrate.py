@@ -31,7 +31,15 @@ from credence.ledger.treehead import chain_bytes, raw_public_key, signed_bytes
 from credence.settings import Settings
 from credence.store.database import StoreError, create_engine, write_transaction
 from credence.store.registry import Registry, Source
-from credence.store.schema import SCHEMA_VERSION, entries, erased, meta, records, tree_heads
+from credence.store.schema import (
+    SCHEMA_VERSION,
+    entries,
+    erased,
+    meta,
+    metadata,
+    records,
+    tree_heads,
+)
 from credence.store.sealing import append_entries
 
 
@@ -45,8 +53,11 @@ def migrate_registry(settings: Settings) -> str:
             raise StoreError("no registry here: run `credence init` first")
         if found == str(SCHEMA_VERSION):
             return f"registry is already at schema {SCHEMA_VERSION}: nothing to do"
+        if found == "2":
+            _add_service_tables(engine)
+            return f"migrated schema 2 -> {SCHEMA_VERSION}: service tables added"
         if found != "1":
-            raise StoreError(f"cannot migrate schema {found} (this credence knows 1 and 2)")
+            raise StoreError(f"cannot migrate schema {found} (this credence knows 1 to 3)")
         key = keyfiles.load_signing_key(settings.signing_key_path)
         heads = _check_v1(engine, key)
         entries.create(engine, checkfirst=True)
@@ -58,6 +69,7 @@ def migrate_registry(settings: Settings) -> str:
             conn.execute(
                 sa.update(meta).where(meta.c.key == "schema").values(value=str(SCHEMA_VERSION))
             )
+        _add_service_tables(engine)
         registry = Registry(settings, engine, Registry.load_catalogue(settings))
         added = _governance(registry, key)
     finally:
@@ -66,6 +78,15 @@ def migrate_registry(settings: Settings) -> str:
         f"migrated schema 1 -> {SCHEMA_VERSION}: {len(heads)} heads chained, "
         f"{added} governance entries appended; run `credence verify`"
     )
+
+
+def _add_service_tables(engine: sa.Engine) -> None:
+    """Schema 3: the service's tables (keys, inquiries, disputes, ...), all new."""
+    metadata.create_all(engine)
+    with write_transaction(engine) as conn:
+        conn.execute(
+            sa.update(meta).where(meta.c.key == "schema").values(value=str(SCHEMA_VERSION))
+        )
 
 
 def _check_v1(engine: sa.Engine, key: Ed25519PrivateKey) -> list[tuple[int, bytes, int]]:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from credence.core.records import FIELD_MAX_LENGTHS as WIDTH
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = sa.MetaData()
 
@@ -136,4 +136,135 @@ ingest_runs = sa.Table(
     sa.Column("accepted", sa.BigInteger, nullable=False, default=0),
     sa.Column("duplicates", sa.BigInteger, nullable=False, default=0),
     sa.Column("rejected", sa.BigInteger, nullable=False, default=0),
+)
+
+# --- the service (schema 3): parties' keys, inquiries, due process, publications ---
+
+# Keys of the parties that reach the API. Only a hash of each key is kept: the key is shown
+# once when issued. `prefix` (the first characters) names a key in lists and logs.
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("prefix", sa.String(24), nullable=False),
+    sa.Column("key_hash", sa.LargeBinary(32), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("purposes", sa.Text, nullable=False),  # JSON list (relying parties)
+    sa.Column("subject", sa.String(WIDTH["subject"])),  # subject keys: whose file
+    sa.Column("source_id", sa.Integer),  # source keys: which source
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("revoked_at", sa.String(32)),
+    sa.Column("entry_seq", sa.BigInteger),  # the ledger entry that issued it
+)
+
+# Every look at a person: checks (answered or refused) and reads of their file by others.
+# Written (durably) before the answer leaves; shown to the person in their file.
+inquiries = sa.Table(
+    "inquiries",
+    metadata,
+    sa.Column("id", Seq, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.String(32), nullable=False),  # UTC, ISO 8601 with milliseconds
+    sa.Column("subject", sa.String(WIDTH["subject"]), nullable=False),
+    sa.Column("key_id", sa.Integer, nullable=False),
+    sa.Column("party", sa.String(64), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),  # check | read
+    sa.Column("purpose", sa.String(64)),
+    sa.Column("decision", sa.String(16), nullable=False),  # allow | deny | review | refused | read
+    sa.Column("rulebook", sa.String(64)),
+    sa.Column("ledger_size", sa.BigInteger),
+)
+sa.Index("ix_inquiries_subject", inquiries.c.subject, inquiries.c.id)
+
+# Requests refused for want of a key, role or permission (no personal data: the route
+# template, not the path).
+access_denials = sa.Table(
+    "access_denials",
+    metadata,
+    sa.Column("id", Seq, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Column("key_prefix", sa.String(24)),
+    sa.Column("role", sa.String(16)),
+    sa.Column("method", sa.String(8), nullable=False),
+    sa.Column("route", sa.String(128), nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("reason", sa.String(200), nullable=False),
+)
+
+# A subject contests a record; its source confirms, corrects or withdraws it by the
+# deadline, or the record is suppressed. Each step is a ledger entry (`*_entry`).
+disputes = sa.Table(
+    "disputes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("record_seq", sa.BigInteger, nullable=False),
+    sa.Column("subject", sa.String(WIDTH["subject"]), nullable=False),
+    sa.Column("source_id", sa.Integer, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("filed_on", sa.String(10), nullable=False),  # the service's day
+    sa.Column("deadline", sa.String(10), nullable=False),  # last day for the source's answer
+    sa.Column("status", sa.String(16), nullable=False),  # open|confirmed|corrected|withdrawn|lapsed
+    sa.Column("answered_on", sa.String(10)),
+    sa.Column("answer", sa.Text),  # the source's explanation
+    sa.Column("correction_seq", sa.BigInteger),  # the record that corrected or withdrew it
+    sa.Column("filed_entry", sa.BigInteger, nullable=False),
+    sa.Column("outcome_entry", sa.BigInteger),
+)
+sa.Index("ix_disputes_subject", disputes.c.subject)
+sa.Index("ix_disputes_source", disputes.c.source_id, disputes.c.status)
+sa.Index("ix_disputes_record", disputes.c.record_seq)
+
+# Credit repair: after an item's minimum publicity the subject applies; once the source
+# confirms rectification, publicity ends early (the record is suppressed).
+repairs = sa.Table(
+    "repairs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("record_seq", sa.BigInteger, nullable=False),
+    sa.Column("subject", sa.String(WIDTH["subject"]), nullable=False),
+    sa.Column("source_id", sa.Integer, nullable=False),
+    sa.Column("statement", sa.Text, nullable=False),
+    sa.Column("applied_on", sa.String(10), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | rectified | refused
+    sa.Column("answered_on", sa.String(10)),
+    sa.Column("answer", sa.Text),
+    sa.Column("filed_entry", sa.BigInteger, nullable=False),
+    sa.Column("outcome_entry", sa.BigInteger),
+)
+sa.Index("ix_repairs_subject", repairs.c.subject)
+sa.Index("ix_repairs_source", repairs.c.source_id, repairs.c.status)
+
+# Records that stopped counting by due process (a lapsed dispute, a granted repair): the
+# scoring engines read this beside corrections, so a suppressed record counts nowhere.
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column("seq", Seq, primary_key=True, autoincrement=False),  # the ledger entry
+    sa.Column("record_seq", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("cause", sa.String(16), nullable=False),  # lapsed | repaired
+)
+
+# Rulebooks an admin published; the latest is live (gov-default until the first).
+publications = sa.Table(
+    "publications",
+    metadata,
+    sa.Column("seq", Seq, primary_key=True, autoincrement=False),  # the ledger entry
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # the rulebook's YAML as published
+    sa.Column("published_at", sa.String(32), nullable=False),
+)
+
+# Idempotency-Key (IETF httpapi draft): the first answer to (key, Idempotency-Key) is kept.
+idempotency = sa.Table(
+    "idempotency",
+    metadata,
+    sa.Column("key_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("idem_key", sa.String(255), primary_key=True),
+    sa.Column("request_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("state", sa.String(8), nullable=False),  # running | done
+    sa.Column("status", sa.Integer),
+    sa.Column("response", sa.LargeBinary),
+    sa.Column("created_at", sa.String(32), nullable=False),
 )
