@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,8 +62,12 @@ class BatchEngine:
         memory_limit: str = "3GB",
         group_bytes: int = 256 * 1024 * 1024,
         ledger: dict[str, Any] | None = None,
+        suppressed: Sequence[tuple[int, int]] = (),
     ) -> None:
         self.snapshot = snapshot
+        # (entry seq, record seq) of records suppressed by due process, read from the store
+        # (a small table) and counted as corrections, as the store engine does.
+        self.suppressed = list(suppressed)
         self.group_bytes = group_bytes
         self.rulebook = rulebook
         self.as_of = as_of
@@ -107,6 +111,8 @@ class BatchEngine:
                 else _EMPTY_CORRECTIONS
             )
             con.execute(f"CREATE TEMP TABLE corrections AS {corrections}")
+            if self.suppressed:
+                con.executemany("INSERT INTO corrections VALUES (?, ?)", self.suppressed)
             groups = self.snapshot.groups(self.group_bytes)
             for index, group in enumerate(groups):
                 started = time.perf_counter()

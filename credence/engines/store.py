@@ -21,11 +21,17 @@ from credence.engines.merge import merge_results
 from credence.engines.sqlgen import SUBJECT_PARAM, Program, compile_program
 
 _DIALECTS = {"sqlite": "sqlite", "postgresql": "postgres"}
-_CORRECTIONS = "SELECT seq, corrects_seq FROM records WHERE corrects_seq IS NOT NULL"
+# What stops a record counting: a later correction or revocation, or due process (a lapsed
+# dispute, a granted repair: the `suppressions` table), each from its ledger entry's seq on.
+_CORRECTIONS = (
+    "SELECT seq, corrects_seq FROM records WHERE corrects_seq IS NOT NULL "
+    "UNION ALL SELECT seq, record_seq AS corrects_seq FROM suppressions"
+)
 
 
-def _statement(program: Program, final: str) -> sa.TextClause:
-    text = program.with_query(final, ("corrections", _CORRECTIONS))
+def _statement(program: Program, final: str, exclude: tuple[int, ...] = ()) -> sa.TextClause:
+    corrections = _CORRECTIONS + "".join(f" UNION ALL SELECT 0, {int(seq)}" for seq in exclude)
+    text = program.with_query(final, ("corrections", corrections))
     return sa.text(text.replace(f"'{SUBJECT_PARAM}'", ":subject"))
 
 
@@ -58,12 +64,14 @@ class StoreEngine:
         self._all_sql = self._statements(self._all, ordered=True)
         self._conn: sa.Connection | None = None
 
-    def _statements(self, program: Program, ordered: bool = False) -> list[sa.TextClause | None]:
+    def _statements(
+        self, program: Program, ordered: bool = False, exclude: tuple[int, ...] = ()
+    ) -> list[sa.TextClause | None]:
         order = " ORDER BY 1" if ordered else ""
         return [
-            _statement(program, program.scores + order),
-            _statement(program, program.listings + order) if program.listings else None,
-            _statement(program, program.reasons + order) if program.reasons else None,
+            _statement(program, program.scores + order, exclude),
+            _statement(program, program.listings + order, exclude) if program.listings else None,
+            _statement(program, program.reasons + order, exclude) if program.reasons else None,
         ]
 
     def __enter__(self) -> StoreEngine:
@@ -80,11 +88,17 @@ class StoreEngine:
             self._conn = self.engine.connect()
         return self._conn
 
-    def assess(self, subject: str) -> Assessment:
-        """One subject's assessment (the base score and `records` 0 if nothing of theirs counts)."""
+    def assess(self, subject: str, exclude: tuple[int, ...] = ()) -> Assessment:
+        """One subject's assessment (the base score and `records` 0 if nothing of theirs counts).
+
+        `exclude`: records to leave out as if corrected away (a check asks what
+        would remain without the records under dispute).
+        """
         conn = self._connection()
         params = {"subject": subject}
-        scores_sql, listings_sql, reasons_sql = self._one_sql
+        scores_sql, listings_sql, reasons_sql = (
+            self._statements(self._one, exclude=exclude) if exclude else self._one_sql
+        )
         assert scores_sql is not None
         row = conn.execute(scores_sql, params).first()
         listings = conn.execute(listings_sql, params).all() if listings_sql is not None else []

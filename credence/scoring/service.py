@@ -35,7 +35,7 @@ from credence.engines.store import StoreEngine
 from credence.scoring.heads import snapshot_head, store_head
 from credence.settings import Settings
 from credence.store.registry import Registry
-from credence.store.schema import records
+from credence.store.schema import records, suppressions
 
 ENGINES = ("sql", "duckdb")
 DEFAULT_RULEBOOK = "gov-default"
@@ -115,12 +115,25 @@ def assess_all(
     )
     tally.ledger = snapshot_head(snapshot) if size is None else store_head(registry, size)
     batch = BatchEngine(
-        snapshot, rulebook, when.as_of, size, settings.duckdb_memory_limit, ledger=tally.ledger
+        snapshot,
+        rulebook,
+        when.as_of,
+        size,
+        settings.duckdb_memory_limit,
+        ledger=tally.ledger,
+        suppressed=suppressed(registry),
     )
     yield from batch.run(
         progress=(lambda done, total: progress("score", done, total)) if progress else None
     )
     tally.subjects_held = batch.subjects_held
+
+
+def suppressed(registry: Registry) -> list[tuple[int, int]]:
+    """(entry seq, record seq) of every record suppressed by due process, for the batch engine."""
+    with registry.engine.connect() as conn:
+        rows = conn.execute(sa.select(suppressions.c.seq, suppressions.c.record_seq)).all()
+    return [(int(a), int(b)) for a, b in rows]
 
 
 def verified_snapshot(
@@ -203,8 +216,13 @@ def simulate(
         ledger=snapshot_head(snapshot) if size is None else store_head(registry, size)
     )
     limit = settings.duckdb_memory_limit
-    old_run = BatchEngine(snapshot, current, when.as_of, size, limit, ledger=result.ledger)
-    new_run = BatchEngine(snapshot, proposed, when.as_of, size, limit, ledger=result.ledger)
+    held = suppressed(registry)
+    old_run = BatchEngine(
+        snapshot, current, when.as_of, size, limit, ledger=result.ledger, suppressed=held
+    )
+    new_run = BatchEngine(
+        snapshot, proposed, when.as_of, size, limit, ledger=result.ledger, suppressed=held
+    )
     tick = (lambda done, total: progress("simulate", done, total)) if progress else None
     for (_, old_found), (_, new_found) in zip(
         old_run.run_buckets(), new_run.run_buckets(tick), strict=True

@@ -22,6 +22,7 @@ from credence.core.catalogue import REVOCATION
 from credence.core.records import Record, Rejection
 from credence.ledger.leaf import SubjectHasher, record_leaf
 from credence.ledger.merkle import CompactRange
+from credence.ledger.treehead import TreeHead
 from credence.store.database import insert_rows, write_transaction
 from credence.store.schema import records
 from credence.store.sealing import load_frontier, seal
@@ -55,6 +56,21 @@ class BatchOutcome:
     duplicates: int = 0
     rejections: list[tuple[int, Rejection]] = field(default_factory=list)
     tree_size: int = 0
+    # For receipts (the API): (row number, seq, leaf hash) of each record written, the
+    # earlier record each duplicate repeats as (row number, seq), the frontier before
+    # the batch and the head that sealed it.
+    placed: list[tuple[int, int, bytes]] = field(default_factory=list)
+    repeats: list[tuple[int, int]] = field(default_factory=list)
+    before: CompactRange | None = None
+    head: TreeHead | None = None
+
+
+class BatchRefused(Exception):
+    """A strict batch (the API's) had a record the ledger refused: nothing was written."""
+
+    def __init__(self, outcome: BatchOutcome) -> None:
+        super().__init__(f"{len(outcome.rejections)} record(s) refused")
+        self.outcome = outcome
 
 
 @dataclass(slots=True)
@@ -100,14 +116,21 @@ class Appender:
     def __post_init__(self) -> None:
         self._subject_hash = SubjectHasher(self.subject_key)
 
-    def append(self, batch: Sequence[Sealed]) -> BatchOutcome:
-        """Write `batch` in one transaction, ending with a signed tree head."""
+    def append(self, batch: Sequence[Sealed], strict: bool = False) -> BatchOutcome:
+        """Write `batch` in one transaction, ending with a signed tree head.
+
+        `strict`: all or nothing; any record the ledger refuses raises
+        BatchRefused and rolls the whole batch back (the API's contract).
+        """
         with write_transaction(self.engine) as conn:
             frontier = load_frontier(conn)
             known = self._lookup(conn, batch)
             outcome, rows = _classify(batch, known, frontier.size)
+            if strict and outcome.rejections:
+                raise BatchRefused(outcome)
+            outcome.before = CompactRange(frontier.size, frontier.hashes)
             if rows:
-                self._write(conn, rows, frontier)
+                outcome.head = self._write(conn, rows, frontier, outcome.placed)
             outcome.tree_size = frontier.size
         return outcome
 
@@ -130,13 +153,15 @@ class Appender:
         conn: sa.Connection,
         rows: list[tuple[int, Sealed, int | None]],
         frontier: CompactRange,
-    ) -> None:
+        placed: list[tuple[int, int, bytes]],
+    ) -> TreeHead:
         sha256 = hashlib.sha256
         out: list[tuple[Any, ...]] = []
-        for seq, (_, rec, salt, rec_hash), target_seq in rows:
+        for seq, (row_number, rec, salt, rec_hash), target_seq in rows:
             leaf = record_leaf(seq, rec, rec_hash, self._subject_hash(rec.subject))
             leaf_hash = sha256(b"\x00" + leaf).digest()
             frontier.append(leaf_hash)
+            placed.append((row_number, seq, leaf_hash))
             out.append(
                 (
                     seq,
@@ -155,7 +180,7 @@ class Appender:
                 )
             )
         insert_rows(conn, records, RECORD_COLUMNS, out)
-        seal(conn, frontier, self.signing_key)
+        return seal(conn, frontier, self.signing_key)
 
 
 def _classify(
@@ -173,6 +198,7 @@ def _classify(
                 outcome.rejections.append((row_number, _erased(rec.reference, prior.seq)))
             elif prior.content == content:
                 outcome.duplicates += 1
+                outcome.repeats.append((row_number, prior.seq))
             else:
                 outcome.rejections.append((row_number, _conflict(rec.reference, prior.seq)))
             continue

@@ -1,0 +1,73 @@
+"""The application: `create_app(service)` wires the routers; `credence serve` runs it.
+
+Routers are thin: each parses its input, checks the caller's role, and calls
+one function of credence.service, the same the CLI calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from credence.api import problems
+from credence.api.routes_parties import router as parties_router
+from credence.api.routes_public import router as public_router
+from credence.service.state import Service
+
+log = logging.getLogger("credence.api")
+SWEEP_SECONDS = 60.0
+
+DESCRIPTION = """
+credence's API for sources (submit records, answer disputes and repairs), relying
+parties (checks for the purposes they were issued), subjects (their own file,
+disputes, credit repair), auditors (any file, the ledger, inquiries, statistics) and
+admins (sources, keys, rulebooks). Send `Authorization: Bearer <key>`; keys are issued
+with `credence key issue`. Errors are RFC 9457 problem documents naming the field.
+Without a key: organisations' public records, the catalogue, published rulebooks, the
+latest checkpoint and proofs. Nothing about a person is public.
+"""
+
+
+def create_app(service: Service, sweep_seconds: float | None = SWEEP_SECONDS) -> FastAPI:
+    """The FastAPI app over `service`; deadlines are swept every `sweep_seconds`."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_sweeper(service, sweep_seconds)) if sweep_seconds else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+
+    app = FastAPI(
+        title="credence",
+        version="1",
+        description=DESCRIPTION,
+        default_response_class=ORJSONResponse,
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    problems.install(app)
+    app.include_router(public_router)
+    app.include_router(parties_router)
+    return app
+
+
+async def _sweeper(service: Service, every: float | None) -> None:
+    """Due process on time: lapse every dispute past its deadline, now and periodically."""
+    from credence.service.disputes import lapse_overdue
+
+    while True:
+        try:
+            lapsed = await asyncio.to_thread(lapse_overdue, service)
+            if lapsed:
+                log.info("%d dispute(s) lapsed past their deadline; records suppressed", lapsed)
+        except Exception as exc:  # keep sweeping; the next check sweeps its subject anyway
+            log.error("deadline sweep failed: %s", type(exc).__name__)
+        await asyncio.sleep(every or SWEEP_SECONDS)

@@ -1,0 +1,74 @@
+"""Bearer keys and roles: who may call what; every refusal is logged without personal data.
+
+A failed authentication says the same thing whatever the path asked for, so
+it reveals nothing about whether a subject exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from fastapi import Request
+
+from credence.service.errors import Forbidden, ServiceError, Unauthorized
+from credence.service.inquiries import now_iso
+from credence.service.keys import Party, authenticate
+from credence.service.state import Service
+from credence.store.schema import access_denials
+
+
+def service_of(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def log_denial(
+    service: Service, request: Request, status: int, reason: str, party: Party | None
+) -> None:
+    route = getattr(request.scope.get("route"), "path", "?")
+    with service.engine.begin() as conn:
+        conn.execute(
+            sa.insert(access_denials).values(
+                at=now_iso(),
+                key_prefix=party.prefix if party else None,
+                role=party.role if party else None,
+                method=request.method,
+                route=route[:128],
+                status=status,
+                reason=reason[:200],
+            )
+        )
+
+
+def _deny(service: Service, request: Request, error: ServiceError, party: Party | None) -> None:
+    log_denial(service, request, error.status, error.detail, party)
+    raise error
+
+
+def require(*roles: str) -> Callable[[Request], Party]:
+    """A dependency: the caller's Party, if its key is valid and its role one of `roles`."""
+
+    def dependency(request: Request) -> Party:
+        service = service_of(request)
+        header = request.headers.get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            _deny(service, request, Unauthorized("send Authorization: Bearer <key>"), None)
+        party = authenticate(service.registry, key.strip())
+        if party is None:
+            _deny(service, request, Unauthorized("the key is not valid (unknown or revoked)"), None)
+        assert party is not None
+        if party.role not in roles:
+            _deny(
+                service,
+                request,
+                Forbidden(
+                    f"a {party.role} key may not use this endpoint (it needs: {', '.join(roles)})"
+                ),
+                party,
+            )
+        return party
+
+    dependency.__name__ = f"require_{'_'.join(r.replace('-', '_') for r in roles)}"
+    return dependency

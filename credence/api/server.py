@@ -1,0 +1,42 @@
+"""Running the API under uvicorn: one process, loopback by default, no access log.
+
+uvicorn's access log would write request paths, and a path can hold a
+resident ID (`/v1/subjects/ric:...`), so it is off; errors are logged with
+the route template only (credence.api.problems).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from credence.settings import Settings
+from credence.store.registry import Registry
+
+
+def build(settings: Settings) -> tuple[object, object]:
+    """(app, service) for the registry in `settings`."""
+    from credence.api.app import create_app
+    from credence.service.state import Service
+
+    registry = Registry.open(settings)
+    service = Service(registry, settings)
+    return create_app(service), service
+
+
+def serve(settings: Settings, announce: bool = True) -> None:
+    """Serve until interrupted."""
+    import uvicorn
+
+    app, service = build(settings)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        uvicorn.run(
+            app,  # type: ignore[arg-type]
+            host=settings.host,
+            port=settings.port,
+            access_log=False,
+            log_level="info" if announce else "warning",
+            server_header=False,
+        )
+    finally:
+        service.close()  # type: ignore[attr-defined]

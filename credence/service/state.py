@@ -1,0 +1,128 @@
+"""The running service's shared state: the registry, the clock, the live rulebook, caches.
+
+One `Service` per process. Routers (credence.api) and the CLI call the
+functions in this package with it, so each operation has one code path.
+
+Answers for one subject are cached, keyed by what could change them: the
+subject, the rulebook, the service's day and the ledger's size. Every write
+that can change an answer (a record, a correction, a dispute step, a
+repair, a publication) appends a ledger entry, so a write anywhere, by this
+process or another, makes the next answer fresh: no batch run, no stale
+read, at the cost of one indexed read of the ledger's size per request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from credence.core.assessment import Assessment
+from credence.core.rulebook import Rulebook
+from credence.engines.store import StoreEngine
+from credence.service.inquiries import InquiryLog
+from credence.settings import Settings
+from credence.store.registry import Registry
+from credence.store.schema import ledger_state, tree_heads
+
+_CACHE_SIZE = 50_000
+
+
+class Service:
+    """What every request needs; thread-safe (the API answers from a thread pool)."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        settings: Settings,
+        live_rulebook: Callable[[Registry], Rulebook] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.engine = registry.engine
+        self.log = InquiryLog(registry.engine)
+        if live_rulebook is None:
+            from credence.service.rulebooks import live
+
+            live_rulebook = live
+        self._live = live_rulebook
+        self._local = threading.local()
+        self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.log.close()
+
+    # --- time and rules --------------------------------------------------------------
+
+    def today(self) -> dt.date:
+        return self.settings.service_today()
+
+    def live(self) -> Rulebook:
+        return self._live(self.registry)
+
+    def ledger_head(self) -> dict[str, Any]:
+        """{"size", "root"} of the latest signed head (what an answer speaks for)."""
+        with self.engine.connect() as conn:
+            size = conn.execute(sa.select(ledger_state.c.size)).scalar()
+            root = (
+                conn.execute(sa.select(tree_heads.c.root).where(tree_heads.c.size == size)).scalar()
+                if size is not None
+                else None
+            )
+        return {"size": int(size or 0), "root": bytes(root).hex() if root is not None else None}
+
+    # --- one subject's assessment ------------------------------------------------------
+
+    def _store_engine(self, rulebook: Rulebook, as_of: dt.date) -> StoreEngine:
+        """A per-thread engine per (rulebook, day): compiling the rules costs milliseconds."""
+        engines: dict[tuple[str, dt.date], StoreEngine] | None = getattr(
+            self._local, "engines", None
+        )
+        if engines is None:
+            engines = self._local.engines = {}
+        key = (rulebook.content_hash, as_of)
+        eng = engines.get(key)
+        if eng is None:
+            if len(engines) > 8:
+                for old in engines.values():
+                    old.__exit__(None, None, None)
+                engines.clear()
+            eng = engines[key] = StoreEngine(self.engine, rulebook, as_of)
+        return eng
+
+    def assess(
+        self,
+        subject: str,
+        rulebook: Rulebook,
+        head: dict[str, Any],
+        exclude: tuple[int, ...] = (),
+    ) -> Assessment:
+        """`subject` under `rulebook` on the service's day, at ledger `head` (cached)."""
+        today = self.today()
+        key = ("assess", subject, rulebook.content_hash, today, head["size"], exclude)
+        found = self.cached(key)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+        eng = self._store_engine(rulebook, today)
+        eng.ledger = head
+        result = eng.assess(subject, exclude)
+        self.remember(key, result)
+        return result
+
+    def cached(self, key: tuple[Any, ...]) -> Any:
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None:
+                self._cache.move_to_end(key)
+            return found
+
+    def remember(self, key: tuple[Any, ...], value: Any) -> None:
+        with self._lock:
+            self._cache[key] = value
+            if len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
