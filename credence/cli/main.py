@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from credence.cli import intake, ledger, registry, rulebooks, scoring
+from credence.cli import intake, keys, ledger, registry, rulebooks, scoring
 from credence.cli.boundary import BoundaryGroup
 from credence.cli.witness import witness_app
 
@@ -59,6 +59,7 @@ GROUPS = {
     "catalogue": registry.catalogue_app,
     "witness": witness_app,
     "proof": ledger.proof_app,
+    "key": keys.key_app,
 }
 for command in COMMANDS:
     app.command()(command)
