@@ -15,7 +15,7 @@ import re
 import secrets
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sqlalchemy as sa
 
@@ -129,7 +129,7 @@ def revoke_key(registry: Registry, prefix_or_id: str) -> Party:
         at = utc_now()
         conn.execute(sa.update(api_keys).where(api_keys.c.id == party.id).values(revoked_at=at))
     _cache.clear()  # this process stops accepting it at once; others within CACHE_SECONDS
-    return Party(**{**party.__dict__, "revoked_at": at})
+    return replace(party, revoked_at=at)
 
 
 # Recent lookups of valid keys: (database, key hash) -> (expiry on the monotonic clock, party).
