@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from credence.cli.common import progress_bar
+from credence.cli.scoring import add_outcome, score_summary, stage_progress, summarise
 from credence.core.assessment import Assessment
 from credence.ingest.pipeline import IngestReport, ingest_file
 from credence.settings import Settings
@@ -31,8 +33,6 @@ DEMO_RECORDS_PER_SUBJECT = 10.0  # about 1 million rows: a few minutes end to en
 
 
 def run_demo(settings: Settings, console: Console) -> None:
-    from credence.cli.main import progress_bar
-
     started = time.perf_counter()
     registry, _ = Registry.init(settings)
     city_dir = settings.data_dir / "demo-city"
@@ -81,8 +81,6 @@ def _checkpoint(console: Console, registry: Registry) -> None:
 
 def _score(console: Console, settings: Settings, registry: Registry) -> None:
     """Score the city under gov-default with the batch engine and print what it decided."""
-    from credence.cli.main import progress_bar
-    from credence.cli.scoring import add_outcome, score_summary, stage_progress, summarise
     from credence.scoring.service import (
         DEFAULT_RULEBOOK,
         Tally,

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
 
 import typer
 
+from credence.cli.common import console, fail, opened, progress_bar, settings, user_errors
+
 RULES = "[red]TAMPERED[/red]"
 
-
-def _main() -> ModuleType:
-    """The CLI's shared helpers (console, error boundary), imported when a command runs."""
-    from credence.cli import main
-
-    return main
+proof_app = typer.Typer(help="Print inclusion and consistency proofs.", no_args_is_help=True)
 
 
 def verify(
@@ -31,11 +27,10 @@ def verify(
     ),
 ) -> None:
     """Recompute every entry and root, check every head and checkpoint (exit 1 on tampering)."""
-    cli = _main()
     from credence.store import trust
     from credence.store.verify import verify_registry
 
-    with cli.opened() as registry, cli.user_errors():
+    with opened() as registry, user_errors():
         cfg = registry.settings
         log_key = (
             trust.pinned_log_key(public_key, cfg) if public_key else trust.own_log_key(registry)
@@ -46,7 +41,7 @@ def verify(
         if not public_key and kept.exists() and kept not in files:
             files.append(kept)
         claims = tuple(trust.claim_of(str(f), _read(f), log_key, witnesses) for f in files)
-        with cli.progress_bar() as bar:
+        with progress_bar() as bar:
             task = bar.add_task("verify ledger", total=None)
             report = verify_registry(
                 registry,
@@ -59,7 +54,7 @@ def verify(
         plural = "" if report.checkpoints == 1 else "s"
         extra = f", {report.checkpoints} checkpoint{plural} consistent" if claims else ""
         witnessed = f", cosigned by {', '.join(w.name for w in witnesses)}" if witnesses else ""
-        cli.console.print(
+        console.print(
             f"ok: {report.leaves} entries ({report.records} records), "
             f"{report.heads} signed tree heads verified under {log_key.origin}"
             f"{extra}{witnessed}",
@@ -68,7 +63,7 @@ def verify(
         )
         return
     for problem in report.problems:
-        cli.console.print(f"{RULES} {problem}", highlight=False, soft_wrap=True)
+        console.print(f"{RULES} {problem}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -76,21 +71,21 @@ def checkpoint(
     out: Path | None = typer.Option(None, "--out", help="Write the checkpoint here"),
 ) -> None:
     """The latest signed tree head as a C2SP checkpoint (signed note), for others to keep."""
-    cli = _main()
     from credence.store import trust
     from credence.store.integrity import quick_check
 
-    with cli.opened() as registry, cli.user_errors():
+    with opened() as registry, user_errors():
         head, problems = quick_check(registry, trust.own_log_key(registry).public_key)
         if problems:
             for problem in problems:
-                cli.console.print(f"{RULES} {problem}", highlight=False, soft_wrap=True)
+                console.print(f"{RULES} {problem}", highlight=False, soft_wrap=True)
             raise typer.Exit(1)
         note = trust.make_checkpoint(registry, head.size, head.root)
         trust.keep_checkpoint(registry.settings, note)
-    _emit(note, out, cli.console)
+    _emit(note, out, console)
 
 
+@proof_app.command("inclusion")
 def proof_inclusion(
     seq: int = typer.Argument(..., min=0, help="The ledger entry (0-based)"),
     out: Path | None = typer.Option(None, "--out", help="Write the proof here"),
@@ -99,37 +94,36 @@ def proof_inclusion(
     ),
 ) -> None:
     """Proof that entry SEQ is in the latest signed tree (C2SP tlog-proof)."""
-    cli = _main()
     import json
 
     from credence.ledger.tlog_text import format_inclusion_proof
     from credence.store import proofs, trust
 
-    with cli.opened() as registry, cli.user_errors():
+    with opened() as registry, user_errors():
         head = proofs.signed_head(registry.engine)
         path = proofs.inclusion(registry.engine, seq, head.size)
         note = trust.make_checkpoint(registry, head.size, head.root)
         if record is not None:
             document = proofs.record_document(registry, seq)
             record.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
-    _emit(format_inclusion_proof(seq, path, note), out, cli.console)
+    _emit(format_inclusion_proof(seq, path, note), out, console)
 
 
+@proof_app.command("consistency")
 def proof_consistency(
     old_size: int = typer.Argument(..., min=0, help="The size of the tree someone kept"),
     new_size: int | None = typer.Argument(None, help="A signed size (default: the latest)"),
     out: Path | None = typer.Option(None, "--out", help="Write the proof here"),
 ) -> None:
     """Proof that the tree at NEW_SIZE extends the one at OLD_SIZE (C2SP tlog-witness body)."""
-    cli = _main()
     from credence.ledger.tlog_text import format_consistency_request
     from credence.store import proofs, trust
 
-    with cli.opened() as registry, cli.user_errors():
+    with opened() as registry, user_errors():
         head = proofs.signed_head(registry.engine, new_size)
         path = proofs.consistency(registry.engine, old_size, head.size)
         note = trust.make_checkpoint(registry, head.size, head.root)
-    _emit(format_consistency_request(old_size, path, note), out, cli.console)
+    _emit(format_consistency_request(old_size, path, note), out, console)
 
 
 def erase(
@@ -139,37 +133,27 @@ def erase(
     ),
 ) -> None:
     """Erase a record's content and salt; its leaf stays, named by a signed erasure entry."""
-    cli = _main()
     from credence.ledger.entries import EntryError
 
-    with cli.opened() as registry, cli.user_errors():
+    with opened() as registry, user_errors():
         try:
             by = registry.erase(seq, reason)
         except EntryError as exc:
-            cli.fail(f"--reason: {exc}")
-    cli.console.print(f"erased ledger entry #{seq}: erasure entry #{by}", highlight=False)
+            fail(f"--reason: {exc}")
+    console.print(f"erased ledger entry #{seq}: erasure entry #{by}", highlight=False)
 
 
 def migrate() -> None:
     """Bring a registry made by an earlier credence to the current schema (docs/ledger.md)."""
-    cli = _main()
     from credence.store.migrate import migrate_registry
 
-    with cli.user_errors():
-        done = migrate_registry(cli.settings())
-    cli.console.print(done, highlight=False)
+    with user_errors():
+        done = migrate_registry(settings())
+    console.print(done, highlight=False)
 
 
-def register(app: typer.Typer) -> None:
-    """Attach the ledger commands to the CLI."""
-    proof_app = typer.Typer(help="Print inclusion and consistency proofs.", no_args_is_help=True)
-    app.add_typer(proof_app, name="proof")
-    app.command()(verify)
-    app.command()(checkpoint)
-    proof_app.command("inclusion")(proof_inclusion)
-    proof_app.command("consistency")(proof_consistency)
-    app.command()(erase)
-    app.command()(migrate)
+# What `credence.cli.main` attaches to the root command, in this order (and `proof`).
+COMMANDS = (verify, checkpoint, erase, migrate)
 
 
 def _read(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""Scoring commands: `score`, `explain`, `simulate` and `rulebook check`/`list`."""
+"""Scoring commands: `score`, `explain` and `simulate`."""
 
 from __future__ import annotations
 
@@ -7,22 +7,30 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
+from credence.cli.common import (
+    RULEBOOK_HELP,
+    console,
+    err,
+    fail,
+    opened,
+    progress_bar,
+    settings,
+    user_errors,
+)
 from credence.core.assessment import Assessment
-from credence.core.rulebook import Rulebook, load_rulebook, preset_names, resolve_rulebook_path
+from credence.core.rulebook import Rulebook
 
 if TYPE_CHECKING:
     from credence.core.explain import RecordFacts
     from credence.scoring.service import Tally, When
     from credence.store.registry import Registry
 
-RULEBOOK_HELP = "Preset name (gov-default, sesame-style, suining-2010) or a rulebook YAML file"
 AS_OF_HELP = "Day ages, publicity and list durations are measured on (default: today)"
 UNVERIFIED_HELP = (
     "Go on when the registry fails its integrity checks (with a warning); "
@@ -32,8 +40,6 @@ KNOWN_AT_HELP = "Only records the ledger had signed by the end of this day: repl
 
 
 def _day(value: str | None, option: str) -> dt.date | None:
-    from credence.cli.main import fail
-
     if value is None:
         return None
     try:
@@ -131,7 +137,6 @@ def score_summary(rb: Rulebook, when: When, assessed: int, tally: Tally) -> list
 
 def integrity_gate(registry: Registry, unverified: bool) -> None:
     """Refuse to score a registry that fails the cheap checks, or warn loudly if told to go on."""
-    from credence.cli.main import err, fail
     from credence.scoring.service import integrity_problems
 
     problems = integrity_problems(registry)
@@ -151,13 +156,6 @@ def integrity_gate(registry: Registry, unverified: bool) -> None:
         )
 
 
-def _main() -> ModuleType:
-    """The CLI's shared helpers (console, error boundary), imported when a command runs."""
-    from credence.cli import main
-
-    return main
-
-
 def score(
     rulebook: str = typer.Option("gov-default", "--rulebook", help=RULEBOOK_HELP),
     as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
@@ -167,7 +165,6 @@ def score(
     unverified: bool = typer.Option(False, "--unverified", help=UNVERIFIED_HELP),
 ) -> None:
     """Assess every subject: one JSON line each (score, grade, lists, measures, reasons)."""
-    cli = _main()
     from credence.scoring.service import (
         ENGINES,
         Tally,
@@ -177,19 +174,19 @@ def score(
     )
 
     if engine not in ENGINES:
-        cli.fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+        fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     when = _when(as_of, known_at)
     counts: Counter[str] = Counter()
     tally = Tally()
-    with cli.opened() as registry, cli.user_errors():
+    with opened() as registry, user_errors():
         integrity_gate(registry, unverified)
         rb = open_rulebook(registry, rulebook)
-        with cli.progress_bar(cli.console if out else cli.err) as bar:
+        with progress_bar(console if out else err) as bar:
             assessed = assess_all(
-                registry, cli.settings(), rb, when, engine, stage_progress(bar), tally
+                registry, settings(), rb, when, engine, stage_progress(bar), tally
             )
             n = write_jsonl(assessed, out, lambda a: add_outcome(counts, a))
-    report = cli.console if out else cli.err
+    report = console if out else err
     report.print(summarise(counts, rb))
     for line in score_summary(rb, when, n, tally):
         report.print(line, highlight=False, markup=False, soft_wrap=True)
@@ -206,13 +203,12 @@ def explain(
     unverified: bool = typer.Option(False, "--unverified", help=UNVERIFIED_HELP),
 ) -> None:
     """One subject's assessment, why, and what would change it."""
-    cli = _main()
     from credence.core.explain import explain_dict, explain_lines, provenance_line
     from credence.core.ids import parse_subject
     from credence.scoring.service import assess_one, open_rulebook, records_held
 
     when = _when(as_of, known_at)
-    with cli.opened() as registry, cli.user_errors():
+    with opened() as registry, user_errors():
         integrity_gate(registry, unverified)
         key = parse_subject(subject)
         rb = open_rulebook(registry, rulebook)
@@ -226,10 +222,10 @@ def explain(
         if not lines and title != "outcome":
             continue
         if title != "outcome":
-            cli.console.print(f"\n[bold]{title}[/bold]")
+            console.print(f"\n[bold]{title}[/bold]")
         for line in lines:
-            cli.console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
-    cli.console.print(
+            console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+    console.print(
         "\n" + provenance_line(a), highlight=False, markup=False, style="dim", soft_wrap=True
     )
 
@@ -242,72 +238,29 @@ def simulate(
     top: int = typer.Option(10, "--top", min=1, help="Rows per region table"),
 ) -> None:
     """What a rule change would do: grades, lists and measures, by kind and region."""
-    cli = _main()
     from credence.cli.simulate_report import print_simulation
     from credence.scoring.service import ENGINES, open_rulebook
     from credence.scoring.service import simulate as run
 
     if engine not in ENGINES:
-        cli.fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+        fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     when = _when(as_of, None)
-    with cli.opened() as registry, cli.user_errors():
+    with opened() as registry, user_errors():
         current = open_rulebook(registry, against)
         proposed = open_rulebook(registry, rulebook)
-        with cli.progress_bar() as bar:
+        with progress_bar() as bar:
             task = bar.add_task("simulate", total=None)
             result = run(
                 registry,
-                cli.settings(),
+                settings(),
                 current,
                 proposed,
                 when,
                 engine,
                 lambda _s, done, total: bar.update(task, completed=done, total=total),
             )
-    print_simulation(cli.console, current, proposed, result, top)
+    print_simulation(console, current, proposed, result, top)
 
 
-def rulebook_check(
-    file: str = typer.Argument(..., help=RULEBOOK_HELP),
-) -> None:
-    """Validate a rulebook against the catalogue, without loading it anywhere."""
-    cli = _main()
-    from credence.store.registry import Registry
-
-    with cli.user_errors():
-        catalogue = Registry.load_catalogue(cli.settings())
-        rb = load_rulebook(resolve_rulebook_path(file), catalogue)
-    score = (
-        f"score {rb.score.min}-{rb.score.max} (base {rb.score.base}) on "
-        + ", ".join(k.value for k in rb.score.subjects)
-        + f", {len(rb.item_rules)} items scored"
-        if rb.score
-        else "no score"
-    )
-    cli.console.print(
-        f"ok: {rb.name} {rb.version}: {score}; {len(rb.lists)} lists, "
-        f"{len(rb.measures)} measures\ncontent hash {rb.content_hash}",
-        highlight=False,
-        soft_wrap=True,
-    )
-
-
-def rulebook_list() -> None:
-    """The preset rulebooks shipped with credence."""
-    cli = _main()
-    from credence.store.registry import Registry
-
-    with cli.user_errors():
-        catalogue = Registry.load_catalogue(cli.settings())
-        for name in preset_names():
-            rb = load_rulebook(resolve_rulebook_path(name), catalogue)
-            cli.console.print(f"{name:14} {rb.version:8} {rb.spec.title}", highlight=False)
-
-
-def register(app: typer.Typer, rulebook_app: typer.Typer) -> None:
-    """Attach the scoring commands to the CLI."""
-    app.command()(score)
-    app.command()(explain)
-    app.command()(simulate)
-    rulebook_app.command("check")(rulebook_check)
-    rulebook_app.command("list")(rulebook_list)
+# What `credence.cli.main` attaches to the root command, in this order.
+COMMANDS = (score, explain, simulate)

@@ -35,7 +35,14 @@ from credence.core.rulebook_model import (
     RulebookSpec,
     ScoreSpec,
 )
-from credence.core.yamlfile import KEY_LINES, LINE_KEY, YamlError, load_yaml, strip_lines
+from credence.core.yamlfile import (
+    KEY_LINES,
+    LINE_KEY,
+    YamlError,
+    parse_yaml,
+    read_yaml_text,
+    strip_lines,
+)
 
 # Dates on which to compare two calendar periods (month ends and a leap day).
 _PROBE_DAYS = (dt.date(2000, 1, 31), dt.date(2000, 2, 29), dt.date(2001, 3, 1))
@@ -377,11 +384,24 @@ def parse_rulebook(
 
 def load_rulebook(path: Path, catalogue: Catalogue) -> Rulebook:
     """Load and validate a rulebook YAML file."""
+    return load_rulebook_text(read_rulebook_text(path), catalogue, str(path))
+
+
+def read_rulebook_text(path: Path) -> str:
+    """A rulebook file's text, within the YAML limits: what a publication keeps verbatim."""
     try:
-        data = load_yaml(path)
+        return read_yaml_text(path)
     except YamlError as exc:
         raise RulebookError(str(exc)) from None
-    return parse_rulebook(data, catalogue, str(path))
+
+
+def load_rulebook_text(text: str, catalogue: Catalogue, where: str = "<rulebook>") -> Rulebook:
+    """Validate a rulebook from its YAML text (a published one is kept as text, not a file)."""
+    try:
+        data = parse_yaml(text, where)
+    except YamlError as exc:
+        raise RulebookError(str(exc)) from None
+    return parse_rulebook(data, catalogue, where)
 
 
 def presets_dir() -> Path:

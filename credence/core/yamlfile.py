@@ -142,7 +142,18 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 
 def load_yaml(path: Path, limits: YamlLimits = LIMITS) -> dict[str, Any]:
     """Load a YAML mapping, every nested mapping carrying its line under LINE_KEY."""
-    text = _read_text(path, limits.max_bytes)
+    return parse_yaml(read_yaml_text(path, limits), str(path), limits)
+
+
+def read_yaml_text(path: Path, limits: YamlLimits = LIMITS) -> str:
+    """A YAML file's text, read within `limits` (what `load_yaml` parses)."""
+    return _read_text(path, limits.max_bytes)
+
+
+def parse_yaml(text: str, where: str, limits: YamlLimits = LIMITS) -> dict[str, Any]:
+    """Parse YAML text kept elsewhere (a published rulebook); `where` names it in errors."""
+    if len(text.encode("utf-8", "surrogatepass")) > limits.max_bytes:
+        raise YamlError(_one_line(f"{where}: larger than {limits.max_bytes:,} bytes"))
     try:
         loader = _LineLoader(text, limits)
         try:
@@ -151,19 +162,19 @@ def load_yaml(path: Path, limits: YamlLimits = LIMITS) -> dict[str, Any]:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        at = f"{where}:{mark.line + 1}" if mark else where
         problem = exc.problem or exc.context or type(exc).__name__
         what = "" if isinstance(exc, _Refused) else "not valid YAML: "
-        raise YamlError(_one_line(f"{where}: {what}{problem}")) from None
+        raise YamlError(_one_line(f"{at}: {what}{problem}")) from None
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         raise YamlError(
-            _one_line(f"{path}:{line}: character U+{exc.character:04X} is not allowed in YAML")
+            _one_line(f"{where}:{line}: character U+{exc.character:04X} is not allowed in YAML")
         ) from None
     except (yaml.YAMLError, RecursionError) as exc:
-        raise YamlError(_one_line(f"{path}: not valid YAML: {exc}")) from None
+        raise YamlError(_one_line(f"{where}: not valid YAML: {exc}")) from None
     if not isinstance(data, dict):
-        raise YamlError(_one_line(f"{path}: expected a mapping at the top level"))
+        raise YamlError(_one_line(f"{where}: expected a mapping at the top level"))
     return data
 
 

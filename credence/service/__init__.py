@@ -1,0 +1,1 @@
+"""The service: what the HTTP API and the CLI call on a registry (parties, rulebooks, ...)."""

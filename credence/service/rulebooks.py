@@ -1,0 +1,137 @@
+"""Publishing rulebooks: which rules the service applies, each change a ledger entry.
+
+A publication keeps the rulebook's YAML exactly as published, so the rules
+in force on any day can be read back and re-hashed; the ledger's `rulebook`
+entry commits to the rulebook's content hash (the one every assessment
+carries), so anyone can tie a published answer to the rules that made it.
+The latest publication is live; until the first, `gov-default` is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from credence.core.rulebook import (
+    Rulebook,
+    RulebookError,
+    load_rulebook,
+    load_rulebook_text,
+    preset_names,
+    read_rulebook_text,
+    resolve_rulebook_path,
+)
+from credence.ledger.entries import rulebook_entry
+from credence.store.database import utc_now, write_transaction
+from credence.store.registry import Registry
+from credence.store.schema import publications
+from credence.store.sealing import append_entries
+
+DEFAULT = "gov-default"  # live until a rulebook is published
+
+
+@dataclass(frozen=True)
+class Publication:
+    """A published rulebook (or the implicit default: `seq` and `published_at` None).
+
+    `already_live` is set only by `publish`, when the same content was
+    live already and nothing was written.
+    """
+
+    name: str
+    sha256: str  # hex of the rulebook's content hash (RFC 8785 JSON), as in the ledger
+    seq: int | None
+    published_at: str | None
+    live: bool
+    already_live: bool = False
+
+
+def publish(registry: Registry, name_or_file: str) -> Publication:
+    """Validate a preset or YAML file against the catalogue and make it the live rulebook."""
+    path = resolve_rulebook_path(name_or_file)
+    text = read_rulebook_text(path)
+    rb = load_rulebook_text(text, registry.catalogue, str(path))
+    sha = _hex(rb)
+    key = registry.signing_key()
+    with write_transaction(registry.engine) as conn:
+        latest = conn.execute(_rows().limit(1)).first()
+        if latest is not None and latest.sha256 == sha:
+            return _publication(latest, live=True, already_live=True)
+        at = utc_now()
+        (seq,), _ = append_entries(conn, key, [lambda seq: rulebook_entry(seq, rb.name, sha)])
+        conn.execute(
+            sa.insert(publications).values(
+                seq=seq, name=rb.name, sha256=sha, body=text, published_at=at
+            )
+        )
+    return Publication(rb.name, sha, seq, at, live=True)
+
+
+def published(registry: Registry) -> list[Publication]:
+    """Every publication, oldest first, the last one live (or the implicit default alone)."""
+    with registry.engine.connect() as conn:
+        rows = list(conn.execute(_rows()))
+    if not rows:
+        return [Publication(DEFAULT, _hex(_default(registry)), None, None, live=True)]
+    return [_publication(row, live=i == 0) for i, row in enumerate(rows)][::-1]
+
+
+# The parsed live rulebook per database, tagged with its publication's seq: parsing YAML
+# costs milliseconds, looking up the latest seq one indexed query.
+_live: dict[str, tuple[int | None, Rulebook]] = {}
+
+
+def live(registry: Registry) -> Rulebook:
+    """The rulebook in force: the latest published, or `gov-default` when none is."""
+    url = registry.settings.database_url
+    with registry.engine.connect() as conn:
+        seq = conn.execute(sa.select(sa.func.max(publications.c.seq))).scalar()
+        cached = _live.get(url)
+        if cached is not None and cached[0] == seq:
+            return cached[1]
+        if seq is None:
+            rb = _default(registry)
+        else:
+            body = conn.execute(
+                sa.select(publications.c.body).where(publications.c.seq == seq)
+            ).scalar_one()
+            rb = _parse(registry, body, int(seq))
+    _live[url] = (seq, rb)
+    return rb
+
+
+def known_purposes(registry: Registry) -> set[str]:
+    """Purposes some measure serves, in a shipped preset or a published rulebook."""
+    books: list[Rulebook] = []
+    for name in preset_names():
+        try:
+            books.append(load_rulebook(resolve_rulebook_path(name), registry.catalogue))
+        except RulebookError:
+            continue  # a preset written for another catalogue than this registry's
+    with registry.engine.connect() as conn:
+        for seq, body in conn.execute(sa.select(publications.c.seq, publications.c.body)):
+            books.append(_parse(registry, body, seq))
+    return {p for rb in books for m in rb.measures.values() for p in m.purposes}
+
+
+def _rows() -> sa.Select[tuple[int, str, str, str]]:
+    """Publications, newest first."""
+    cols = publications.c
+    return sa.select(cols.seq, cols.name, cols.sha256, cols.published_at).order_by(cols.seq.desc())
+
+
+def _publication(row: sa.Row[tuple[int, str, str, str]], **flags: bool) -> Publication:
+    return Publication(row.name, row.sha256, row.seq, row.published_at, **flags)
+
+
+def _parse(registry: Registry, body: str, seq: int) -> Rulebook:
+    return load_rulebook_text(body, registry.catalogue, f"<publication #{seq}>")
+
+
+def _default(registry: Registry) -> Rulebook:
+    return load_rulebook(resolve_rulebook_path(DEFAULT), registry.catalogue)
+
+
+def _hex(rb: Rulebook) -> str:
+    return rb.content_hash.removeprefix("sha256:")
