@@ -12,7 +12,6 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from credence.api import problems
 from credence.api.routes_parties import router as parties_router
@@ -49,7 +48,6 @@ def create_app(service: Service, sweep_seconds: float | None = SWEEP_SECONDS) ->
         title="credence",
         version="1",
         description=DESCRIPTION,
-        default_response_class=ORJSONResponse,
         lifespan=lifespan,
     )
     app.state.service = service

@@ -21,7 +21,6 @@ from credence.store.schema import disputes
 
 if TYPE_CHECKING:
     from credence.service.keys import Party
-
     from credence.service.state import Service
 
 

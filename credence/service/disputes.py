@@ -28,7 +28,6 @@ from credence.store.sealing import append_entries
 
 if TYPE_CHECKING:
     from credence.service.keys import Party
-
     from credence.service.state import Service
 
 # Minimum publicity before credit repair may be applied for, by the item's severity, as in

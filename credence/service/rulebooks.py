@@ -135,3 +135,80 @@ def _default(registry: Registry) -> Rulebook:
 
 def _hex(rb: Rulebook) -> str:
     return rb.content_hash.removeprefix("sha256:")
+
+
+# --- what the API shows --------------------------------------------------------------------
+
+
+def assessed_rulebooks(registry: Registry) -> list[tuple[Rulebook, bool]]:
+    """Each published rulebook (its latest publication per name) and whether it is live.
+
+    A subject's file shows their assessment under each: the live one decides
+    checks, the others show what an earlier or proposed rulebook concludes.
+    """
+    current = live(registry)
+    found: list[tuple[Rulebook, bool]] = [(current, True)]
+    names = {current.name}
+    with registry.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(publications.c.seq, publications.c.name, publications.c.body).order_by(
+                publications.c.seq.desc()
+            )
+        ).all()
+    for seq, name, body in rows:
+        if name not in names:
+            names.add(name)
+            found.append((_parse(registry, body, int(seq)), False))
+    return found
+
+
+def published_view(registry: Registry) -> list[dict[str, object]]:
+    return [
+        {
+            "name": p.name,
+            "sha256": p.sha256,
+            "seq": p.seq,
+            "published_at": p.published_at,
+            "live": p.live,
+        }
+        for p in published(registry)
+    ]
+
+
+def published_text(registry: Registry, name: str) -> str | None:
+    """The YAML of the latest publication of `name` (the default preset's file if implicit)."""
+    with registry.engine.connect() as conn:
+        body = conn.execute(
+            sa.select(publications.c.body)
+            .where(publications.c.name == name)
+            .order_by(publications.c.seq.desc())
+            .limit(1)
+        ).scalar()
+        any_published = conn.execute(sa.select(publications.c.seq).limit(1)).first()
+    if body is not None:
+        return str(body)
+    if name == DEFAULT and any_published is None:
+        return read_rulebook_text(resolve_rulebook_path(DEFAULT))
+    return None
+
+
+def publish_view(registry: Registry, name_or_file: str) -> dict[str, object]:
+    """Publish a preset (the API publishes presets by name only, never a server path)."""
+    from credence.service.errors import Invalid
+
+    if name_or_file not in preset_names():
+        raise Invalid(
+            f"must be a preset: {', '.join(preset_names())} (publish files with the CLI)",
+            field="rulebook",
+        )
+    try:
+        done = publish(registry, name_or_file)
+    except RulebookError as exc:
+        raise Invalid(str(exc), field="rulebook") from None
+    return {
+        "name": done.name,
+        "sha256": done.sha256,
+        "seq": done.seq,
+        "published_at": done.published_at,
+        "already_live": done.already_live,
+    }

@@ -28,7 +28,6 @@ from credence.store.trust import make_checkpoint
 
 if TYPE_CHECKING:
     from credence.service.keys import Party
-
     from credence.service.state import Service
 
 MAX_RECORDS = 10_000  # per request; larger loads go through `credence ingest`

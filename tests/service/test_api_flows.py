@@ -1,0 +1,266 @@
+"""Checks, the subject's file, disputes with deadlines, repair and receipts, in process."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+
+from credence.ledger.merkle import root_from_hashes, verify_inclusion  # noqa: F401
+from tests.conftest import ORG, PERSON, PERSON_2
+from tests.service.conftest import World, listed
+
+
+def test_a_listed_defaulter_is_denied_a_flight_and_others_are_allowed(world: World) -> None:
+    world.submit(listed())
+    denied = world.check(PERSON)
+    assert denied["decision"] == "deny"
+    assert [r["measure"] for r in denied["restrictions"]] == ["no-flights"]
+    assert denied["restrictions"][0]["basis"]["list"]["list"] == "judgment-defaulters"
+    assert denied["rulebook"]["name"] == "gov-default"
+    assert isinstance(denied["inquiry"], int)
+    assert world.check(PERSON_2)["decision"] == "allow"
+    # the railway's purpose has its own restriction for the same listing
+    assert world.check(PERSON, "train-ticketing", who="railway")["decision"] == "deny"
+
+
+def test_a_purpose_not_issued_is_refused_and_logged_for_the_person(world: World) -> None:
+    got = world.client.post(
+        "/v1/checks",
+        json={"subject": PERSON, "purpose": "train-ticketing"},
+        headers=world.auth("airline"),
+    )
+    assert got.status_code == 403
+    assert got.headers["content-type"] == "application/problem+json"
+    assert got.json()["field"] == "purpose"
+    mine = world.client.get("/v1/me", headers=world.auth("person")).json()
+    assert [(i["party"], i["decision"]) for i in mine["inquiries"]] == [("airline", "refused")]
+
+
+def test_the_file_shows_records_assessments_and_who_looked(world: World) -> None:
+    world.submit(listed())
+    world.check(PERSON)
+    mine = world.client.get("/v1/me", headers=world.auth("person")).json()
+    (record,) = mine["records"]
+    assert record["item"] == "judicial.defaulter-listed" and record["source"] == "court"
+    assert record["legal_basis"].startswith("SPC Provisions")
+    assert record["disputed"] is False and record["status"] == "standing"
+    live = [a for a in mine["assessments"] if a["live"]]
+    assert live and live[0]["assessment"]["lists"][0]["list"] == "judgment-defaulters"
+    assert any("listing ends" in note for note in live[0]["what_would_change"])
+    assert mine["inquiries"][0]["party"] == "airline"
+    assert mine["inquiries"][0]["decision"] == "deny"
+    # the other person's file holds none of it
+    other = world.client.get("/v1/me", headers=world.auth("person2")).json()
+    assert other["records"] == [] and other["inquiries"] == []
+
+
+def test_a_dispute_turns_deny_into_review_until_the_source_confirms(world: World) -> None:
+    seq = world.submit(listed())["receipts"][0]["seq"]
+    filed = world.client.post(
+        "/v1/me/disputes",
+        json={"seq": seq, "reason": "I paid the judgment debt in full last year."},
+        headers=world.auth("person"),
+    )
+    assert filed.status_code == 201, filed.text
+    dispute = filed.json()
+    assert dispute["status"] == "open" and dispute["deadline"] == "2026-07-01"
+    review = world.check(PERSON)
+    assert review["decision"] == "review"
+    assert review["restrictions"][0]["disputed"] is True
+    mine = world.client.get("/v1/me", headers=world.auth("person")).json()
+    assert mine["records"][0]["disputed"] is True
+    seen = world.client.get("/v1/disputes", headers=world.auth("court")).json()["disputes"]
+    assert [d["id"] for d in seen] == [dispute["id"]] and seen[0]["subject"] == PERSON
+    assert world.client.get("/v1/disputes", headers=world.auth("police")).json()["disputes"] == []
+    answer = world.client.post(
+        f"/v1/disputes/{dispute['id']}/answer",
+        json={"outcome": "confirmed", "answer": "The debt is still unpaid per the case file."},
+        headers=world.auth("court"),
+    )
+    assert answer.status_code == 200, answer.text
+    assert world.check(PERSON)["decision"] == "deny"
+
+
+def test_an_unanswered_dispute_lapses_at_the_deadline_and_the_record_stops_counting(
+    world: World,
+) -> None:
+    seq = world.submit(listed())["receipts"][0]["seq"]
+    world.client.post(
+        "/v1/me/disputes",
+        json={"seq": seq, "reason": "This case number is not mine at all."},
+        headers=world.auth("person"),
+    )
+    world.set_today(dt.date(2026, 7, 1))  # the last day for the source's answer
+    assert world.check(PERSON)["decision"] == "review"
+    world.set_today(dt.date(2026, 7, 2))
+    after = world.check(PERSON)
+    assert after["decision"] == "allow"
+    mine = world.client.get("/v1/me", headers=world.auth("person")).json()
+    assert mine["records"][0]["status"] == "suppressed (lapsed)"
+    assert mine["disputes"][0]["status"] == "lapsed"
+
+
+def test_a_withdrawal_needs_the_sources_revocation_and_then_allows(world: World) -> None:
+    seq = world.submit(listed())["receipts"][0]["seq"]
+    dispute = world.client.post(
+        "/v1/me/disputes",
+        json={"seq": seq, "reason": "Listed by mistake: wrong person."},
+        headers=world.auth("person"),
+    ).json()
+    early = world.client.post(
+        f"/v1/disputes/{dispute['id']}/answer",
+        json={"outcome": "withdrawn", "answer": "Listed in error, withdrawn.", "by": seq},
+        headers=world.auth("court"),
+    )
+    assert early.status_code == 422 and early.json()["field"] == "by"
+    revocation = {
+        "reference": "C-1-R",
+        "item": "revocation",
+        "subject": PERSON,
+        "occurred_on": "2026-05-20",
+        "corrects": "C-1",
+    }
+    by = world.submit(revocation)["receipts"][0]["seq"]
+    done = world.client.post(
+        f"/v1/disputes/{dispute['id']}/answer",
+        json={"outcome": "withdrawn", "answer": "Listed in error, withdrawn.", "by": by},
+        headers=world.auth("court"),
+    )
+    assert done.status_code == 200, done.text
+    assert world.check(PERSON)["decision"] == "allow"
+
+
+def test_repair_after_minimum_publicity_ends_the_record_early(world: World) -> None:
+    # An organisation's serious listing: repair is possible a year after the decision.
+    seq = world.submit(listed(ORG, "C-9", "2025-03-01"))["receipts"][0]["seq"]
+    assert world.check(ORG)["decision"] == "deny"
+    world.set_today(dt.date(2026, 2, 27))
+    early = world.client.post(
+        "/v1/me/repairs",
+        json={"seq": seq, "statement": "We paid the judgment and the fine."},
+        headers=world.auth("org"),
+    )
+    assert early.status_code == 422 and "2026-03-01" in early.json()["detail"]
+    world.set_today(dt.date(2026, 3, 2))
+    applied = world.client.post(
+        "/v1/me/repairs",
+        json={"seq": seq, "statement": "We paid the judgment and the fine."},
+        headers=world.auth("org"),
+    )
+    assert applied.status_code == 201, applied.text
+    assert world.check(ORG)["decision"] == "deny"  # only the source's confirmation ends it
+    answer = world.client.post(
+        f"/v1/repairs/{applied.json()['id']}/answer",
+        json={"outcome": "rectified", "answer": "Payment confirmed by the enforcement bureau."},
+        headers=world.auth("court"),
+    )
+    assert answer.status_code == 200, answer.text
+    assert world.check(ORG)["decision"] == "allow"
+
+
+def test_a_new_record_changes_the_answer_at_once(world: World) -> None:
+    assert world.check(PERSON_2)["decision"] == "allow"
+    world.submit(listed(PERSON_2, "C-2"))
+    assert world.check(PERSON_2)["decision"] == "deny"
+
+
+def test_receipts_prove_inclusion_in_the_signed_checkpoint(world: World) -> None:
+    out = world.submit(listed(), listed(PERSON_2, "C-2"), listed(ORG, "C-3"))
+    assert out["accepted"] == 3 and out["checkpoint"].count("\n") >= 3
+    lines = out["checkpoint"].split("\n")
+    size, root = int(lines[1]), base64.b64decode(lines[2])
+    for receipt in out["receipts"]:
+        proof = [base64.b64decode(h) for h in receipt["inclusion_proof"]]
+        leaf_hash = base64.b64decode(receipt["leaf_hash"])
+        assert receipt["tree_size"] == size
+        assert _verify_hash(leaf_hash, receipt["seq"], size, proof, root)
+    again = world.submit(listed())
+    assert again["accepted"] == 0 and again["receipts"][0]["status"] == "duplicate"
+    later = world.client.get(
+        f"/v1/receipts/{out['receipts'][0]['seq']}", headers=world.auth("court")
+    )
+    assert later.status_code == 200
+    other = world.client.get(
+        f"/v1/receipts/{out['receipts'][0]['seq']}", headers=world.auth("police")
+    )
+    assert other.status_code == 404
+
+
+def _verify_hash(leaf_hash: bytes, index: int, size: int, proof: list[bytes], root: bytes) -> bool:
+    """RFC 9162 §2.1.3.2 from a leaf hash (the receipt holds the hash, not the leaf)."""
+    import hashlib
+
+    fn, sn, r = index, size - 1, leaf_hash
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = hashlib.sha256(b"\x01" + p + r).digest()
+            while fn and not fn & 1:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = hashlib.sha256(b"\x01" + r + p).digest()
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def test_a_batch_with_one_bad_record_writes_nothing_and_names_the_field(world: World) -> None:
+    bad = listed(PERSON_2, "C-2")
+    bad["subject"] = "ric:110105198001011234"
+    got = world.client.post(
+        "/v1/records", json={"records": [listed(), bad]}, headers=world.auth("court")
+    )
+    assert got.status_code == 422
+    problem = got.json()
+    assert problem["field"] == "records[1].subject"
+    assert [e["index"] for e in problem["errors"]] == [1]
+    assert world.check(PERSON)["decision"] == "allow"  # the good record was not written
+    wrong_item = listed(PERSON_2, "C-5")
+    wrong_item["item"] = "administrative.drunk-driving"
+    refused = world.client.post("/v1/records", json=wrong_item, headers=world.auth("court"))
+    assert refused.status_code == 422 and refused.json()["field"] == "item"
+
+
+def test_idempotency_key_replays_refuses_a_different_body_and_a_request_in_flight(
+    world: World,
+) -> None:
+    from credence.service import idempotency
+
+    headers = {**world.auth("court"), "Idempotency-Key": "batch-0001"}
+    first = world.client.post("/v1/records", json=listed(), headers=headers)
+    again = world.client.post("/v1/records", json=listed(), headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.content == again.content
+    changed = world.client.post("/v1/records", json=listed(PERSON_2, "C-2"), headers=headers)
+    assert changed.status_code == 422 and changed.json()["field"] == "Idempotency-Key"
+    court = next(p for p in _parties(world) if p.name == "court-api")
+    body = b'{"x": 1}'
+    digest = idempotency.request_hash("POST", "/v1/records", body)
+    assert idempotency.claim(world.service.engine, court.id, "in-flight", digest) is None
+    busy = world.client.post(
+        "/v1/records",
+        content=body,
+        headers={**world.auth("court"), "Idempotency-Key": "in-flight"},
+    )
+    assert busy.status_code == 409
+
+
+def _parties(world: World) -> list:  # type: ignore[type-arg]
+    from credence.service.keys import list_keys
+
+    return list_keys(world.registry)
+
+
+def test_public_organisation_page_and_no_person_is_public(world: World) -> None:
+    world.submit(listed(ORG, "C-3"), listed())
+    org = world.client.get(f"/v1/organisations/{ORG.removeprefix('uscc:')}")
+    assert org.status_code == 200
+    assert org.json()["public_records"][0]["item"] == "judicial.defaulter-listed"
+    person = world.client.get(f"/v1/organisations/{PERSON}")
+    unknown = world.client.get("/v1/organisations/91350100M000100Y43")
+    assert person.status_code == 404
+    assert person.json()["detail"] == unknown.json()["detail"] or unknown.status_code == 422
+    assert world.client.get("/v1/ledger/checkpoint").status_code == 200
+    assert world.client.get("/v1/catalogue").json()["items"]
