@@ -6,7 +6,8 @@ it reveals nothing about whether a subject exists.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import Request
@@ -46,29 +47,38 @@ def _deny(service: Service, request: Request, error: ServiceError, party: Party 
     raise error
 
 
-def require(*roles: str) -> Callable[[Request], Party]:
-    """A dependency: the caller's Party, if its key is valid and its role one of `roles`."""
+def authorize(request: Request, roles: tuple[str, ...]) -> Party:
+    """The caller's Party if its key is valid and its role one of `roles`; else 401/403."""
+    service = service_of(request)
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        _deny(service, request, Unauthorized("send Authorization: Bearer <key>"), None)
+    party = authenticate(service.registry, key.strip())
+    if party is None:
+        _deny(service, request, Unauthorized("the key is not valid (unknown or revoked)"), None)
+    assert party is not None
+    if party.role not in roles:
+        _deny(
+            service,
+            request,
+            Forbidden(
+                f"a {party.role} key may not use this endpoint (it needs: {', '.join(roles)})"
+            ),
+            party,
+        )
+    return party
 
-    def dependency(request: Request) -> Party:
-        service = service_of(request)
-        header = request.headers.get("authorization", "")
-        scheme, _, key = header.partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            _deny(service, request, Unauthorized("send Authorization: Bearer <key>"), None)
-        party = authenticate(service.registry, key.strip())
-        if party is None:
-            _deny(service, request, Unauthorized("the key is not valid (unknown or revoked)"), None)
-        assert party is not None
-        if party.role not in roles:
-            _deny(
-                service,
-                request,
-                Forbidden(
-                    f"a {party.role} key may not use this endpoint (it needs: {', '.join(roles)})"
-                ),
-                party,
-            )
-        return party
+
+def require(*roles: str) -> Callable[[Request], Coroutine[Any, Any, Party]]:
+    """A dependency: the caller's Party, if its key is valid and its role one of `roles`.
+
+    Async, so it runs on the event loop: a valid key is a cache hit (credence.service.keys),
+    cheaper than the hop to a worker thread.
+    """
+
+    async def dependency(request: Request) -> Party:
+        return authorize(request, roles)
 
     dependency.__name__ = f"require_{'_'.join(r.replace('-', '_') for r in roles)}"
     return dependency

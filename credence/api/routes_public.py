@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1", tags=["public"])
 
 
 @router.get("/health", summary="Liveness (the benchmark's trivial endpoint)")
-def health() -> dict[str, str]:
+async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 

@@ -25,9 +25,14 @@ def build(settings: Settings) -> tuple[object, object]:
 
 def serve(settings: Settings, announce: bool = True) -> None:
     """Serve until interrupted."""
+    import sys
+
     import uvicorn
 
     app, service = build(settings)
+    # The inquiry log's writer thread needs the GIL for a moment before and after each
+    # durable commit; by default it waits up to 5 ms for the busy event loop to yield it.
+    sys.setswitchinterval(0.0005)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         uvicorn.run(

@@ -4,7 +4,8 @@ Initialises the registry, synthesises a city (once; a second run reuses it
 and shows that re-ingesting adds nothing), registers its sources, ingests
 every file, verifies the ledger, scores everyone under gov-default with the batch engine
 and prints a report. With
-CREDENCE_DEMO_NO_SERVE set it exits when done (later issues add serving).
+CREDENCE_DEMO_NO_SERVE set it exits when done; otherwise it issues demo keys,
+prints example calls and serves the API (`credence serve`).
 """
 
 from __future__ import annotations
@@ -50,14 +51,21 @@ def run_demo(settings: Settings, console: Console) -> None:
     _print_report(console, registry, manifest, reports, verified.ok, started)
     for problem in verified.problems:
         console.print(f"[red]TAMPERED[/red] {problem}")
-    _score(console, settings, registry)
+    examples = _score(console, settings, registry)
     _checkpoint(console, registry)
+    from credence.cli.demo_serve import demo_keys, print_calls
+
+    keys = demo_keys(registry, manifest, examples.get("person"))
     registry.close()
     console.print(f"demo finished in {time.perf_counter() - started:.1f} s")
-    if not settings.demo_no_serve:
-        console.print(
-            "(serving arrives with the service issue; set CREDENCE_DEMO_NO_SERVE=1 in CI)"
-        )
+    print_calls(console, settings, keys, examples.get("person"), examples.get("organisation"))
+    if settings.demo_no_serve:
+        console.print("CREDENCE_DEMO_NO_SERVE is set: not serving (`credence serve` serves).")
+        return
+    from credence.api.server import serve
+
+    console.print("serving; stop with Ctrl-C", highlight=False)
+    serve(settings)
 
 
 def _checkpoint(console: Console, registry: Registry) -> None:
@@ -79,8 +87,11 @@ def _checkpoint(console: Console, registry: Registry) -> None:
     )
 
 
-def _score(console: Console, settings: Settings, registry: Registry) -> None:
-    """Score the city under gov-default with the batch engine and print what it decided."""
+def _score(console: Console, settings: Settings, registry: Registry) -> dict[str, str]:
+    """Score the city under gov-default with the batch engine and print what it decided.
+
+    Returns a listed subject of each kind (person, organisation) worth explaining.
+    """
     from credence.scoring.service import (
         DEFAULT_RULEBOOK,
         Tally,
@@ -118,6 +129,7 @@ def _score(console: Console, settings: Settings, registry: Registry) -> None:
     )
     for subject in examples.values():
         console.print(f"  try: credence explain {subject}", highlight=False)
+    return examples
 
 
 def _city(city_dir: Path, subjects: int, bar: Progress) -> CityManifest:

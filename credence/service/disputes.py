@@ -114,6 +114,7 @@ def file_dispute(service: Service, party: Party, seq: object, reason: object) ->
             conn, key, [lambda s: dispute_entry(s, "filed", made, number, text_hash(text))]
         )
         conn.execute(sa.update(disputes).where(disputes.c.id == made).values(filed_entry=entry))
+    service.touch()
     return dispute_view(service, made)
 
 
@@ -178,6 +179,7 @@ def answer_dispute(
                 outcome_entry=entry,
             )
         )
+    service.touch()
     return dispute_view(service, dispute_id)
 
 
@@ -210,6 +212,7 @@ def lapse_overdue(service: Service, subject: str | None = None) -> int:
                 conn.execute(
                     sa.insert(suppressions).values(seq=entry, record_seq=record_seq, cause="lapsed")
                 )
+    service.touch()
     return len(overdue)
 
 
@@ -266,6 +269,7 @@ def apply_repair(service: Service, party: Party, seq: object, statement: object)
             conn, key, [lambda s: repair_entry(s, "applied", made, number, text_hash(text))]
         )
         conn.execute(sa.update(repairs).where(repairs.c.id == made).values(filed_entry=entry))
+    service.touch()
     return repair_view(service, made)
 
 
@@ -304,6 +308,7 @@ def answer_repair(
                     seq=entry, record_seq=row.record_seq, cause="repaired"
                 )
             )
+    service.touch()
     return repair_view(service, repair_id)
 
 

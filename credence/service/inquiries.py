@@ -8,18 +8,32 @@ share one fsync while each still waits for its own row to be on disk.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import queue
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
-from credence.store.database import write_transaction
 from credence.store.schema import inquiries
 
 _MAX_GROUP = 512
+_COLUMNS = (
+    "id",
+    "at",
+    "subject",
+    "key_id",
+    "party",
+    "role",
+    "action",
+    "purpose",
+    "decision",
+    "rulebook",
+    "ledger_size",
+)
 
 
 def now_iso() -> str:
@@ -32,6 +46,28 @@ class _Pending:
     done: threading.Event = field(default_factory=threading.Event)
     inquiry_id: int | None = None
     error: BaseException | None = None
+    # An async waiter instead of `done`: the writer resolves it on the waiter's loop.
+    future: asyncio.Future[int] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def settle(self) -> None:
+        if self.future is None or self.loop is None:
+            self.done.set()
+            return
+        self.loop.call_soon_threadsafe(self._resolve)
+
+    def resolve_now(self) -> None:
+        self._resolve()
+
+    def _resolve(self) -> None:
+        assert self.future is not None
+        if self.future.done():
+            return
+        if self.error is not None:
+            self.future.set_exception(self.error)
+        else:
+            assert self.inquiry_id is not None
+            self.future.set_result(self.inquiry_id)
 
 
 class InquiryLog:
@@ -40,6 +76,10 @@ class InquiryLog:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._loop_group: list[_Pending] = []
+        self._raw_loop: Any = None
+        self._raw: Any = None  # the writer thread's own driver connection (SQLite)
+        self.group_sizes: deque[int] = deque(maxlen=10_000)  # recent groups, for the benchmark
         self._thread = threading.Thread(target=self._run, name="inquiry-log", daemon=True)
         self._thread.start()
 
@@ -53,9 +93,41 @@ class InquiryLog:
         assert pending.inquiry_id is not None
         return pending.inquiry_id
 
+    async def arecord(self, **row: Any) -> int:
+        """`record` for the event loop, committed in groups.
+
+        On SQLite the loop commits the group itself, through the driver (measured
+        1,370 checks/s against 980 with the writer thread, which waits for the GIL
+        at each step while the loop is busy): the rows of every check that arrived
+        while the loop ran its ready callbacks share one fsync. On PostgreSQL the
+        writer thread commits (a network round trip would stall the loop).
+        """
+        loop = asyncio.get_running_loop()
+        pending = _Pending({"at": now_iso(), **row}, future=loop.create_future(), loop=loop)
+        if self.engine.dialect.name != "sqlite":
+            self._queue.put(pending)
+            assert pending.future is not None
+            return await pending.future
+        self._loop_group.append(pending)
+        if len(self._loop_group) == 1:
+            loop.call_soon(self._flush_loop_group)
+        assert pending.future is not None
+        return await pending.future
+
+    def _flush_loop_group(self) -> None:
+        group, self._loop_group = self._loop_group, []
+        self.group_sizes.append(len(group))
+        for start in range(0, len(group), _MAX_GROUP):
+            self._write_sqlite_loop(group[start : start + _MAX_GROUP])
+        for pending in group:
+            pending.resolve_now()
+
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=10)
+        for raw in (self._raw, self._raw_loop):
+            if raw is not None:
+                raw.close()
 
     def _run(self) -> None:
         while True:
@@ -73,25 +145,78 @@ class InquiryLog:
                     stop = True
                     break
                 group.append(nxt)
+            self.group_sizes.append(len(group))
             self._commit(group)
             if stop:
                 return
 
     def _commit(self, group: list[_Pending]) -> None:
         try:
-            with write_transaction(self.engine) as conn:
+            self._write(group)
+        finally:
+            for pending in group:
+                pending.settle()
+
+    def _write(self, group: list[_Pending]) -> None:
+        """Insert the group's rows in one durable transaction; each learns its id or error."""
+        if self.engine.dialect.name == "sqlite":
+            self._write_sqlite(group)
+            return
+        try:
+            # Not the ledger's writer lock (an inquiry is not a ledger entry): on PostgreSQL
+            # checks never wait for an ingest; on SQLite the file's one write lock remains.
+            with self.engine.begin() as conn:
                 ids = conn.execute(
                     sa.insert(inquiries).returning(inquiries.c.id, sort_by_parameter_order=True),
                     [p.row for p in group],
                 ).scalars()
                 for pending, inquiry_id in zip(group, ids, strict=True):
                     pending.inquiry_id = int(inquiry_id)
-        except BaseException as exc:  # every waiter learns its row was not written
+        except Exception as exc:  # every waiter learns its row was not written
             for pending in group:
                 pending.error = exc
+
+    def _write_sqlite_loop(self, group: list[_Pending]) -> None:
+        saved = self._raw
+        self._raw = self._raw_loop
+        try:
+            self._write_sqlite(group)
         finally:
+            self._raw_loop = self._raw
+            self._raw = saved
+
+    def _write_sqlite(self, group: list[_Pending]) -> None:
+        """The same on SQLite through the driver: four C calls, so the writer thread
+        rarely waits for the GIL (through SQLAlchemy a commit took 3-4 ms under load,
+        against 0.5 ms for the disk itself). Ids are assigned under the write lock."""
+        if self._raw is None:
+            self._raw = self.engine.raw_connection()
+        cur = self._raw.cursor()
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                first = int(cur.execute("SELECT coalesce(max(id), 0) FROM inquiries").fetchone()[0])
+                rows = []
+                for offset, pending in enumerate(group, start=1):
+                    row = pending.row
+                    rows.append((first + offset, *(row.get(c) for c in _COLUMNS[1:])))
+                    pending.inquiry_id = first + offset
+                marks = ", ".join("?" * len(_COLUMNS))
+                cur.executemany(
+                    f"INSERT INTO inquiries ({', '.join(_COLUMNS)}) VALUES ({marks})", rows
+                )
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        except Exception as exc:
             for pending in group:
-                pending.done.set()
+                pending.inquiry_id = None
+                pending.error = exc
+            self._raw.close()
+            self._raw = None
+        finally:
+            cur.close()
 
 
 def inquiries_about(engine: sa.Engine, subject: str, limit: int = 200) -> list[dict[str, Any]]:

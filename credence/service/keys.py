@@ -134,7 +134,7 @@ def revoke_key(registry: Registry, prefix_or_id: str) -> Party:
 
 # Recent lookups of valid keys: (database, key hash) -> (expiry on the monotonic clock, party).
 # Only valid keys are kept, so unknown keys cannot grow it beyond the parties there are.
-_cache: dict[tuple[str, bytes], tuple[float, Party]] = {}
+_cache: dict[tuple[object, bytes], tuple[float, Party]] = {}
 
 
 def authenticate(registry: Registry, key: str) -> Party | None:
@@ -142,7 +142,7 @@ def authenticate(registry: Registry, key: str) -> Party | None:
     if not key.startswith("cred_") or len(key) > 128:
         return None
     digest = key_hash(key)
-    slot = (registry.settings.database_url, digest)
+    slot = (registry.engine, digest)
     now = time.monotonic()
     hit = _cache.get(slot)
     if hit is not None and hit[0] > now:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,9 @@ from credence.store.registry import Registry
 from credence.store.schema import ledger_state, tree_heads
 
 _CACHE_SIZE = 50_000
+# How long the ledger's head is taken as current. Writes through this process invalidate it
+# at once (`touch`); a write by another process (`credence ingest`) is seen within this.
+HEAD_SECONDS = 0.2
 
 
 class Service:
@@ -53,6 +57,8 @@ class Service:
         self._local = threading.local()
         self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._lock = threading.Lock()
+        self._head: tuple[float, dict[str, Any]] | None = None
+        self._live_at: tuple[int, Rulebook] | None = None
 
     def close(self) -> None:
         self.log.close()
@@ -62,11 +68,31 @@ class Service:
     def today(self) -> dt.date:
         return self.settings.service_today()
 
-    def live(self) -> Rulebook:
-        return self._live(self.registry)
+    def live(self, head: dict[str, Any] | None = None) -> Rulebook:
+        """The rulebook in force at `head` (publishing one appends a ledger entry)."""
+        size = (head or self.ledger_head())["size"]
+        found = self._live_at
+        if found is not None and found[0] == size:
+            return found[1]
+        rulebook = self._live(self.registry)
+        self._live_at = (size, rulebook)
+        return rulebook
+
+    def touch(self) -> None:
+        """This process wrote to the ledger: the next answer reads the new head."""
+        self._head = None
 
     def ledger_head(self) -> dict[str, Any]:
         """{"size", "root"} of the latest signed head (what an answer speaks for)."""
+        found = self._head
+        now = time.monotonic()
+        if found is not None and found[0] > now:
+            return found[1]
+        head = self._read_head()
+        self._head = (now + HEAD_SECONDS, head)
+        return head
+
+    def _read_head(self) -> dict[str, Any]:
         with self.engine.connect() as conn:
             size = conn.execute(sa.select(ledger_state.c.size)).scalar()
             root = (

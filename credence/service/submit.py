@@ -114,6 +114,7 @@ def submit(service: Service, party: Party, body: Any) -> dict[str, Any]:
         outcome = _appender(service, party).append(checked.sealed, strict=True)
     except BatchRefused as exc:
         raise _refused([refusal(n, r, many) for n, r in exc.outcome.rejections]) from None
+    service.touch()
     receipts: list[dict[str, Any]] = []
     checkpoint = None
     if outcome.head is not None and outcome.before is not None:
