@@ -204,7 +204,7 @@ def _lookup_sql(conn: sa.Connection, n: int) -> str:
         "r.attributes, r.corrects, "
         "EXISTS (SELECT 1 FROM records later WHERE later.corrects_seq = r.seq) "
         f"FROM records r WHERE r.source_id = {mark} AND r.reference IN ({marks}) "
-        f"UNION ALL SELECT e.reference, e.seq, '{ERASED}', NULL, NULL, NULL, NULL, NULL, 1 "
+        f"UNION ALL SELECT e.reference, e.seq, '{ERASED}', NULL, NULL, NULL, NULL, NULL, TRUE "
         f"FROM erased e WHERE e.source_id = {mark} AND e.reference IN ({marks})"
     )
 
