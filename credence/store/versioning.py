@@ -30,7 +30,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 REVISION_OF_SCHEMA = {"2": "0001_schema_2", "3": "0002_schema_3"}
 
 
-def _config(conn: sa.Connection) -> Config:
+def config(conn: sa.Connection) -> Config:
     """Alembic's configuration in code, handing `env.py` the caller's connection."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -78,5 +78,5 @@ def upgrade(conn: sa.Connection, schema: str | None) -> bool:
         stamp(conn, revision)
     if revision == head():
         return False
-    command.upgrade(_config(conn), "head")
+    command.upgrade(config(conn), "head")
     return True
