@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,52 @@ ORG_LETTER = "uscc:" + make_uscc("N1110000600037341")
 hypothesis.settings.register_profile("credence", max_examples=150, deadline=None)
 hypothesis.settings.register_profile("long", max_examples=5_000, deadline=None)
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "credence"))
+
+# The PostgreSQL server of the `postgres` tier; CREDENCE_TEST_PG_HOST/PORT point elsewhere.
+PG_HOST = os.environ.get("CREDENCE_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("CREDENCE_TEST_PG_PORT", "5432"))
+PG_USERS = ("postgres", "root")  # trust authentication: the first that connects
+
+
+def _pg_admin() -> tuple[Any, str]:
+    """An autocommit connection to the server's `postgres` database, and its user."""
+    import psycopg
+
+    reasons = []
+    for user in PG_USERS:
+        try:
+            conn = psycopg.connect(
+                host=PG_HOST, port=PG_PORT, user=user, dbname="postgres", autocommit=True,
+                connect_timeout=5,
+            )  # fmt: skip
+            return conn, user
+        except psycopg.OperationalError as exc:
+            reasons.append(f"{user}: {str(exc).strip().splitlines()[0]}")
+    pytest.skip(f"PostgreSQL at {PG_HOST}:{PG_PORT} unreachable ({'; '.join(reasons)})")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """The SQLAlchemy URL of a new, empty PostgreSQL database, dropped after the test.
+
+    Each test gets its own database (`credence_t_<hex>`), so tests never see
+    each other's rows and may run in parallel. Skips only when the server is
+    unreachable; for tests marked `postgres`.
+    """
+    admin, user = _pg_admin()
+    name = f"credence_t_{secrets.token_hex(6)}"
+    try:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        yield f"postgresql+psycopg://{user}@{PG_HOST}:{PG_PORT}/{name}"
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    finally:
+        admin.close()
+
 
 # Ledger entries the `registry` fixture makes before any record: the signing key's
 # issue and the two sources' registrations.

@@ -99,7 +99,9 @@ def explain(exc: BaseException, command: str, lock_timeout: float) -> Failure:
 def _environment(exc: BaseException, lock_timeout: float) -> str | None:
     """A plain line for locks, full disks, read-only stores and permissions, else None."""
     text = str(_origin(exc)).lower()
-    if "database is locked" in text or "database table is locked" in text:
+    # SQLite's busy timeout, or PostgreSQL's lock_timeout on the writer's advisory lock.
+    locked = ("database is locked", "database table is locked", "due to lock timeout")
+    if any(phrase in text for phrase in locked):
         return (
             f"the registry is locked by another process (a write has waited {lock_timeout:g} s); "
             "try again when it finishes, or raise CREDENCE_LOCK_TIMEOUT"

@@ -47,6 +47,10 @@ _COLUMNS = (
     "ifnull(r.attributes, char(0)) AS attributes, r.corrects_seq, r.reference, "
     "s.name AS source, ifnull(r.corrects, char(0)) AS corrects, r.salt"
 )
+_PLAIN_COLUMNS = (
+    "r.seq, r.subject, r.item, r.occurred_on, r.decided_on, r.attributes, r.corrects_seq, "
+    "r.reference, s.name AS source, r.corrects, r.salt"
+)
 _SCHEMA = pa.schema(
     [
         ("seq", pa.int64()),
@@ -145,8 +149,10 @@ def _fetch(engine: sa.Engine, lo: int, hi: int) -> pa.Table:
         if table.num_rows == 0:  # no rows, no types to infer: the range holds only entries
             return _SCHEMA.empty_table()
         return _restore_nulls(table).cast(_SCHEMA)
+    # A server database returns NULLs as such (and PostgreSQL text cannot hold NUL at all).
+    plain = sql.replace(_COLUMNS, _PLAIN_COLUMNS)
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql(sql.replace("char(0)", "chr(0)")).all()
+        rows = conn.exec_driver_sql(plain).all()
     columns: list[tuple[Any, ...]] = (
         list(zip(*rows, strict=True)) if rows else [() for _ in _SCHEMA]
     )
@@ -154,7 +160,7 @@ def _fetch(engine: sa.Engine, lo: int, hi: int) -> pa.Table:
         [pa.array(col, type=f.type) for col, f in zip(columns, _SCHEMA, strict=True)],
         schema=_SCHEMA,
     )
-    return _restore_nulls(table)
+    return table
 
 
 def _restore_nulls(table: pa.Table) -> pa.Table:

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlglot
+from sqlglot import exp
 
 from credence.core.assessment import MAX_REASONS
 from credence.core.catalogue import REVOCATION
@@ -281,7 +282,9 @@ def compile_program(
     listings = " UNION ALL ".join(b.listing(lst) for lst in record_lists) or None
 
     def out(sql: str) -> str:
-        return sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
+        tree = sqlglot.parse_one(sql, read="duckdb")
+        fix = _DIALECT_FIXES.get(dialect)
+        return (fix(tree) if fix else tree).sql(dialect=dialect)
 
     return Program(
         dialect=dialect,
@@ -291,3 +294,35 @@ def compile_program(
         reasons=out(reasons) if reasons else None,
         subjects=out(b.subjects()),
     )
+
+
+def _postgres(tree: exp.Expr) -> exp.Expr:
+    """What PostgreSQL needs beyond SQLGlot's transpilation, so results equal SQLite's.
+
+    `attributes` is TEXT holding a JSON object: PostgreSQL extracts only from
+    json, so it is cast first. DuckDB's `//` becomes DIV(), which returns
+    numeric; integer `/` truncates, the same as `//` on the non-negative
+    operands here, and a BIGINT numerator cannot overflow. SUM of a BIGINT
+    is numeric in PostgreSQL (a Python Decimal), so every sum is cast back.
+    """
+
+    for extract in tree.find_all(exp.JSONExtractScalar):
+        extract.set("this", exp.cast(extract.this, exp.DataType.Type.JSON))
+
+    def integer_division(node: exp.Expr) -> exp.Expr:
+        if not isinstance(node, exp.IntDiv):
+            return node
+        numerator = exp.cast(node.this, exp.DataType.Type.BIGINT)
+        return exp.Div(this=numerator, expression=node.expression, typed=True)
+
+    def integer_sum(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Sum) and not isinstance(node.parent, (exp.Cast, exp.Window)):
+            return exp.cast(node, exp.DataType.Type.BIGINT)
+        return node
+
+    # One rewrite per pass: a node a rewrite returns is not visited again.
+    return tree.transform(integer_division).transform(integer_sum)
+
+
+# Per target dialect, the rewrite of the DuckDB-dialect tree before it is written out.
+_DIALECT_FIXES = {"postgres": _postgres}

@@ -11,7 +11,7 @@ the new tree head. Either all of that commits or none of it does.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,10 +141,7 @@ class Appender:
         ordered = sorted(refs)
         for start in range(0, len(ordered), _LOOKUP_CHUNK):
             chunk = ordered[start : start + _LOOKUP_CHUNK]
-            sql = _lookup_sql(conn, len(chunk))
-            for ref, seq, *content, superseded in conn.exec_driver_sql(
-                sql, (self.source_id, *chunk, self.source_id, *chunk)
-            ):
+            for ref, seq, *content, superseded in _lookup_rows(conn, self.source_id, chunk):
                 known[ref] = _Known(seq, tuple(content), bool(superseded))
         return known
 
@@ -217,6 +214,20 @@ def _classify(
     return outcome, rows
 
 
+def _lookup_rows(conn: sa.Connection, source_id: int, refs: list[str]) -> Iterator[Any]:
+    """Run the lookup; on PostgreSQL the references go as one array parameter.
+
+    psycopg rewrites every %s placeholder in Python, which for thousands of
+    them costs more than the query; `= ANY(array)` has a single one.
+    """
+    if conn.dialect.name == "postgresql":
+        sql = _lookup_sql(conn, 1).replace("IN (%s)", "= ANY(%s)")
+        return iter(conn.exec_driver_sql(sql, (source_id, refs, source_id, refs)))
+    return iter(
+        conn.exec_driver_sql(_lookup_sql(conn, len(refs)), (source_id, *refs, source_id, *refs))
+    )
+
+
 def _lookup_sql(conn: sa.Connection, n: int) -> str:
     """Earlier records of one source by reference, and whether each was superseded.
 
@@ -230,7 +241,7 @@ def _lookup_sql(conn: sa.Connection, n: int) -> str:
         "r.attributes, r.corrects, "
         "EXISTS (SELECT 1 FROM records later WHERE later.corrects_seq = r.seq) "
         f"FROM records r WHERE r.source_id = {mark} AND r.reference IN ({marks}) "
-        f"UNION ALL SELECT e.reference, e.seq, '{ERASED}', NULL, NULL, NULL, NULL, NULL, 1 "
+        f"UNION ALL SELECT e.reference, e.seq, '{ERASED}', NULL, NULL, NULL, NULL, NULL, TRUE "
         f"FROM erased e WHERE e.source_id = {mark} AND e.reference IN ({marks})"
     )
 

@@ -1,4 +1,9 @@
-"""`credence migrate`: bring a schema-1 registry to schema 2, in one transaction.
+"""`credence migrate`: bring a registry made by an earlier credence to the current schema.
+
+From schema 2 on, Alembic does it (`credence.store.versioning`): a store
+made before Alembic is stamped at the revision its `meta.schema` names,
+then upgraded. Schema 1 first takes the path below to schema 2, in one
+transaction, and then continues through Alembic.
 
 Schema 2 adds what a verifier needs so that nothing stored beside the data
 is trusted: heads chained to their predecessors, governance (the signing
@@ -12,7 +17,7 @@ anyone kept before the migration stay valid. Steps (docs/ledger.md):
 3. chain-sign every existing head with the same key;
 4. append the key's issue and every source's permissions as entries,
    sealed by a new signed head;
-5. record schema version 2.
+5. record schema version 2 (then Alembic stamps revision 1 and upgrades).
 """
 
 from __future__ import annotations
@@ -29,17 +34,10 @@ from credence.ledger.entries import key_entry, source_entry
 from credence.ledger.merkle import CompactRange
 from credence.ledger.treehead import chain_bytes, raw_public_key, signed_bytes
 from credence.settings import Settings
-from credence.store.database import StoreError, create_engine, write_transaction
+from credence.store import versioning
+from credence.store.database import StoreError, create_engine, schema_state, write_transaction
 from credence.store.registry import Registry, Source
-from credence.store.schema import (
-    SCHEMA_VERSION,
-    entries,
-    erased,
-    meta,
-    metadata,
-    records,
-    tree_heads,
-)
+from credence.store.schema import SCHEMA_VERSION, entries, erased, meta, records, tree_heads
 from credence.store.sealing import append_entries
 
 
@@ -48,16 +46,11 @@ def migrate_registry(settings: Settings) -> str:
     engine = create_engine(settings.database_url, settings.lock_timeout)
     try:
         with engine.connect() as conn:
-            found = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema")).scalar()
+            found, revision = schema_state(conn)
         if found is None:
             raise StoreError("no registry here: run `credence init` first")
-        if found == str(SCHEMA_VERSION):
-            return f"registry is already at schema {SCHEMA_VERSION}: nothing to do"
-        if found == "2":
-            _add_service_tables(engine)
-            return f"migrated schema 2 -> {SCHEMA_VERSION}: service tables added"
         if found != "1":
-            raise StoreError(f"cannot migrate schema {found} (this credence knows 1 to 3)")
+            return _upgrade(engine, found, revision)
         key = keyfiles.load_signing_key(settings.signing_key_path)
         heads = _check_v1(engine, key)
         entries.create(engine, checkfirst=True)
@@ -66,10 +59,8 @@ def migrate_registry(settings: Settings) -> str:
             conn.exec_driver_sql("ALTER TABLE tree_heads ADD COLUMN prev_size BIGINT")
             conn.exec_driver_sql("ALTER TABLE tree_heads ADD COLUMN chain_signature BLOB")
             _chain(conn, key, heads)
-            conn.execute(
-                sa.update(meta).where(meta.c.key == "schema").values(value=str(SCHEMA_VERSION))
-            )
-        _add_service_tables(engine)
+            conn.execute(sa.update(meta).where(meta.c.key == "schema").values(value="2"))
+            versioning.upgrade(conn, "2")
         registry = Registry(settings, engine, Registry.load_catalogue(settings))
         added = _governance(registry, key)
     finally:
@@ -80,13 +71,17 @@ def migrate_registry(settings: Settings) -> str:
     )
 
 
-def _add_service_tables(engine: sa.Engine) -> None:
-    """Schema 3: the service's tables (keys, inquiries, disputes, ...), all new."""
-    metadata.create_all(engine)
+def _upgrade(engine: sa.Engine, found: str, revision: str | None) -> str:
+    """Schema 2 and later: Alembic from the store's revision (or its `meta.schema`) to head."""
+    if found not in versioning.REVISION_OF_SCHEMA and revision is None:
+        raise StoreError(f"cannot migrate schema {found} (this credence knows 1 to 3)")
     with write_transaction(engine) as conn:
-        conn.execute(
-            sa.update(meta).where(meta.c.key == "schema").values(value=str(SCHEMA_VERSION))
-        )
+        moved = versioning.upgrade(conn, found)
+    if not moved and revision is None:
+        return f"registry is at schema {SCHEMA_VERSION}: recorded its Alembic revision"
+    if not moved:
+        return f"registry is already at schema {SCHEMA_VERSION}: nothing to do"
+    return f"migrated schema {found} -> {SCHEMA_VERSION} (Alembic revision {versioning.head()})"
 
 
 def _check_v1(engine: sa.Engine, key: Ed25519PrivateKey) -> list[tuple[int, bytes, int]]:

@@ -16,12 +16,21 @@ import sqlalchemy as sa
 from credence.core.records import FIELD_MAX_LENGTHS as WIDTH
 
 SCHEMA_VERSION = 3
+# The Alembic revision that makes this schema (credence/store/migrations/versions/):
+# checked on every open without importing Alembic; a test keeps it equal to the head.
+SCHEMA_REVISION = "0002_schema_3"
 
 metadata = sa.MetaData()
 
 # A 64-bit sequence number that is SQLite's rowid (INTEGER PRIMARY KEY), so the
 # table is stored in sequence order with no second index to maintain.
 Seq = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+# Engines return rows in subject order and merge them in Python, which compares code points:
+# on PostgreSQL the subject column sorts bytewise ("C") whatever the database's locale.
+Subject = sa.String(WIDTH["subject"]).with_variant(
+    sa.String(WIDTH["subject"], collation="C"), "postgresql"
+)
 
 meta = sa.Table(
     "meta",
@@ -46,7 +55,7 @@ records = sa.Table(
     sa.Column("source_id", sa.Integer, nullable=False),
     sa.Column("reference", sa.String(WIDTH["reference"]), nullable=False),
     sa.Column("item", sa.String(WIDTH["item"]), nullable=False),
-    sa.Column("subject", sa.String(WIDTH["subject"]), nullable=False),
+    sa.Column("subject", Subject, nullable=False),
     sa.Column(
         "occurred_on", sa.String(WIDTH["occurred_on"]), nullable=False
     ),  # ISO date: exact, sortable
