@@ -62,9 +62,13 @@ def listed(subject: str = PERSON, reference: str = "C-1", day: str = "2026-03-05
     }
 
 
-@pytest.fixture
-def world(tmp_path) -> Iterator[World]:  # type: ignore[no-untyped-def]
-    settings = Settings(data_dir=tmp_path / "data", batch_size=1000, today=TODAY)
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def world(tmp_path, request) -> Iterator[World]:  # type: ignore[no-untyped-def]
+    """The same API over SQLite (default tier) and over the real PostgreSQL (-m postgres)."""
+    db_url = request.getfixturevalue("pg_url") if request.param == "postgresql" else ""
+    settings = Settings(data_dir=tmp_path / "data", batch_size=1000, today=TODAY, db_url=db_url)
     registry, _ = Registry.init(settings)
     registry.add_source("court", ["judicial.*"])
     registry.add_source("police", ["administrative.traffic-*", "administrative.drunk-driving"])
