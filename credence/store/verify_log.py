@@ -21,8 +21,10 @@ import sqlalchemy as sa
 
 from credence.core.catalogue import REVOCATION
 from credence.ledger.entries import (
+    DISPUTE,
     ERASURE,
     KEY,
+    REPAIR,
     SOURCE,
     Entry,
     EntryError,
@@ -32,7 +34,17 @@ from credence.ledger.entries import (
 )
 from credence.ledger.merkle import CompactRange, RangeRoots, leaf_hash
 from credence.ledger.treehead import TreeHead, key_id, public_key_from_raw, verify_tree_head
-from credence.store.schema import entries, erased, ledger_state, records, sources, tree_heads
+from credence.store.schema import (
+    disputes,
+    entries,
+    erased,
+    ledger_state,
+    records,
+    repairs,
+    sources,
+    suppressions,
+    tree_heads,
+)
 from credence.store.sealing import head_of
 
 CHUNK = 50_000
@@ -54,6 +66,8 @@ class LogWalk:
     roots: dict[int, bytes] = field(default_factory=dict)
     source_entries: dict[str, Entry] = field(default_factory=dict)
     erasures: dict[int, Entry] = field(default_factory=dict)  # erased seq -> erasure entry
+    # Due process (schema 3): every dispute and repair entry, in order, by kind and id.
+    process: dict[tuple[str, int], list[Entry]] = field(default_factory=dict)
     last_head: TreeHead | None = None
 
 
@@ -163,6 +177,9 @@ def _apply_entry(walk: LogWalk, entry: Entry, pending_keys: list[Entry]) -> None
         walk.source_entries[str(entry.body["name"])] = entry
     elif entry.kind == KEY:
         pending_keys.append(entry)  # takes effect once a trusted head covers it
+    elif entry.kind in (DISPUTE, REPAIR):
+        key = "dispute" if entry.kind == DISPUTE else "repair"
+        walk.process.setdefault((key, int(entry.body[key])), []).append(entry)
     elif entry.kind == ERASURE:
         erases = int(entry.body["erases"])
         if erases >= entry.seq:
@@ -248,6 +265,79 @@ def _check_end(
     if live:
         raise Finding(f"ledger entry #{min(live)} is named by an erasure entry but still stored")
     _check_sources(conn, walk)
+    check_due_process(conn, walk)
+
+
+_OPEN = {"dispute": "open", "repair": "pending"}
+_SUPPRESSING = {("dispute", "lapsed"), ("repair", "rectified")}
+
+
+def check_due_process(conn: sa.Connection, walk: LogWalk) -> None:
+    """Disputes, repairs and suppressions in the store must be what the ledger recorded.
+
+    Each changes answers: a dispute's status turns `deny` into `review`, and a
+    suppression makes a record stop counting. So a row the ledger does not
+    account for (or a ledger step with no row) is tampering, as for records.
+    """
+    tables = {"dispute": disputes, "repair": repairs}
+    for kind, table in tables.items():
+        seen: set[int] = set()
+        for row in conn.execute(sa.select(table)):
+            m = row._mapping
+            steps = walk.process.get((kind, int(m["id"])), [])
+            seen.add(int(m["id"]))
+            if (
+                not steps
+                or steps[0].seq != m["filed_entry"]
+                or any(e.body["record"] != m["record_seq"] for e in steps)
+            ):
+                raise Finding(f"{kind} {m['id']} in the store is not the one the ledger records")
+            last = steps[-1]
+            status = _OPEN[kind] if len(steps) == 1 else last.body["action"]
+            outcome = None if len(steps) == 1 else last.seq
+            if m["status"] != status or m["outcome_entry"] != outcome:
+                raise Finding(
+                    f"{kind} {m['id']} is {m['status']} in the store, but ledger entry "
+                    f"#{last.seq} says {status} (changed behind the system's back)"
+                )
+        missing = {i for k, i in walk.process if k == kind} - seen
+        if missing:
+            raise Finding(f"{kind} {min(missing)} is in the ledger but not in the store")
+    granted = {
+        e.seq: e
+        for steps in walk.process.values()
+        for e in steps
+        if (("dispute" if e.kind == DISPUTE else "repair"), e.body["action"]) in _SUPPRESSING
+    }
+    rows = {
+        int(s): int(r)
+        for s, r in conn.execute(sa.select(suppressions.c.seq, suppressions.c.record_seq))
+    }
+    for seq, record in rows.items():
+        entry = granted.get(seq)
+        if entry is None or entry.body["record"] != record:
+            raise Finding(
+                f"record #{record} is suppressed, but no lapsed dispute or granted repair in "
+                "the ledger says so"
+            )
+    replaced = {
+        int(r): int(s)
+        for s, r in conn.execute(
+            sa.select(records.c.seq, records.c.corrects_seq).where(
+                records.c.corrects_seq.isnot(None)
+            )
+        )
+    }
+    done: set[int] = set()
+    for seq in sorted(granted):
+        record = int(granted[seq].body["record"])
+        if seq in rows:
+            done.add(record)
+        elif record not in done and not (record in replaced and replaced[record] < seq):
+            raise Finding(
+                f"ledger entry #{seq} suppresses record #{record}, but the store counts it "
+                "(its suppression was removed)"
+            )
 
 
 def _check_sources(conn: sa.Connection, walk: LogWalk) -> None:

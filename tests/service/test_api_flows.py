@@ -264,3 +264,34 @@ def test_public_organisation_page_and_no_person_is_public(world: World) -> None:
     assert person.json()["detail"] == unknown.json()["detail"] or unknown.status_code == 422
     assert world.client.get("/v1/ledger/checkpoint").status_code == 200
     assert world.client.get("/v1/catalogue").json()["items"]
+
+
+def test_verify_passes_after_due_process_and_catches_tampering_with_it(world: World) -> None:
+    import sqlalchemy as sa
+
+    from credence.store.schema import disputes, suppressions
+    from credence.store.verify import verify_registry
+
+    seq = world.submit(listed())["receipts"][0]["seq"]
+    other = world.submit(listed(PERSON_2, "C-2"))["receipts"][0]["seq"]
+    for who, record in (("person", seq), ("person2", other)):
+        world.client.post(
+            "/v1/me/disputes",
+            json={"seq": record, "reason": "This record is not about me at all."},
+            headers=world.auth(who),
+        )
+    world.set_today(dt.date(2026, 7, 2))
+    assert world.check(PERSON)["decision"] == "allow"  # lapsed: suppressed
+    key = world.registry.signing_key().public_key()
+    assert verify_registry(world.registry, public_key=key).ok
+    engine = world.service.engine
+    with engine.begin() as conn:  # someone brings the person's restriction back
+        conn.execute(sa.delete(suppressions).where(suppressions.c.record_seq == seq))
+    found = verify_registry(world.registry, public_key=key)
+    assert not found.ok and f"suppresses record #{seq}" in found.problems[0]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(suppressions).values(seq=10_000, record_seq=seq, cause="lapsed")
+        )
+    found = verify_registry(world.registry, public_key=key)
+    assert not found.ok and "no lapsed dispute" in found.problems[0]
