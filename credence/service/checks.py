@@ -33,8 +33,9 @@ def canonical_subject(text: object, field: str = "subject") -> str:
         raise Invalid("must be a resident ID or a USCC, as text", field=field)
     try:
         return _canonical(text, dt.date.today())
-    except InvalidSubject as exc:
-        raise Invalid(str(exc), field=field) from None
+    except InvalidSubject as exc:  # the reason, without the value (it may be someone's ID)
+        reason = str(exc).replace(repr(text), "the value").replace(text, "the value")
+        raise Invalid(reason, field=field) from None
 
 
 @functools.lru_cache(maxsize=100_000)

@@ -597,7 +597,7 @@ def _check(figures: Figures, cycles: int, min_mid_run: float) -> None:
 
 def test_crash_drill_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A few cycles on small inputs, for the default suite."""
-    plan = Plan(cycles=4, budget_s=60, batch_size=100, cycles_per_registry=4, small=((120, 7),))
+    plan = Plan(cycles=4, budget_s=150, batch_size=100, cycles_per_registry=4, small=((120, 7),))
     figures = run_drill(tmp_path, plan)
     with capsys.disabled():
         print(figures.report())

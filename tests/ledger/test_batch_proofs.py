@@ -15,7 +15,7 @@ def _leaves(n: int) -> list[bytes]:
     return [hashlib.sha256(str(i).encode()).digest() for i in range(n)]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.integers(min_value=0, max_value=300), st.integers(min_value=1, max_value=70))
 def test_every_batch_leaf_proof_is_the_rfc_proof(start: int, count: int) -> None:
     leaves = _leaves(start + count)
