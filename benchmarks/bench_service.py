@@ -564,6 +564,8 @@ def prepare(args: argparse.Namespace, tmp: Path) -> tuple[Subjects, dict[str, st
 def run(args: argparse.Namespace, tmp: Path) -> tuple[Results, Subjects]:
     """Every load against one server over the city; then the two batch servers."""
     subjects, env, setup = prepare(args, tmp)
+    args.load_at_loads = os.getloadavg()[0]
+    print(f"load average {args.load_at_loads:.2f} as the loads begin")
     with server(env, tmp / "serve.log") as url:
         setup.url = url
         base = floor(setup)
@@ -603,7 +605,7 @@ def check_rows(label: str, c: Checked, base: Load) -> list[tuple[str, str, str, 
         (
             f"checks {label}, logged durably",
             f"inquiry rows +{c.rows:,}; wrk: {c.load.ok:,} answered 2xx, "
-            f"{c.in_flight} in flight at its deadline, {c.load.errors} errors",
+            f"{c.in_flight} sent but in flight at its deadline, {c.load.errors} errors",
             "every check logged",
             yes(c.logged),
         ),
@@ -688,9 +690,10 @@ def record(r: Results, subjects: Subjects, args: argparse.Namespace, load: str) 
         "",
         *markdown(table(r)),
         "",
-        "Durability: the inquiry log gained one row per check sent; the checks wrk had in "
-        "flight when its time ran out were logged and answered after it stopped listening, "
-        "so the rows are the 2xx answers wrk counted plus those in flight.",
+        "Durability: each check wrk counted as answered (2xx) has its row in the inquiry log, "
+        "written before the answer; the few rows beyond those are checks wrk had sent but "
+        "stopped waiting for at its deadline (in flight), which the server logged and answered "
+        "after wrk had stopped listening.",
     ]
     if missed:
         lines.append("\nTargets not met: " + "; ".join(missed) + ".")
@@ -730,6 +733,7 @@ def main() -> None:
     for line in unmet(results):
         print(f"target not met: {line}")
     if args.record:
+        load += f", {args.load_at_loads:.2f} as the loads began (shared machine)"
         record(results, subjects, args, load)
 
 
