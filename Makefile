@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_score.py --record
 	$(BIN)/python benchmarks/bench_trust.py --record
 	$(BIN)/python benchmarks/bench_yaml.py --record
+	$(BIN)/python benchmarks/bench_service.py --record
 
 clean:
 	rm -rf $(VENV) credence-data .pytest_cache .mypy_cache .ruff_cache
