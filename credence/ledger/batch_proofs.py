@@ -11,7 +11,7 @@ So the proofs of a whole batch cost O(batch) hashes, memoised.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from credence.ledger.merkle import CompactRange, inclusion_ranges, node_hash
 
@@ -43,6 +43,7 @@ class BatchProver:
         self._memo = _frontier_nodes(before)
         for i, leaf in enumerate(batch):
             self._memo[(self.start + i, self.start + i + 1)] = leaf
+        self._texts: dict[tuple[int, int], str] = {}
 
     def _hash(self, lo: int, hi: int) -> bytes:
         found = self._memo.get((lo, hi))
@@ -60,6 +61,17 @@ class BatchProver:
         if not self.start <= index < self.size:
             raise ValueError(f"leaf {index} is not in this batch")
         return [self._hash(lo, hi) for lo, hi in inclusion_ranges(index, self.size)]
+
+    def proof_text(self, index: int, encode: Callable[[bytes], str]) -> list[str]:
+        """`proof(index)` with each hash encoded once per batch (receipts share most nodes)."""
+        texts = self._texts
+        out = []
+        for node in inclusion_ranges(index, self.size):
+            text = texts.get(node)
+            if text is None:
+                text = texts[node] = encode(self._hash(*node))
+            out.append(text)
+        return out
 
     def root(self) -> bytes:
         return self._hash(0, self.size)

@@ -91,8 +91,17 @@ def _reason(measure: MeasureSpec, basis: dict[str, Any], disputed: bool) -> str:
     return f"{measure.kind.value} {measure.name} ({measure.title}): {why}{tail}"
 
 
-def decide(service: Service, subject: str, purpose: str, head: dict[str, Any]) -> dict[str, Any]:
-    """The decision for `subject` and `purpose` at `head` (no logging: `check` logs)."""
+def decide(
+    service: Service,
+    subject: str,
+    purpose: str,
+    head: dict[str, Any],
+    cached_only: bool = False,
+) -> dict[str, Any] | None:
+    """The decision for `subject` and `purpose` at `head` (no logging: `check` logs).
+
+    `cached_only`: None unless the answer is cached (nothing is computed).
+    """
     from credence.service.disputes import lapse_overdue
 
     rulebook = service.live(head)
@@ -100,7 +109,7 @@ def decide(service: Service, subject: str, purpose: str, head: dict[str, Any]) -
     # Every write that could change this answer appends a ledger entry: cache by head size.
     key = ("decide", subject, purpose, rulebook.content_hash, today, head["size"])
     cached = service.cached(key)
-    if cached is not None:
+    if cached is not None or cached_only:
         return cached  # type: ignore[no-any-return]
     pending = open_disputes(service, subject)
     if any(deadline < today for _, _, deadline in pending):
@@ -167,8 +176,18 @@ class Prepared:
         }
 
 
-def prepare(service: Service, party: Party, subject_text: object, purpose: object) -> Prepared:
-    """Decide a check (or its refusal); the caller logs `row` durably, then `finish`es."""
+def prepare(
+    service: Service,
+    party: Party,
+    subject_text: object,
+    purpose: object,
+    cached_only: bool = False,
+) -> Prepared | None:
+    """Decide a check (or its refusal); the caller logs `row` durably, then `finish`es.
+
+    `cached_only`: return None rather than compute an answer that is not cached
+    (the API then computes it in a worker thread, off the event loop).
+    """
     if not isinstance(purpose, str) or not purpose:
         raise Invalid("must name the purpose of the check, e.g. flight-booking", field="purpose")
     subject = canonical_subject(subject_text)
@@ -189,7 +208,9 @@ def prepare(service: Service, party: Party, subject_text: object, purpose: objec
         row.update(decision="refused", rulebook=None, ledger_size=None)
         return Prepared(row, None, refusal)
     head = service.ledger_head()
-    answer = decide(service, subject, purpose, head)
+    answer = decide(service, subject, purpose, head, cached_only)
+    if answer is None:
+        return None
     row.update(
         decision=answer["decision"],
         rulebook=answer["rulebook"]["name"],
@@ -201,4 +222,5 @@ def prepare(service: Service, party: Party, subject_text: object, purpose: objec
 def check(service: Service, party: Party, subject_text: object, purpose: object) -> dict[str, Any]:
     """Answer a relying party's check, logging it (or its refusal) durably first."""
     prepared = prepare(service, party, subject_text, purpose)
+    assert prepared is not None
     return prepared.finish(service.log.record(**prepared.row))
