@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 import orjson
@@ -163,7 +164,9 @@ async def post_check(request: Request) -> Response:
     subject, purpose = body.get("subject"), body.get("purpose")
     prepared = checks.prepare(service, party, subject, purpose, cached_only=True)
     if prepared is None:  # not cached: the store's queries run in a worker thread
-        prepared = await run_in_threadpool(checks.prepare, service, party, subject, purpose)
+        prepared = await asyncio.get_running_loop().run_in_executor(
+            service.executor, checks.prepare, service, party, subject, purpose
+        )
     assert prepared is not None
     inquiry = await service.log.arecord(**prepared.row)
     return Response(orjson.dumps(prepared.finish(inquiry)), media_type="application/json")

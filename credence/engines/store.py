@@ -88,13 +88,21 @@ class StoreEngine:
             self._conn = self.engine.connect()
         return self._conn
 
-    def assess(self, subject: str, exclude: tuple[int, ...] = ()) -> Assessment:
+    def assess(
+        self,
+        subject: str,
+        exclude: tuple[int, ...] = (),
+        conn: sa.Connection | None = None,
+        ledger: dict[str, Any] | None = None,
+    ) -> Assessment:
         """One subject's assessment (the base score and `records` 0 if nothing of theirs counts).
 
         `exclude`: records to leave out as if corrected away (a check asks what
-        would remain without the records under dispute).
+        would remain without the records under dispute). `conn` and `ledger`: a
+        connection and head of the caller's (the service shares one compiled
+        engine between threads, each with its own connection).
         """
-        conn = self._connection()
+        conn = conn if conn is not None else self._connection()
         params = {"subject": subject}
         scores_sql, listings_sql, reasons_sql = (
             self._statements(self._one, exclude=exclude) if exclude else self._one_sql
@@ -108,7 +116,13 @@ class StoreEngine:
         scored = tuple(row) if row is not None else (subject, base, 0)
         return next(
             merge_results(
-                self.rulebook, [scored], listings, reasons, self.as_of, self.known_size, self.ledger
+                self.rulebook,
+                [scored],
+                listings,
+                reasons,
+                self.as_of,
+                self.known_size,
+                ledger if ledger is not None else self.ledger,
             )
         )
 

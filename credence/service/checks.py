@@ -20,7 +20,6 @@ from credence.core.ids import InvalidSubject, parse_subject
 from credence.core.rulebook import Rulebook
 from credence.core.rulebook_model import MeasureKind, MeasureSpec
 from credence.service.errors import Forbidden, Invalid
-from credence.store.schema import disputes
 
 if TYPE_CHECKING:
     from credence.service.keys import Party
@@ -44,13 +43,17 @@ def _canonical(text: str, today: dt.date) -> str:
     return str(parse_subject(text, today))
 
 
+# Plain SQL, compiled once: building the expression per call cost more than running it.
+_OPEN_DISPUTES = sa.text(
+    "SELECT id, record_seq, deadline FROM disputes WHERE subject = :subject AND status = 'open'"
+)
+
+
 def open_disputes(service: Service, subject: str) -> list[tuple[int, int, str]]:
     """(dispute id, record seq, deadline) of the subject's open disputes."""
-    query = sa.select(disputes.c.id, disputes.c.record_seq, disputes.c.deadline).where(
-        disputes.c.subject == subject, disputes.c.status == "open"
-    )
     with service.engine.connect() as conn:
-        return [(int(a), int(b), str(c)) for a, b, c in conn.execute(query)]
+        rows = conn.execute(_OPEN_DISPUTES, {"subject": subject})
+        return [(int(a), int(b), str(c)) for a, b, c in rows]
 
 
 def _basis(measure: MeasureSpec, found: Assessment) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import sqlalchemy as sa
@@ -54,13 +55,18 @@ class Service:
 
             live_rulebook = live
         self._live = live_rulebook
-        self._local = threading.local()
+        # Checks whose answer is not cached are computed here, off the event loop: a few
+        # threads (SQLite works without the GIL; more would only queue for the pool).
+        self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="assess")
         self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._lock = threading.Lock()
+        self._compile_lock = threading.Lock()
+        self._engines: dict[tuple[str, dt.date], StoreEngine] = {}
         self._head: tuple[float, dict[str, Any]] | None = None
         self._live_at: tuple[int, Rulebook] | None = None
 
     def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
         self.log.close()
 
     # --- time and rules --------------------------------------------------------------
@@ -105,20 +111,20 @@ class Service:
     # --- one subject's assessment ------------------------------------------------------
 
     def _store_engine(self, rulebook: Rulebook, as_of: dt.date) -> StoreEngine:
-        """A per-thread engine per (rulebook, day): compiling the rules costs milliseconds."""
-        engines: dict[tuple[str, dt.date], StoreEngine] | None = getattr(
-            self._local, "engines", None
-        )
-        if engines is None:
-            engines = self._local.engines = {}
+        """One compiled engine per (rulebook, day), shared by every thread.
+
+        Compiling the rules costs about half a second (SQLGlot): once, under a lock,
+        not once per worker thread. Each call brings its own connection.
+        """
         key = (rulebook.content_hash, as_of)
-        eng = engines.get(key)
+        eng = self._engines.get(key)
         if eng is None:
-            if len(engines) > 8:
-                for old in engines.values():
-                    old.__exit__(None, None, None)
-                engines.clear()
-            eng = engines[key] = StoreEngine(self.engine, rulebook, as_of)
+            with self._compile_lock:
+                eng = self._engines.get(key)
+                if eng is None:
+                    if len(self._engines) > 8:  # yesterday's and superseded rulebooks'
+                        self._engines.clear()
+                    eng = self._engines[key] = StoreEngine(self.engine, rulebook, as_of)
         return eng
 
     def assess(
@@ -135,8 +141,8 @@ class Service:
         if found is not None:
             return found  # type: ignore[no-any-return]
         eng = self._store_engine(rulebook, today)
-        eng.ledger = head
-        result = eng.assess(subject, exclude)
+        with self.engine.connect() as conn:  # from the pool, back at once
+            result = eng.assess(subject, exclude, conn=conn, ledger=head)
         self.remember(key, result)
         return result
 
