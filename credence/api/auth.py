@@ -25,16 +25,16 @@ def service_of(request: Request) -> Service:
 
 
 def log_denial(
-    service: Service, request: Request, status: int, reason: str, party: Party | None
+    service: Service, method: str, route: str, status: int, reason: str, party: Party | None
 ) -> None:
-    route = getattr(request.scope.get("route"), "path", "?")
+    """One refused request: the route template, never the path (it can hold an ID)."""
     with service.engine.begin() as conn:
         conn.execute(
             sa.insert(access_denials).values(
                 at=now_iso(),
                 key_prefix=party.prefix if party else None,
                 role=party.role if party else None,
-                method=request.method,
+                method=method,
                 route=route[:128],
                 status=status,
                 reason=reason[:200],
@@ -42,32 +42,40 @@ def log_denial(
         )
 
 
-def _deny(service: Service, request: Request, error: ServiceError, party: Party | None) -> None:
-    log_denial(service, request, error.status, error.detail, party)
-    raise error
-
-
-def authorize(request: Request, roles: tuple[str, ...]) -> Party:
+def party_for(
+    service: Service, authorization: str, roles: tuple[str, ...], method: str, route: str
+) -> Party:
     """The caller's Party if its key is valid and its role one of `roles`; else 401/403."""
-    service = service_of(request)
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
+
+    def deny(error: ServiceError, party: Party | None = None) -> None:
+        log_denial(service, method, route, error.status, error.detail, party)
+        raise error
+
+    scheme, _, key = authorization.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
-        _deny(service, request, Unauthorized("send Authorization: Bearer <key>"), None)
+        deny(Unauthorized("send Authorization: Bearer <key>"))
     party = authenticate(service.registry, key.strip())
     if party is None:
-        _deny(service, request, Unauthorized("the key is not valid (unknown or revoked)"), None)
+        deny(Unauthorized("the key is not valid (unknown or revoked)"))
     assert party is not None
     if party.role not in roles:
-        _deny(
-            service,
-            request,
-            Forbidden(
-                f"a {party.role} key may not use this endpoint (it needs: {', '.join(roles)})"
-            ),
+        deny(
+            Forbidden(f"a {party.role} key may not use this endpoint ({', '.join(roles)} only)"),
             party,
         )
     return party
+
+
+def authorize(request: Request, roles: tuple[str, ...]) -> Party:
+    """`party_for` the request's Authorization header."""
+    route = getattr(request.scope.get("route"), "path", "?")
+    return party_for(
+        service_of(request),
+        request.headers.get("authorization", ""),
+        roles,
+        request.method,
+        route,
+    )
 
 
 def require(*roles: str) -> Callable[[Request], Coroutine[Any, Any, Party]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 import orjson
@@ -10,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from credence.api.auth import authorize, require, service_of
+from credence.api.auth import require, service_of
 from credence.api.models import (
     DisputeAnswer,
     DisputeRequest,
@@ -154,39 +153,16 @@ CHECK_SCHEMA = {
     },
 )
 async def post_check(request: Request) -> Response:
-    """The hot path, kept lean: a cached answer is taken on the event loop (it costs
-    microseconds), a new one computed in a worker thread (SQLite works without the
-    GIL, and the loop goes on serving); the body parsed by orjson; the durable log
-    write awaited (group commit)."""
-    party = authorize(request, ("relying-party",))
-    service = service_of(request)
-    body = _json_object(await request.body(), {"subject", "purpose"})
-    subject, purpose = body.get("subject"), body.get("purpose")
-    prepared = checks.prepare(service, party, subject, purpose, cached_only=True)
-    if prepared is None:  # not cached: the store's queries run in a worker thread
-        prepared = await asyncio.get_running_loop().run_in_executor(
-            service.executor, checks.prepare, service, party, subject, purpose
-        )
-    assert prepared is not None
-    inquiry = await service.log.arecord(**prepared.row)
-    return Response(orjson.dumps(prepared.finish(inquiry)), media_type="application/json")
+    """Served by `credence.api.lean.answer_check`, the same function the lean ASGI path
+    in front of the framework calls (credence.api.lean): one code path."""
+    from credence.api.lean import answer_check
 
-
-def _json_object(raw: bytes, fields: set[str]) -> dict[str, Any]:
-    """A JSON object with only `fields` (each error names the field, never echoes a value)."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise Invalid("the body is not JSON", field="body") from None
-    if not isinstance(body, dict):
-        raise Invalid("the body must be a JSON object", field="body")
-    extra = sorted(set(body) - fields)
-    if extra:
-        raise Invalid(f"field {extra[0]!r} is not allowed", field=extra[0][:64])
-    for name in sorted(fields):
-        if name not in body:
-            raise Invalid("is required", field=name)
-    return body
+    status, body = await answer_check(
+        service_of(request), request.headers.get("authorization", ""), await request.body()
+    )
+    media = "application/json" if status < 400 else "application/problem+json"
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return Response(body, status, media_type=media, headers=headers)
 
 
 # --- subjects ----------------------------------------------------------------------------

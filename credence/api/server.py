@@ -16,11 +16,12 @@ from credence.store.registry import Registry
 def build(settings: Settings) -> tuple[object, object]:
     """(app, service) for the registry in `settings`."""
     from credence.api.app import create_app
+    from credence.api.lean import LeanChecks
     from credence.service.state import Service
 
     registry = Registry.open(settings)
     service = Service(registry, settings)
-    return create_app(service), service
+    return LeanChecks(create_app(service), service), service
 
 
 def serve(settings: Settings, announce: bool = True) -> None:
@@ -42,6 +43,7 @@ def serve(settings: Settings, announce: bool = True) -> None:
             access_log=False,
             log_level="info" if announce else "warning",
             server_header=False,
+            proxy_headers=False,  # behind a proxy, set --forwarded-allow-ips yourself
         )
     finally:
         service.close()  # type: ignore[attr-defined]

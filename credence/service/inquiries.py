@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import queue
 import threading
 from collections import deque
@@ -21,6 +22,8 @@ import sqlalchemy as sa
 from credence.store.schema import inquiries
 
 _MAX_GROUP = 512
+CHECKPOINT_SECONDS = 0.5  # the writer thread checkpoints the WAL when idle this long
+log = logging.getLogger("credence.service")
 _COLUMNS = (
     "id",
     "at",
@@ -131,7 +134,11 @@ class InquiryLog:
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=CHECKPOINT_SECONDS)
+            except queue.Empty:
+                self._checkpoint()
+                continue
             if first is None:
                 return
             group = [first]
@@ -176,7 +183,26 @@ class InquiryLog:
             for pending in group:
                 pending.error = exc
 
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database, here rather than on the event loop.
+
+        The loop's connection does not checkpoint itself (it would stall every
+        request for the copy and its fsync); this thread does, when idle, without
+        waiting for readers (PASSIVE).
+        """
+        if self.engine.dialect.name != "sqlite" or self._raw_loop is None:
+            return
+        try:
+            if self._raw is None:
+                self._raw = self.engine.raw_connection()
+            self._raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+        except Exception as exc:  # the next commit's own checkpoint will do
+            log.warning("WAL checkpoint failed: %s", type(exc).__name__)
+
     def _write_sqlite_loop(self, group: list[_Pending]) -> None:
+        if self._raw_loop is None:
+            self._raw_loop = self.engine.raw_connection()
+            self._raw_loop.cursor().execute("PRAGMA wal_autocheckpoint=0").close()
         saved = self._raw
         self._raw = self._raw_loop
         try:
