@@ -9,6 +9,7 @@ share one fsync while each still waits for its own row to be on disk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import queue
@@ -187,8 +188,8 @@ class InquiryLog:
         """Copy the WAL into the database, here rather than on the event loop.
 
         The loop's connection does not checkpoint itself (it would stall every
-        request for the copy and its fsync); this thread does, when idle, without
-        waiting for readers (PASSIVE).
+        request for the copy and its fsync); this thread does, when idle, on its
+        own connection, without waiting for readers (PASSIVE).
         """
         if self.engine.dialect.name != "sqlite" or self._raw_loop is None:
             return
@@ -196,53 +197,64 @@ class InquiryLog:
             if self._raw is None:
                 self._raw = self.engine.raw_connection()
             self._raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").close()
-        except Exception as exc:  # the next commit's own checkpoint will do
+        except Exception as exc:  # the next writer's own checkpoint will do
             log.warning("WAL checkpoint failed: %s", type(exc).__name__)
+            self._raw = _closed(self._raw)
 
     def _write_sqlite_loop(self, group: list[_Pending]) -> None:
+        """The loop's group, on the loop's own connection (never shared with the thread)."""
         if self._raw_loop is None:
             self._raw_loop = self.engine.raw_connection()
             self._raw_loop.cursor().execute("PRAGMA wal_autocheckpoint=0").close()
-        saved = self._raw
-        self._raw = self._raw_loop
-        try:
-            self._write_sqlite(group)
-        finally:
-            self._raw_loop = self._raw
-            self._raw = saved
+        if not _write_sqlite(self._raw_loop, group):
+            self._raw_loop = _closed(self._raw_loop)
 
     def _write_sqlite(self, group: list[_Pending]) -> None:
-        """The same on SQLite through the driver: four C calls, so the writer thread
-        rarely waits for the GIL (through SQLAlchemy a commit took 3-4 ms under load,
-        against 0.5 ms for the disk itself). Ids are assigned under the write lock."""
+        """The writer thread's group, on the thread's own connection."""
         if self._raw is None:
             self._raw = self.engine.raw_connection()
-        cur = self._raw.cursor()
+        if not _write_sqlite(self._raw, group):
+            self._raw = _closed(self._raw)
+
+
+def _closed(raw: Any) -> Any:
+    """Drop a connection that failed; None, so the next use opens a fresh one."""
+    with contextlib.suppress(Exception):  # already broken: nothing more to release
+        raw.close()
+    return None
+
+
+def _write_sqlite(raw: Any, group: list[_Pending]) -> bool:
+    """Insert a group on SQLite through the driver, in one durable transaction.
+
+    Four C calls, so a thread rarely waits for the GIL (through SQLAlchemy a commit
+    took 3-4 ms under load, against 0.5 ms for the disk itself). Ids are assigned
+    under the write lock. Returns False (every waiter given the error) on failure.
+    """
+    cur = raw.cursor()
+    try:
+        cur.execute("BEGIN IMMEDIATE")
         try:
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                first = int(cur.execute("SELECT coalesce(max(id), 0) FROM inquiries").fetchone()[0])
-                rows = []
-                for offset, pending in enumerate(group, start=1):
-                    row = pending.row
-                    rows.append((first + offset, *(row.get(c) for c in _COLUMNS[1:])))
-                    pending.inquiry_id = first + offset
-                marks = ", ".join("?" * len(_COLUMNS))
-                cur.executemany(
-                    f"INSERT INTO inquiries ({', '.join(_COLUMNS)}) VALUES ({marks})", rows
-                )
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-        except Exception as exc:
-            for pending in group:
-                pending.inquiry_id = None
-                pending.error = exc
-            self._raw.close()
-            self._raw = None
-        finally:
-            cur.close()
+            first = int(cur.execute("SELECT coalesce(max(id), 0) FROM inquiries").fetchone()[0])
+            rows = []
+            for offset, pending in enumerate(group, start=1):
+                rows.append((first + offset, *(pending.row.get(c) for c in _COLUMNS[1:])))
+            marks = ", ".join("?" * len(_COLUMNS))
+            cur.executemany(f"INSERT INTO inquiries ({', '.join(_COLUMNS)}) VALUES ({marks})", rows)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+    except Exception as exc:
+        for pending in group:
+            pending.inquiry_id = None
+            pending.error = exc
+        return False
+    finally:
+        cur.close()
+    for offset, pending in enumerate(group, start=1):
+        pending.inquiry_id = first + offset
+    return True
 
 
 def inquiries_about(engine: sa.Engine, subject: str, limit: int = 200) -> list[dict[str, Any]]:
