@@ -269,7 +269,7 @@ def test_public_organisation_page_and_no_person_is_public(world: World) -> None:
 def test_verify_passes_after_due_process_and_catches_tampering_with_it(world: World) -> None:
     import sqlalchemy as sa
 
-    from credence.store.schema import disputes, suppressions
+    from credence.store.schema import suppressions
     from credence.store.verify import verify_registry
 
     seq = world.submit(listed())["receipts"][0]["seq"]
@@ -290,8 +290,6 @@ def test_verify_passes_after_due_process_and_catches_tampering_with_it(world: Wo
     found = verify_registry(world.registry, public_key=key)
     assert not found.ok and f"suppresses record #{seq}" in found.problems[0]
     with engine.begin() as conn:
-        conn.execute(
-            sa.insert(suppressions).values(seq=10_000, record_seq=seq, cause="lapsed")
-        )
+        conn.execute(sa.insert(suppressions).values(seq=10_000, record_seq=seq, cause="lapsed"))
     found = verify_registry(world.registry, public_key=key)
     assert not found.ok and "no lapsed dispute" in found.problems[0]
