@@ -55,12 +55,36 @@ def create_app(service: Service, sweep_seconds: float | None = SWEEP_SECONDS) ->
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served below from local files: FastAPI's default loads a CDN
+        redoc_url=None,
     )
     app.state.service = service
+    _local_docs(app)
     problems.install(app)
     app.include_router(public_router)
     app.include_router(parties_router)
     return app
+
+
+def _local_docs(app: FastAPI) -> None:
+    """Interactive docs at /docs with Swagger UI shipped in a package (swagger-ui-bundle),
+    so they work where the browser cannot reach a CDN, and nothing leaks who reads them."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from starlette.responses import HTMLResponse
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="credence API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon-32x32.png",
+        )
 
 
 async def _sweeper(service: Service, every: float | None) -> None:
