@@ -60,21 +60,54 @@ def create_app(service: Service, sweep_seconds: float | None = SWEEP_SECONDS) ->
     )
     app.state.service = service
     _local_docs(app)
+    _bearer_in_schema(app)
     problems.install(app)
     app.include_router(public_router)
     app.include_router(parties_router)
     return app
 
 
+def _bearer_in_schema(app: FastAPI) -> None:
+    """Declare the Bearer key in /openapi.json (every route but the public ones), so
+    clients and the docs' Authorize button know how to send it."""
+    from typing import Any
+
+    from fastapi.openapi.utils import get_openapi
+
+    def schema() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            spec.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "a credence key"}
+            }
+            for ops in spec["paths"].values():
+                for op in ops.values():
+                    if "public" not in op.get("tags", []):
+                        op["security"] = [{"bearer": []}]
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = schema  # type: ignore[method-assign]
+
+
 def _local_docs(app: FastAPI) -> None:
-    """Interactive docs at /docs with Swagger UI shipped in a package (swagger-ui-bundle),
-    so they work where the browser cannot reach a CDN, and nothing leaks who reads them."""
+    """Interactive docs at /docs with Swagger UI 5 shipped in a package (fastapi-offline's
+    static files), so they work where the browser cannot reach a CDN, and no third party
+    learns who reads them."""
+    from pathlib import Path
+
+    import fastapi_offline
     from fastapi.openapi.docs import get_swagger_ui_html
     from fastapi.staticfiles import StaticFiles
     from starlette.responses import HTMLResponse
-    from swagger_ui_bundle import swagger_ui_path
 
-    app.mount("/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+    static = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/docs/static", StaticFiles(directory=static), name="swagger-ui")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
@@ -83,7 +116,7 @@ def _local_docs(app: FastAPI) -> None:
             title="credence API",
             swagger_js_url="/docs/static/swagger-ui-bundle.js",
             swagger_css_url="/docs/static/swagger-ui.css",
-            swagger_favicon_url="/docs/static/favicon-32x32.png",
+            swagger_favicon_url="/docs/static/favicon.png",
         )
 
 
