@@ -194,39 +194,33 @@ def apply_repair(request: Request, party: Subject, body: RepairRequest) -> dict[
 )
 def subject_file(request: Request, party: Auditor, subject: str) -> dict[str, Any]:
     service = service_of(request)
+    key = _logged_read(request, party, subject, "audit")
+    return files.subject_file(service, key)
+
+
+def _logged_read(request: Request, party: Party, subject: str, purpose: str) -> str:
+    """The canonical subject, after logging the auditor's read of it (the person sees it)."""
     key = checks.canonical_subject(subject)
-    service.log.record(
+    service_of(request).log.record(
         subject=key,
         key_id=party.id,
         party=party.name,
         role=party.role,
         action="read",
-        purpose="audit",
+        purpose=purpose,
         decision="read",
         rulebook=None,
         ledger_size=None,
     )
-    return files.subject_file(service, key)
+    return key
 
 
 @router.get("/inquiries", tags=["auditors"], summary="Inquiries about one subject")
 def list_inquiries(
     request: Request, party: Auditor, subject: str = Query(max_length=64)
 ) -> dict[str, Any]:
-    service = service_of(request)
-    key = checks.canonical_subject(subject)
-    service.log.record(
-        subject=key,
-        key_id=party.id,
-        party=party.name,
-        role=party.role,
-        action="read",
-        purpose="audit-inquiries",
-        decision="read",
-        rulebook=None,
-        ledger_size=None,
-    )
-    return {"subject": key, "inquiries": inquiries_about(service.engine, key)}
+    key = _logged_read(request, party, subject, "audit-inquiries")
+    return {"subject": key, "inquiries": inquiries_about(service_of(request).engine, key)}
 
 
 @router.get("/statistics", tags=["auditors"], summary="Records, disputes, repairs, inquiries")
