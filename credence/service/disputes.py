@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -89,33 +90,59 @@ def file_dispute(service: Service, party: Party, seq: object, reason: object) ->
             raise Invalid("a revocation withdraws a record; dispute the record itself", field="seq")
         if not _counts(conn, number):
             raise Conflict(f"record #{number} no longer counts: it was corrected or suppressed")
-        open_one = conn.execute(
-            sa.select(disputes.c.id).where(
-                disputes.c.record_seq == number, disputes.c.status == "open"
-            )
-        ).scalar()
+        open_one = _pending(conn, disputes, number, "open")
         if open_one is not None:
             raise Conflict(f"record #{number} is already under dispute (dispute {open_one})")
-        dispute_id = conn.execute(
-            sa.insert(disputes).values(
-                record_seq=number,
-                subject=party.subject,
-                source_id=row.source_id,
-                reason=text,
-                filed_on=today.isoformat(),
-                deadline=deadline.isoformat(),
-                status="open",
-                filed_entry=-1,
-            )
-        ).inserted_primary_key
-        assert dispute_id is not None
-        made = int(dispute_id[0])
-        (entry,), _ = append_entries(
-            conn, key, [lambda s: dispute_entry(s, "filed", made, number, text_hash(text))]
+        made = _open_case(
+            conn,
+            key,
+            disputes,
+            {"reason": text, "filed_on": today.isoformat(), "deadline": deadline.isoformat()},
+            row,
+            party,
+            lambda s, case: dispute_entry(s, "filed", case, number, text_hash(text)),
         )
-        conn.execute(sa.update(disputes).where(disputes.c.id == made).values(filed_entry=entry))
     service.touch()
     return dispute_view(service, made)
+
+
+def _pending(conn: sa.Connection, table: sa.Table, record: int, status: str) -> int | None:
+    """The case about `record` still in `status` (open dispute, pending repair), if any."""
+    found = conn.execute(
+        sa.select(table.c.id).where(table.c.record_seq == record, table.c.status == status)
+    ).scalar()
+    return None if found is None else int(found)
+
+
+def _open_case(
+    conn: sa.Connection,
+    key: Any,
+    table: sa.Table,
+    values: dict[str, Any],
+    record: sa.Row[Any],
+    party: Party,
+    entry: Callable[[int, int], bytes],
+) -> int:
+    """Insert a dispute or repair row and its ledger entry (which names the row's id)."""
+    status = _OPEN[table.name]
+    inserted = conn.execute(
+        sa.insert(table).values(
+            record_seq=record.seq,
+            subject=party.subject,
+            source_id=record.source_id,
+            status=status,
+            filed_entry=-1,
+            **values,
+        )
+    ).inserted_primary_key
+    assert inserted is not None
+    case = int(inserted[0])
+    (seq,), _ = append_entries(conn, key, [lambda s: entry(s, case)])
+    conn.execute(sa.update(table).where(table.c.id == case).values(filed_entry=seq))
+    return case
+
+
+_OPEN = {"disputes": "open", "repairs": "pending"}
 
 
 def answer_dispute(
@@ -245,30 +272,18 @@ def apply_repair(service: Service, party: Party, seq: object, statement: object)
                 "after the item's minimum publicity",
                 field="seq",
             )
-        pending = conn.execute(
-            sa.select(repairs.c.id).where(
-                repairs.c.record_seq == number, repairs.c.status == "pending"
-            )
-        ).scalar()
+        pending = _pending(conn, repairs, number, "pending")
         if pending is not None:
             raise Conflict(f"a repair of record #{number} is already pending (repair {pending})")
-        repair_id = conn.execute(
-            sa.insert(repairs).values(
-                record_seq=number,
-                subject=party.subject,
-                source_id=row.source_id,
-                statement=text,
-                applied_on=today.isoformat(),
-                status="pending",
-                filed_entry=-1,
-            )
-        ).inserted_primary_key
-        assert repair_id is not None
-        made = int(repair_id[0])
-        (entry,), _ = append_entries(
-            conn, key, [lambda s: repair_entry(s, "applied", made, number, text_hash(text))]
+        made = _open_case(
+            conn,
+            key,
+            repairs,
+            {"statement": text, "applied_on": today.isoformat()},
+            row,
+            party,
+            lambda s, case: repair_entry(s, "applied", case, number, text_hash(text)),
         )
-        conn.execute(sa.update(repairs).where(repairs.c.id == made).values(filed_entry=entry))
     service.touch()
     return repair_view(service, made)
 
