@@ -14,7 +14,6 @@ import datetime as dt
 import logging
 import queue
 import threading
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,7 +82,6 @@ class InquiryLog:
         self._loop_group: list[_Pending] = []
         self._raw_loop: Any = None
         self._raw: Any = None  # the writer thread's own driver connection (SQLite)
-        self.group_sizes: deque[int] = deque(maxlen=10_000)  # recent groups, for the benchmark
         self._thread = threading.Thread(target=self._run, name="inquiry-log", daemon=True)
         self._thread.start()
 
@@ -120,7 +118,6 @@ class InquiryLog:
 
     def _flush_loop_group(self) -> None:
         group, self._loop_group = self._loop_group, []
-        self.group_sizes.append(len(group))
         for start in range(0, len(group), _MAX_GROUP):
             self._write_sqlite_loop(group[start : start + _MAX_GROUP])
         for pending in group:
@@ -153,8 +150,7 @@ class InquiryLog:
                     stop = True
                     break
                 group.append(nxt)
-            self.group_sizes.append(len(group))
-            self._commit(group)
+                self._commit(group)
             if stop:
                 return
 

@@ -27,6 +27,14 @@ Subject = sa.String(160).with_variant(sa.String(160, collation="C"), "postgresql
 
 
 def upgrade() -> None:
+    _registry()
+    _ledger()
+    _keys_state_and_runs()
+    op.execute("UPDATE meta SET value = '2' WHERE key = 'schema'")
+
+
+def _registry() -> None:
+    """Meta, sources and records with their indexes."""
     op.create_table(
         "meta",
         sa.Column("key", sa.String(64), primary_key=True),
@@ -65,6 +73,10 @@ def upgrade() -> None:
         sqlite_where=where,
         postgresql_where=where,
     )
+
+
+def _ledger() -> None:
+    """Tree heads, non-record entries and erased records."""
     op.create_table(
         "tree_heads",
         sa.Column("size", Seq, primary_key=True, autoincrement=False),
@@ -92,6 +104,10 @@ def upgrade() -> None:
         sa.Column("erased_by", sa.BigInteger, nullable=False),
         sa.UniqueConstraint("source_id", "reference", name="uq_erased_source_reference"),
     )
+
+
+def _keys_state_and_runs() -> None:
+    """Signing keys (unread since schema 2), the Merkle frontier and ingest runs."""
     op.create_table(
         "signing_keys",
         sa.Column("key_id", sa.String(64), primary_key=True),
@@ -115,7 +131,6 @@ def upgrade() -> None:
         sa.Column("duplicates", sa.BigInteger, nullable=False),
         sa.Column("rejected", sa.BigInteger, nullable=False),
     )
-    op.execute("UPDATE meta SET value = '2' WHERE key = 'schema'")
 
 
 def downgrade() -> None:

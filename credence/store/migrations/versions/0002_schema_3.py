@@ -22,6 +22,14 @@ Seq = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    _parties_and_inquiries()
+    _due_process()
+    _publications_and_idempotency()
+    op.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
+
+
+def _parties_and_inquiries() -> None:
+    """API keys, the inquiry log and refused requests."""
     op.create_table(
         "api_keys",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -62,6 +70,10 @@ def upgrade() -> None:
         sa.Column("status", sa.Integer, nullable=False),
         sa.Column("reason", sa.String(200), nullable=False),
     )
+
+
+def _due_process() -> None:
+    """Disputes and credit-repair applications."""
     op.create_table(
         "disputes",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -97,6 +109,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_repairs_subject", "repairs", ["subject"])
     op.create_index("ix_repairs_source", "repairs", ["source_id", "status"])
+
+
+def _publications_and_idempotency() -> None:
+    """Suppressions, rulebook publications and Idempotency-Key answers."""
     op.create_table(
         "suppressions",
         sa.Column("seq", Seq, primary_key=True, autoincrement=False),
@@ -121,7 +137,6 @@ def upgrade() -> None:
         sa.Column("response", sa.LargeBinary),
         sa.Column("created_at", sa.String(32), nullable=False),
     )
-    op.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
 
 
 def downgrade() -> None:
