@@ -29,11 +29,13 @@ typecheck: $(STAMP)
 check: lint typecheck test
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_ingest.py --record
-	$(BIN)/python benchmarks/bench_score.py --record
-	$(BIN)/python benchmarks/bench_trust.py --record
-	$(BIN)/python benchmarks/bench_yaml.py --record
-	$(BIN)/python benchmarks/bench_service.py --record
+	rm -f benchmarks/out/run.jsonl
+	$(BIN)/python benchmarks/bench_ingest.py
+	$(BIN)/python benchmarks/bench_score.py
+	$(BIN)/python benchmarks/bench_trust.py
+	$(BIN)/python benchmarks/bench_yaml.py
+	$(BIN)/python benchmarks/bench_service.py
+	$(BIN)/python benchmarks/table.py --record
 
 clean:
 	rm -rf $(VENV) credence-data .pytest_cache .mypy_cache .ruff_cache

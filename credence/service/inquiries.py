@@ -150,7 +150,7 @@ class InquiryLog:
                     stop = True
                     break
                 group.append(nxt)
-                self._commit(group)
+            self._commit(group)
             if stop:
                 return
 
