@@ -44,6 +44,7 @@ from typing import Any
 
 import httpx
 from measure import machine
+from table import Figure, add
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 CREDENCE = Path(sys.executable).parent / "credence"
@@ -706,6 +707,45 @@ def record(r: Results, subjects: Subjects, args: argparse.Namespace, load: str) 
     print(f"recorded in {RESULTS}")
 
 
+def figures(r: Results) -> list[Figure]:
+    """The run's figures for make bench's one table, each beside the floor of this run."""
+    out: list[Figure] = []
+    health = "GET /v1/health, same server, same run, c=16"
+    for label, c in (("cold", r.cold), ("warm", r.warm)):
+        subjects = f"{min(c.subjects, c.load.sent):,} subjects"
+        out.append(
+            Figure(
+                f"checks {label}, c=16 ({subjects})",
+                c.load.rate,
+                "requests/s",
+                floor=r.floor.rate,
+                floor_name=health,
+                ratio_at_least=0.5,
+                note=f"{c.load.ok:,} answered, inquiry rows +{c.rows:,}, {c.load.errors} errors",
+            )
+        )
+        out.append(
+            Figure(
+                f"checks {label}, p99 latency, c=16",
+                c.load.p99,
+                "ms",
+                floor=r.floor.p99,
+                floor_name=health,
+                at_most=CHECK_P99_MS,
+            )
+        )
+    n, seconds = r.batch["PostgreSQL"]
+    out.append(
+        Figure(
+            f"batch submission over HTTP into PostgreSQL ({n:,} records)",
+            n / seconds,
+            "records/s",
+            at_least=PG_TARGET,
+        )
+    )
+    return out
+
+
 def print_table(rows: list[tuple[str, str, str, str]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     head = ("figure", "value", "target", "met?")
@@ -730,6 +770,7 @@ def main() -> None:
     print(load)
     with tempfile.TemporaryDirectory(prefix="credence-bench-") as tmp:
         results, subjects = run(args, Path(tmp))
+    add(*figures(results))
     rows = table(results)
     print_table(rows)
     for line in unmet(results):

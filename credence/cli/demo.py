@@ -42,7 +42,7 @@ def run_demo(settings: Settings, console: Console) -> None:
         for spec in manifest.sources:
             registry.add_source(spec.name, list(spec.patterns))
         reports = _ingest_all(registry, city_dir, manifest, bar)
-        task = bar.add_task("verify ledger", total=None)
+        task = bar.add_task("verify ledger", total=registry.ledger_size())
         verified = verify_registry(
             registry,
             progress=lambda n: bar.advance(task, n),
@@ -137,14 +137,18 @@ def _city(city_dir: Path, subjects: int, bar: Progress) -> CityManifest:
         found = read_manifest(city_dir)
         if found.subjects == subjects and found.seed == DEMO_SEED:
             return found  # the same city: reuse it, and re-ingesting shows idempotency
-    task = bar.add_task(f"synthesise {subjects:,} subjects", total=None)
-    return synthesise(
+    # The synthesiser writes exactly round(subjects * rate) rows: a true total for the bar.
+    total = round(subjects * DEMO_RECORDS_PER_SUBJECT)
+    task = bar.add_task(f"synthesise {subjects:,} subjects", total=total)
+    manifest = synthesise(
         city_dir,
         subjects,
         DEMO_SEED,
         records_per_subject=DEMO_RECORDS_PER_SUBJECT,
-        progress=lambda n: bar.update(task, completed=n),
+        progress=lambda n: bar.update(task, completed=min(n, total)),
     )
+    bar.update(task, completed=total)
+    return manifest
 
 
 def _ingest_all(
