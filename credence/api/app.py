@@ -64,7 +64,21 @@ def create_app(service: Service, sweep_seconds: float | None = SWEEP_SECONDS) ->
     problems.install(app)
     app.include_router(public_router)
     app.include_router(parties_router)
+    _portal(app)
     return app
+
+
+def _portal(app: FastAPI) -> None:
+    """The public portal's pages and its static files (credence.portal), outside /v1."""
+    from pathlib import Path
+
+    from fastapi.staticfiles import StaticFiles
+
+    from credence.portal.routes import router
+
+    static = Path(__file__).parent.parent / "portal" / "static"
+    app.mount("/portal-static", StaticFiles(directory=static), name="portal-static")
+    app.include_router(router)
 
 
 def _bearer_in_schema(app: FastAPI) -> None:

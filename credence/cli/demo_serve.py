@@ -55,7 +55,10 @@ def print_calls(
     lines = [f"{role.upper().replace('-', '_')}_KEY={key}" for role, key in keys.items()]
     env.write_text("\n".join(lines) + "\n", encoding="utf-8")
     env.chmod(0o600)
-    out = [f"API: {base}  (interactive docs: {base}/docs, schema: {base}/openapi.json)"]
+    out = [f"portal: {base}/  (a person signs in at {base}/me with the SUBJECT_KEY below)"]
+    if organisation:
+        out.append(f"  an organisation on a list: {base}/organisations/{organisation[5:]}")
+    out.append(f"API: {base}  (interactive docs: {base}/docs, schema: {base}/openapi.json)")
     out.append(f"demo keys (also in {env}):")
     out += [f"  {line}" for line in lines]
     out.append("try:")

@@ -212,3 +212,17 @@ def publish_view(registry: Registry, name_or_file: str) -> dict[str, object]:
         "published_at": done.published_at,
         "already_live": done.already_live,
     }
+
+
+def publication_body(registry: Registry, seq: int | None) -> str | None:
+    """The YAML of publication `seq` (None: the implicit default, while nothing is published)."""
+    if seq is None:
+        with registry.engine.connect() as conn:
+            if conn.execute(sa.select(publications.c.seq).limit(1)).first() is not None:
+                return None
+        return read_rulebook_text(resolve_rulebook_path(DEFAULT))
+    with registry.engine.connect() as conn:
+        body = conn.execute(
+            sa.select(publications.c.body).where(publications.c.seq == seq)
+        ).scalar()
+    return None if body is None else str(body)

@@ -32,6 +32,8 @@ from credence.store.registry import Registry
 from credence.store.schema import ledger_state, tree_heads
 
 _CACHE_SIZE = 50_000
+# Compiled engines kept: one per (rulebook, day); the portal's score history needs 13 days.
+_ENGINES = 40
 # How long the ledger's head is taken as current. Writes through this process invalidate it
 # at once (`touch`); a write by another process (`credence ingest`) is seen within this.
 HEAD_SECONDS = 0.2
@@ -122,7 +124,7 @@ class Service:
             with self._compile_lock:
                 eng = self._engines.get(key)
                 if eng is None:
-                    if len(self._engines) > 8:  # yesterday's and superseded rulebooks'
+                    if len(self._engines) > _ENGINES:  # older days', superseded rulebooks'
                         self._engines.clear()
                     eng = self._engines[key] = StoreEngine(self.engine, rulebook, as_of)
         return eng
@@ -145,6 +147,25 @@ class Service:
             result = eng.assess(subject, exclude, conn=conn, ledger=head)
         self.remember(key, result)
         return result
+
+    def assess_as_of(self, subject: str, rulebook: Rulebook, day: dt.date) -> Assessment:
+        """`subject` under `rulebook` as of a past `day`, from the records held now (cached)."""
+        head = self.ledger_head()
+        key = ("as_of", subject, rulebook.content_hash, day, head["size"])
+        found = self.cached(key)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+        eng = self._store_engine(rulebook, day)
+        with self.engine.connect() as conn:
+            result = eng.assess(subject, conn=conn, ledger=head)
+        self.remember(key, result)
+        return result
+
+    def warm_history(self, days: list[dt.date]) -> None:
+        """Compile the live rulebook for each of `days` ahead of the first page that needs it."""
+        live = self.live()
+        for day in days:
+            self._store_engine(live, day)
 
     def cached(self, key: tuple[Any, ...]) -> Any:
         with self._lock:

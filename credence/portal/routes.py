@@ -1,0 +1,150 @@
+"""The portal's pages: thin handlers that gather a view and render its template.
+
+Public pages need no key. The person's pages (/me) need their subject key:
+given once in the sign-in form, it is kept in an HttpOnly, SameSite=Strict
+cookie scoped to /me, so no script can read it and no other site can send
+it; signing out deletes it. Every refusal looks the same whatever was asked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from credence.api.auth import service_of
+from credence.core.ids import InvalidSubject, check_uscc
+from credence.portal import charts, views
+from credence.service.errors import ServiceError
+from credence.service.keys import Party, authenticate
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.globals.update(bar_chart=charts.bar_chart, line_chart=charts.line_chart)
+router = APIRouter(include_in_schema=False)
+COOKIE = "credence_subject_key"
+
+
+def _valid_uscc(text: str) -> bool:
+    """A well-formed USCC with its check character (a resident ID never passes)."""
+    try:
+        check_uscc(text)
+    except InvalidSubject:
+        return False
+    return True
+
+
+def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def problem_page(request: Request, error: ServiceError) -> HTMLResponse:
+    return page(request, "error.html", status=error.status, error=error)
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, q: str = "") -> Response:
+    query = q.strip().upper().replace(" ", "").removeprefix("USCC:")
+    if query and _valid_uscc(query):
+        return RedirectResponse(f"/organisations/{query}", status_code=303)
+    service = service_of(request)
+    return page(
+        request,
+        "home.html",
+        q=q,
+        unknown=bool(query),
+        stats=views.home_figures(service),
+    )
+
+
+@router.get("/organisations/{uscc}", response_class=HTMLResponse)
+def organisation(request: Request, uscc: str) -> HTMLResponse:
+    try:
+        view = views.organisation_page(service_of(request), uscc)
+    except ServiceError as error:
+        return problem_page(request, error)
+    return page(request, "organisation.html", **view)
+
+
+@router.get("/catalogue", response_class=HTMLResponse)
+def catalogue(request: Request) -> HTMLResponse:
+    cat = service_of(request).registry.catalogue
+    return page(request, "catalogue.html", catalogue=cat, items=list(cat.items.values()))
+
+
+@router.get("/rulebooks", response_class=HTMLResponse)
+def rulebooks(request: Request, old: str = "", new: str = "") -> HTMLResponse:
+    view = views.rulebooks_page(service_of(request), old, new)
+    return page(request, "rulebooks.html", **view)
+
+
+@router.get("/ledger", response_class=HTMLResponse)
+def ledger(request: Request) -> HTMLResponse:
+    return page(request, "ledger.html", **views.ledger_page(service_of(request)))
+
+
+@router.get("/statistics", response_class=HTMLResponse)
+def statistics(request: Request) -> HTMLResponse:
+    return page(request, "statistics.html", **views.statistics_page(service_of(request)))
+
+
+# --- the person's own file ----------------------------------------------------------------
+
+
+def _signed_in(request: Request) -> Party | None:
+    key = request.cookies.get(COOKIE, "")
+    if not key:
+        return None
+    party = authenticate(service_of(request).registry, key)
+    return party if party is not None and party.role == "subject" else None
+
+
+@router.get("/me", response_class=HTMLResponse)
+def my_file(request: Request, notice: str = "") -> HTMLResponse:
+    party = _signed_in(request)
+    if party is None or party.subject is None:
+        return page(request, "sign_in.html", status=401, failed=False)
+    view = views.my_file_page(service_of(request), party.subject)
+    return page(request, "me.html", notice=notice, **view)
+
+
+@router.post("/me/sign-in")
+def sign_in(request: Request, key: str = Form("")) -> Response:
+    party = authenticate(service_of(request).registry, key.strip())
+    if party is None or party.role != "subject":
+        return page(request, "sign_in.html", status=401, failed=True)
+    response = RedirectResponse("/me", status_code=303)
+    response.set_cookie(
+        COOKIE,
+        key.strip(),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/me",
+    )
+    return response
+
+
+@router.post("/me/sign-out")
+def sign_out() -> Response:
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(COOKIE, path="/me")
+    return response
+
+
+@router.post("/me/disputes")
+def dispute(request: Request, seq: str = Form(""), reason: str = Form("")) -> Response:
+    from credence.service import disputes
+
+    party = _signed_in(request)
+    if party is None:
+        return page(request, "sign_in.html", status=401, failed=False)
+    try:
+        number: object = int(seq) if seq.strip().isdigit() else seq  # a form sends text
+        made = disputes.file_dispute(service_of(request), party, number, reason)
+    except ServiceError as error:
+        return problem_page(request, error)
+    return RedirectResponse(f"/me?notice=dispute-{made['id']}#disputes", status_code=303)

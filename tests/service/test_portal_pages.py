@@ -1,0 +1,127 @@
+"""The portal's pages through the app (no browser): what each shows, and to whom.
+
+The browser tier (tests/browser, -m browser) drives the same pages in Chromium.
+"""
+
+from __future__ import annotations
+
+import re
+
+from credence.service import rulebooks
+from tests.conftest import ORG, PERSON
+from tests.service.conftest import World, listed
+
+CODE = ORG.removeprefix("uscc:")
+RIC = PERSON.removeprefix("ric:")
+
+
+def test_home_finds_an_organisation_by_its_code_typed_loosely(world: World) -> None:
+    page = world.client.get("/")
+    assert page.status_code == 200
+    assert 'href="/portal-static/portal.css"' in page.text
+    got = world.client.get(
+        "/", params={"q": f"  {CODE[:6].lower()} {CODE[6:]} "}, follow_redirects=False
+    )
+    assert got.status_code == 303
+    assert got.headers["location"] == f"/organisations/{CODE}"
+
+
+def test_a_resident_id_is_not_looked_up(world: World) -> None:
+    world.submit(listed(PERSON))
+    got = world.client.get("/", params={"q": RIC}, follow_redirects=False)
+    assert got.status_code == 200
+    assert "is not a Unified Social Credit Code" in got.text
+    page = world.client.get(f"/organisations/{RIC}")
+    assert page.status_code == 422
+    assert "Unified Social Credit Code" in page.text
+    assert "defaulter" not in page.text.lower()
+
+
+def test_the_organisation_page_shows_its_listing_record_and_chart(world: World) -> None:
+    sent = world.submit(listed(ORG, reference="C-ORG"))
+    seq = sent["receipts"][0]["seq"]
+    page = world.client.get(f"/organisations/{CODE}")
+    assert page.status_code == 200
+    assert f"Organisation <code>{CODE}</code>" in page.text
+    listing = re.search(r'<li class="list-black">(.*?)</li>', page.text, re.S)
+    assert listing is not None and f"#{seq}" in listing.group(1)
+    assert 'aria-label="Score at each month end"' in page.text
+    # 12 month ends and today, each a point with its value in the table
+    assert page.text.count("<circle") == 13
+
+
+def test_an_unknown_organisation_is_a_clear_404(world: World) -> None:
+    page = world.client.get(f"/organisations/{CODE}")
+    assert page.status_code == 404
+    assert "no organisation with this code" in page.text
+
+
+def test_my_file_needs_a_subject_key(world: World) -> None:
+    world.submit(listed(PERSON))
+    page = world.client.get("/me")
+    assert page.status_code == 401
+    assert 'name="key"' in page.text and "judgment defaulter" not in page.text
+    wrong = world.client.post("/me/sign-in", data={"key": world.keys["airline"]})
+    assert wrong.status_code == 401
+    assert "not a valid subject key" in wrong.text
+    assert "credence_subject_key" not in wrong.headers.get("set-cookie", "")
+
+
+def test_a_person_signs_in_sees_who_looked_and_disputes(world: World) -> None:
+    seq = world.submit(listed(PERSON))["receipts"][0]["seq"]
+    world.check(PERSON)
+    signed = world.client.post(
+        "/me/sign-in", data={"key": world.keys["person"]}, follow_redirects=False
+    )
+    assert signed.status_code == 303
+    cookie = signed.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/me" in cookie
+    page = world.client.get("/me")
+    assert page.status_code == 200
+    assert re.search(r'<tr class="inquiry">.*?airline.*?flight-booking.*?deny', page.text, re.S)
+    row = re.search(rf'<tr id="record-{seq}".*?</tr>', page.text, re.S)
+    assert row is not None and "data-disputed" not in row.group(0)
+    filed = world.client.post(
+        "/me/disputes",
+        data={"seq": str(seq), "reason": "The debt was paid before the listing."},
+        follow_redirects=False,
+    )
+    assert filed.status_code == 303, filed.text
+    page = world.client.get("/me")
+    row = re.search(rf'<tr id="record-{seq}".*?</tr>', page.text, re.S)
+    assert row is not None and 'data-disputed="yes"' in row.group(0)
+    api = world.client.get("/v1/me", headers=world.auth("person")).json()
+    assert [d["status"] for d in api["disputes"]] == ["open"]
+    out = world.client.post("/me/sign-out", follow_redirects=False)
+    assert out.status_code == 303
+    assert world.client.get("/me").status_code == 401
+
+
+def test_a_bad_dispute_says_which_field(world: World) -> None:
+    seq = world.submit(listed(PERSON))["receipts"][0]["seq"]
+    world.client.post("/me/sign-in", data={"key": world.keys["person"]})
+    got = world.client.post("/me/disputes", data={"seq": str(seq), "reason": "no"})
+    assert got.status_code == 422
+    assert "The reason:" in got.text
+
+
+def test_rulebook_history_and_a_readable_diff(world: World) -> None:
+    first = rulebooks.publish(world.registry, "gov-default")
+    second = rulebooks.publish(world.registry, "suining-2010")
+    page = world.client.get("/rulebooks")
+    assert page.status_code == 200
+    assert f"#{first.seq}" in page.text and f"#{second.seq}" in page.text
+    diff = world.client.get("/rulebooks", params={"old": first.seq, "new": second.seq})
+    assert '<span class="del">-rulebook: gov-default</span>' in diff.text
+    assert '<span class="add">+rulebook: suining-2010</span>' in diff.text
+    same = world.client.get("/rulebooks", params={"old": first.seq, "new": first.seq})
+    assert "No difference to show" in same.text
+
+
+def test_public_pages_name_no_person(world: World) -> None:
+    world.submit(listed(PERSON))
+    world.check(PERSON)
+    for path in ("/", "/catalogue", "/rulebooks", "/ledger", "/statistics"):
+        page = world.client.get(path)
+        assert page.status_code == 200, path
+        assert RIC not in page.text, path
