@@ -45,6 +45,13 @@ def rulebook_text(request: Request, name: str) -> PlainTextResponse:
     return PlainTextResponse(text, media_type="application/yaml")
 
 
+@router.get("/organisations", summary="Find organisations by registered name (Chinese or Latin)")
+def find_organisations(
+    request: Request, name: str = Query(min_length=1, max_length=100)
+) -> dict[str, Any]:
+    return public.find_organisations(service_of(request), name)
+
+
 @router.get("/organisations/{uscc}", summary="An organisation's public record and grade")
 def organisation(request: Request, uscc: str) -> dict[str, Any]:
     return public.organisation(service_of(request), uscc)

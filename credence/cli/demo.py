@@ -27,7 +27,7 @@ from credence.settings import Settings
 from credence.store.registry import Registry
 from credence.store.trust import kept_claims
 from credence.store.verify import verify_registry
-from credence.synth.city import CityManifest, read_manifest, synthesise
+from credence.synth.city import CityManifest, planned_records, read_manifest, synthesise
 
 DEMO_SEED = 2026
 DEMO_RECORDS_PER_SUBJECT = 10.0  # about 1 million rows: a few minutes end to end
@@ -137,8 +137,8 @@ def _city(city_dir: Path, subjects: int, bar: Progress) -> CityManifest:
         found = read_manifest(city_dir)
         if found.subjects == subjects and found.seed == DEMO_SEED:
             return found  # the same city: reuse it, and re-ingesting shows idempotency
-    # The synthesiser writes exactly round(subjects * rate) rows: a true total for the bar.
-    total = round(subjects * DEMO_RECORDS_PER_SUBJECT)
+    # The synthesiser's planned rows (registrations and the rest): a true total for the bar.
+    total = planned_records(subjects, DEMO_RECORDS_PER_SUBJECT)
     task = bar.add_task(f"synthesise {subjects:,} subjects", total=total)
     manifest = synthesise(
         city_dir,

@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from credence.api.auth import service_of
 from credence.core.ids import InvalidSubject, check_uscc
 from credence.portal import charts, views
+from credence.service import public
 from credence.service.errors import ServiceError
 from credence.service.keys import Party, authenticate
 
@@ -37,8 +38,8 @@ def _valid_uscc(text: str) -> bool:
     return True
 
 
-def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, context, status_code=status)
+def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, template, context, status_code=status)
 
 
 def problem_page(request: Request, error: ServiceError) -> HTMLResponse:
@@ -51,13 +52,8 @@ def home(request: Request, q: str = "") -> Response:
     if query and _valid_uscc(query):
         return RedirectResponse(f"/organisations/{query}", status_code=303)
     service = service_of(request)
-    return page(
-        request,
-        "home.html",
-        q=q,
-        unknown=bool(query),
-        stats=views.home_figures(service),
-    )
+    found = public.find_organisations(service, q) if query else None
+    return page(request, "home.html", q=q, found=found, stats=views.home_figures(service))
 
 
 @router.get("/organisations/{uscc}", response_class=HTMLResponse)

@@ -62,8 +62,12 @@ def organisation(service: Service, code: str) -> dict[str, Any]:
         if held is None:
             raise NotFound("no organisation with this code", field="uscc")
     found = service.assess(subject, live, head)
+    registered = service.names().get(subject)
     return {
         "subject": subject,
+        "name": registered.name if registered else None,
+        "name_latin": registered.name_latin if registered else None,
+        "region": registered.region if registered else None,
         "as_of": today.isoformat(),
         "assessment": found.to_dict(),
         "public_records": shown,
@@ -101,3 +105,25 @@ def statistics(service: Service) -> dict[str, Any]:
         ):
             per_party.setdefault(party, {})[decision] = int(n)
     return {"sources": per_source, "inquiries": per_party}
+
+
+def find_organisations(service: Service, query: str) -> dict[str, Any]:
+    """Organisations whose registered name (Chinese or Latin) contains `query`, spacing and
+    case ignored; at most MAX_RESULTS, and whether there were more."""
+    from credence.service.names import MAX_RESULTS
+
+    hits, more = service.names().search(query)
+    return {
+        "query": query,
+        "organisations": [
+            {
+                "uscc": reg.subject.removeprefix("uscc:"),
+                "name": reg.name,
+                "name_latin": reg.name_latin,
+                "region": reg.region,
+            }
+            for reg in hits
+        ],
+        "more": more,
+        "limit": MAX_RESULTS,
+    }

@@ -27,6 +27,7 @@ from credence.core.assessment import Assessment
 from credence.core.rulebook import Rulebook
 from credence.engines.store import StoreEngine
 from credence.service.inquiries import InquiryLog
+from credence.service.names import NameIndex
 from credence.settings import Settings
 from credence.store.registry import Registry
 from credence.store.schema import ledger_state, tree_heads
@@ -64,6 +65,7 @@ class Service:
         self._lock = threading.Lock()
         self._compile_lock = threading.Lock()
         self._engines: dict[tuple[str, dt.date], StoreEngine] = {}
+        self._names = NameIndex()
         self._head: tuple[float, dict[str, Any]] | None = None
         self._live_at: tuple[int, Rulebook] | None = None
 
@@ -147,6 +149,11 @@ class Service:
             result = eng.assess(subject, exclude, conn=conn, ledger=head)
         self.remember(key, result)
         return result
+
+    def names(self) -> NameIndex:
+        """Organisations' current names, brought up to date with the ledger."""
+        self._names.refresh(self)
+        return self._names
 
     def assess_as_of(self, subject: str, rulebook: Rulebook, day: dt.date) -> Assessment:
         """`subject` under `rulebook` as of a past `day`, from the records held now (cached)."""

@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from credence.core.catalogue import default_catalogue_path, load_catalogue
-from credence.synth.arrays import Bools, Floats, Ints, epoch_day
+from credence.synth.arrays import Bools, Floats, Ints, civil, epoch_day
 from credence.synth.attributes import OPTIONAL_SHARE, attributes_column
 from credence.synth.items import (
     LISTED,
@@ -53,6 +53,7 @@ from credence.synth.items import (
     source_items,
     source_specs,
 )
+from credence.synth.names import organisation_names
 from credence.synth.population import (
     DEFAULT_AS_OF,
     ORGANISATION_SHARE,
@@ -199,6 +200,9 @@ def synthesise(
             done += rows.item.size
             if progress is not None:
                 progress(done)
+        done += _registrations(feeds, pop, items, rng)
+        if progress is not None:
+            progress(done)
     finally:
         feeds.close()
     manifest = CityManifest(
@@ -214,6 +218,49 @@ def synthesise(
     )
     (out_dir / MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
     return manifest
+
+
+REGISTRATION = "administrative.business-registration"
+
+
+def planned_records(subjects: int, records_per_subject: float) -> int:
+    """Rows a city of this size writes before performances: one registration per
+    organisation and round(subjects * records_per_subject) others."""
+    return organisation_count(subjects) + round(subjects * records_per_subject)
+
+
+def _registrations(
+    feeds: _Feeds, pop: Population, items: ItemTable, rng: np.random.Generator
+) -> int:
+    """One business registration per organisation (its name and region), from the market
+    regulator; drawn after every other record, so the rest of the city is unchanged."""
+    if REGISTRATION not in items.codes or pop.organisations == 0:
+        return 0
+    n = pop.organisations
+    uscc = pc.utf8_slice_codeunits(pop.keys.slice(0, n), 5)
+    names, latin, regions = organisation_names(uscc, rng)
+    # Registered (or renamed) within the city's history window, like its other records.
+    founded = feeds.today - rng.integers(0, HISTORY_DAYS, size=n)
+    rows = Rows(
+        subject=np.arange(n, dtype=np.int64),
+        item=np.full(n, items.codes.index(REGISTRATION), dtype=np.int64),
+        occurred=founded,
+        decided=founded,
+        year=civil(founded)[0],
+        seq=np.zeros(n, dtype=np.int64),
+        district=np.zeros(n, dtype=np.int64),
+    )
+    attributes = pa.array(
+        [
+            json.dumps({"name": a, "name_latin": b, "region": c}, ensure_ascii=False)
+            for a, b, c in zip(
+                names.to_pylist(), latin.to_pylist(), regions.to_pylist(), strict=True
+            )
+        ],
+        pa.string(),
+    )
+    feeds.write(rows, attributes)
+    return n
 
 
 @dataclass

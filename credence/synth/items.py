@@ -47,6 +47,7 @@ _SOURCE_PATTERNS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "administrative.serious-violation-*",
             "administrative.false-materials",
             "administrative.licence-*",
+            "administrative.business-*",
         ),
     ),
     ("environment-bureau", ("administrative.environment-*",)),
@@ -127,6 +128,7 @@ _SEVERITY_WEIGHT = {Severity.MINOR: 1.0, Severity.ORDINARY: 0.35, Severity.SERIO
 _POLARITY_WEIGHT = {Polarity.NEGATIVE: 1.0, Polarity.NEUTRAL: 1.0, Polarity.POSITIVE: 0.8}
 WEIGHT_OVERRIDES: dict[str, float] = {
     "administrative.licence-granted": 8.0,
+    "administrative.business-registration": 0.0,  # one per organisation, written apart
     "administrative.traffic-minor": 10.0,
     "administrative.traffic-red-light": 4.0,
     "administrative.drunk-driving": 2.0,

@@ -25,6 +25,7 @@ from tests.conftest import ORG, PERSON
 
 pytestmark = pytest.mark.browser
 CLI = [str(Path(sys.executable).parent / "credence")]
+ORG_NAME = "朝阳鑫源贸易有限公司"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
@@ -65,7 +66,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     }
     _run(env, "init")
     _run(env, "source", "add", "court", "--items", "judicial.*")
+    _run(env, "source", "add", "market-regulator", "--items", "administrative.business-*")
     keys = {
+        "regulator": _key(env, "source", "mr-api", "--source", "market-regulator"),
         "court": _key(env, "source", "court-api", "--source", "court"),
         "airline": _key(env, "relying-party", "airline", "--purposes", "flight-booking"),
         "person": _key(env, "subject", "person-1", "--subject", PERSON),
@@ -102,6 +105,23 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     )
     assert sent.status_code == 201, sent.text
     seqs = [r["seq"] for r in sent.json()["receipts"]]
+    named = httpx.post(
+        f"{base}/v1/records",
+        json={
+            "reference": "REG-1",
+            "item": "administrative.business-registration",
+            "subject": ORG,
+            "occurred_on": "2020-05-01",
+            "attributes": {
+                "name": ORG_NAME,
+                "name_latin": "Chaoyang Xinyuan Maoyi Youxian Gongsi",
+                "region": "110105",
+            },
+        },
+        headers={"Authorization": f"Bearer {keys['regulator']}"},
+        timeout=30,
+    )
+    assert named.status_code == 201, named.text
     yield {"base": base, "keys": keys, "org_seq": seqs[0], "person_seq": seqs[1]}
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=30)
@@ -128,17 +148,20 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-def test_search_by_code_opens_the_organisation_page_with_its_chart(
+def test_search_by_part_of_a_name_opens_the_organisation_page_with_its_chart(
     site: dict[str, Any], page: Any, artefacts: Path
 ) -> None:
     page.goto(site["base"] + "/")
     page.screenshot(path=str(artefacts / "home.png"), full_page=True)
     code = ORG.removeprefix("uscc:")
-    # Typed as a person would: lower case, with spaces.
-    page.get_by_label("Unified Social Credit Code").fill(f" {code[:9].lower()} {code[9:]} ")
+    page.get_by_label("Organisation name").fill("xin yuan")  # part of it, Latin, spaced
     page.get_by_role("button", name="Search").click()
+    result = page.get_by_role("link", name=ORG_NAME)
+    assert result.is_visible()
+    page.screenshot(path=str(artefacts / "search.png"), full_page=True)
+    result.click()
     page.wait_for_url(f"**/organisations/{code}")
-    assert page.get_by_role("heading", level=1).inner_text() == f"Organisation {code}"
+    assert page.get_by_role("heading", level=1).inner_text() == ORG_NAME
     black = page.locator(".list-black")
     assert black.count() == 1
     assert f"#{site['org_seq']}" in black.inner_text()
@@ -147,10 +170,18 @@ def test_search_by_code_opens_the_organisation_page_with_its_chart(
     page.screenshot(path=str(artefacts / "organisation.png"), full_page=True)
 
 
+def test_a_code_typed_loosely_finds_the_organisation(site: dict[str, Any], page: Any) -> None:
+    code = ORG.removeprefix("uscc:")
+    page.goto(site["base"] + "/")
+    page.get_by_label("Organisation name").fill(f" {code[:9].lower()} {code[9:]} ")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url(f"**/organisations/{code}")
+
+
 def test_a_person_is_never_public(site: dict[str, Any], page: Any, artefacts: Path) -> None:
     person = PERSON.removeprefix("ric:")
     page.goto(site["base"] + f"/?q={person}")
-    assert "is not a Unified Social Credit Code" in page.content()
+    assert "No organisation's registered name contains" in page.locator("main").inner_text()
     response = page.goto(site["base"] + f"/organisations/{person}")
     assert response is not None and response.status == 422  # not an organisation's code
     assert "Unified Social Credit Code" in page.locator("main").inner_text()

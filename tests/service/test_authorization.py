@@ -23,6 +23,7 @@ ACCESS: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/v1/catalogue"): PUBLIC,
     ("GET", "/v1/rulebooks"): PUBLIC,
     ("GET", "/v1/rulebooks/{name}"): PUBLIC,
+    ("GET", "/v1/organisations"): PUBLIC,
     ("GET", "/v1/organisations/{uscc}"): PUBLIC,
     ("GET", "/v1/ledger/checkpoint"): PUBLIC,
     ("GET", "/v1/ledger/proofs/inclusion"): PUBLIC,
@@ -65,6 +66,7 @@ PATH_VALUES = {
     "key_id": "999999",
 }
 QUERY = {
+    "/v1/organisations": {"name": "xinyuan"},
     "/v1/ledger/proofs/inclusion": {"seq": "0"},
     "/v1/ledger/proofs/consistency": {"old": "1"},
     "/v1/inquiries": {"subject": PERSON},

@@ -30,7 +30,7 @@ def test_a_resident_id_is_not_looked_up(world: World) -> None:
     world.submit(listed(PERSON))
     got = world.client.get("/", params={"q": RIC}, follow_redirects=False)
     assert got.status_code == 200
-    assert "is not a Unified Social Credit Code" in got.text
+    assert "No organisation's registered name contains" in got.text
     page = world.client.get(f"/organisations/{RIC}")
     assert page.status_code == 422
     assert "Unified Social Credit Code" in page.text
@@ -125,3 +125,15 @@ def test_public_pages_name_no_person(world: World) -> None:
         page = world.client.get(path)
         assert page.status_code == 200, path
         assert RIC not in page.text, path
+
+
+def test_search_by_part_of_a_name_links_to_the_organisation(world: World) -> None:
+    from tests.service.test_names import _regulator, _send, registration
+
+    auth = _regulator(world)
+    _send(world, auth, registration(ORG, "R-1", "朝阳鑫源贸易有限公司", "Chaoyang Xinyuan Maoyi"))
+    page = world.client.get("/", params={"q": "xin yuan"})
+    assert page.status_code == 200
+    assert f'<a href="/organisations/{CODE}" lang="zh-Hans">朝阳鑫源贸易有限公司</a>' in page.text
+    org = world.client.get(f"/organisations/{CODE}")
+    assert '<h1 lang="zh-Hans">朝阳鑫源贸易有限公司</h1>' in org.text

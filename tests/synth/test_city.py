@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import statistics
 from collections import Counter
 from pathlib import Path
@@ -283,9 +284,26 @@ def test_progress_and_scaling(tmp_path: Path) -> None:
 
 def test_empty_feeds_are_still_written(tmp_path: Path) -> None:
     manifest = synthesise(tmp_path, 10, SEED, records_per_subject=0.0, as_of=AS_OF)
-    assert manifest.records == 0
+    # Without other records, only each organisation's registration is written.
+    assert manifest.records == manifest.organisations == 2
     for spec in manifest.sources:
-        assert pq.read_table(tmp_path / spec.file).num_rows == 0
+        rows = pq.read_table(tmp_path / spec.file).num_rows
+        assert rows == (2 if spec.name == "market-regulator" else 0)
+
+
+def test_every_organisation_is_registered_once_with_a_name(tmp_path: Path) -> None:
+    manifest = synthesise(tmp_path, 400, SEED, records_per_subject=2.0, as_of=AS_OF)
+    table = pq.read_table(tmp_path / "market-regulator.parquet").to_pylist()
+    found = [r for r in table if r["item"] == "administrative.business-registration"]
+    subjects = [r["subject"] for r in found]
+    assert len(subjects) == len(set(subjects)) == manifest.organisations
+    assert all(s.startswith("uscc:") for s in subjects)
+    for row in found[:50]:
+        attributes = json.loads(row["attributes"])
+        code = row["subject"].removeprefix("uscc:")
+        assert attributes["region"] == code[2:8]  # the USCC carries the registration region
+        assert re.fullmatch(r"[\u4e00-\u9fff]{6,20}", attributes["name"])
+        assert re.fullmatch(r"[A-Z][a-z]+( [A-Z][a-z]+)+", attributes["name_latin"])
 
 
 def test_bad_arguments_are_refused(tmp_path: Path) -> None:
