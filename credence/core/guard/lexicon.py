@@ -107,6 +107,24 @@ class Lexicon:
     head_words: frozenset[str]
     organisation_law: frozenset[str]
     categories: dict[str, tuple[str, ...]]
+    # Allow phrases by their first word, built on first use: a text's tokens are then
+    # checked against the few phrases that can start at them, not against all of them.
+    _allow_by_word: dict[str, list[tuple[Word, ...]]] | None = None
+    _allow_by_prefix: dict[str, list[tuple[Word, ...]]] | None = None
+    _allow_short: list[tuple[Word, ...]] | None = None
+    _pinyin_any: re.Pattern[str] | None = None  # any pinyin term, to skip texts with none
+    _cjk_by_text: dict[str, Term] | None = None
+
+    def pinyin_any(self) -> re.Pattern[str]:
+        """One pattern matching wherever any pinyin term occurs (built on first use)."""
+        if self._pinyin_any is None:
+            self._pinyin_any = _alternation([t.text for t in self.pinyin])
+        return self._pinyin_any
+
+    def cjk_by_text(self) -> dict[str, Term]:
+        if self._cjk_by_text is None:
+            self._cjk_by_text = {t.text: t for t in self.cjk}
+        return self._cjk_by_text
 
     def add(self, entry: Entry) -> None:
         first = entry.words[0]
@@ -124,6 +142,36 @@ class Lexicon:
         found = [e for lemma in token.lemmas for e in self.by_lemma.get(lemma, ())]
         found.extend(self.by_prefix.get(token.form[:3], ()))
         return found
+
+    def allow_candidates(self, token: Token) -> list[tuple[Word, ...]]:
+        """Allow phrases whose first word may match `token` (a superset of those that do)."""
+        if self._allow_by_word is None:
+            self._index_allow()
+        assert self._allow_by_word is not None and self._allow_by_prefix is not None
+        assert self._allow_short is not None
+        found = list(self._allow_short)
+        for key in {token.form, *token.lemmas}:
+            found.extend(self._allow_by_word.get(key, ()))
+        found.extend(self._allow_by_prefix.get(token.form[:3], ()))
+        return found
+
+    def _index_allow(self) -> None:
+        by_word: dict[str, list[tuple[Word, ...]]] = defaultdict(list)
+        by_prefix: dict[str, list[tuple[Word, ...]]] = defaultdict(list)
+        short: list[tuple[Word, ...]] = []
+        for phrase in self.allow:
+            if not phrase:
+                continue
+            first = phrase[0]
+            if first.kind == "prefix":
+                if len(first.text) >= 3:
+                    by_prefix[first.text[:3]].append(phrase)
+                else:
+                    short.append(phrase)
+            else:  # a lemma is in token.lemmas; an exact word is the token's form
+                by_word[first.text].append(phrase)
+        self._allow_by_word, self._allow_by_prefix = dict(by_word), dict(by_prefix)
+        self._allow_short = short
 
     def single(self, text: str) -> Entry | None:
         """The one-word entry matching a piece of a joined identifier, if any."""

@@ -85,9 +85,9 @@ class Scan:
 
     def _allowed(self) -> set[int]:
         covered: set[int] = set()
-        for i in range(len(self.content)):
-            for phrase in self.lex.allow:
-                if phrase and self._phrase_at(i, phrase):
+        for i, token in enumerate(self.content):
+            for phrase in self.lex.allow_candidates(token):
+                if self._phrase_at(i, phrase):
                     covered.update(range(i, i + len(phrase)))
         return covered
 
@@ -148,6 +148,8 @@ class Scan:
                 joined += token.form
                 ends.append(len(joined))
             first_len = ends[0]
+            if not self.lex.pinyin_any().search(joined):
+                continue  # no term anywhere in these words: every find below would miss
             for term in self.lex.pinyin:
                 at = joined.find(term.text)
                 if at < 0 or at >= first_len or not is_pinyin(joined[:at]):
@@ -161,7 +163,7 @@ class Scan:
 
     def _cjk_hits(self) -> list[Hit]:
         allowed = [m.span() for m in self.lex.cjk_allow.finditer(self.text)]
-        by_text = {t.text: t for t in self.lex.cjk}
+        by_text = self.lex.cjk_by_text()
         hits: list[Hit] = []
         for m in self.lex.cjk_pattern.finditer(self.text):
             if any(a <= m.start() and m.end() <= b for a, b in allowed):
