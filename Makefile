@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_trust.py
 	$(BIN)/python benchmarks/bench_yaml.py
 	$(BIN)/python benchmarks/bench_service.py
+	$(BIN)/python benchmarks/bench_portal.py
 	$(BIN)/python benchmarks/table.py --record
 
 clean:

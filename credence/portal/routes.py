@@ -87,6 +87,28 @@ def statistics(request: Request) -> HTMLResponse:
     return page(request, "statistics.html", **views.statistics_page(service_of(request)))
 
 
+@router.get("/simulation", response_class=HTMLResponse)
+def simulation(request: Request, draft: str = "") -> HTMLResponse:
+    from credence.service.simulations import summary
+
+    service = service_of(request)
+    context: dict[str, Any] = {
+        "drafts": service.simulations.drafts(service),
+        "draft": draft,
+        "live": service.live(),
+        "run": None,
+    }
+    if draft:
+        try:
+            run = service.simulations.get_or_start(service, draft)
+        except ServiceError as error:
+            return problem_page(request, error)
+        context["run"] = run
+        if run.result is not None:
+            context["summary"] = summary(run.result)
+    return page(request, "simulation.html", **context)
+
+
 # --- the person's own file ----------------------------------------------------------------
 
 

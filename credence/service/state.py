@@ -28,6 +28,7 @@ from credence.core.rulebook import Rulebook
 from credence.engines.store import StoreEngine
 from credence.service.inquiries import InquiryLog
 from credence.service.names import NameIndex
+from credence.service.simulations import Simulations
 from credence.settings import Settings
 from credence.store.registry import Registry
 from credence.store.schema import ledger_state, tree_heads
@@ -66,11 +67,14 @@ class Service:
         self._compile_lock = threading.Lock()
         self._engines: dict[tuple[str, dt.date], StoreEngine] = {}
         self._names = NameIndex()
+        self._simulations: Simulations | None = None
         self._head: tuple[float, dict[str, Any]] | None = None
         self._live_at: tuple[int, Rulebook] | None = None
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        if self._simulations is not None:
+            self._simulations.close()
         self.log.close()
 
     # --- time and rules --------------------------------------------------------------
@@ -149,6 +153,14 @@ class Service:
             result = eng.assess(subject, exclude, conn=conn, ledger=head)
         self.remember(key, result)
         return result
+
+    @property
+    def simulations(self) -> Simulations:
+        """Policy simulations for the portal, started on first use."""
+        with self._lock:
+            if self._simulations is None:
+                self._simulations = Simulations()
+            return self._simulations
 
     def names(self) -> NameIndex:
         """Organisations' current names, brought up to date with the ledger."""

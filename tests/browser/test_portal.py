@@ -229,7 +229,9 @@ def test_a_check_shows_in_the_file_and_a_dispute_marks_the_record(
     page.screenshot(path=str(artefacts / "my-file-phone.png"), full_page=True)
 
 
-@pytest.mark.parametrize("path", ["/catalogue", "/rulebooks", "/ledger", "/statistics"])
+@pytest.mark.parametrize(
+    "path", ["/catalogue", "/rulebooks", "/ledger", "/statistics", "/simulation"]
+)
 def test_public_pages_render(site: dict[str, Any], page: Any, artefacts: Path, path: str) -> None:
     response = page.goto(site["base"] + path)
     assert response is not None and response.status == 200

@@ -137,3 +137,29 @@ def test_search_by_part_of_a_name_links_to_the_organisation(world: World) -> Non
     assert f'<a href="/organisations/{CODE}" lang="zh-Hans">朝阳鑫源贸易有限公司</a>' in page.text
     org = world.client.get(f"/organisations/{CODE}")
     assert '<h1 lang="zh-Hans">朝阳鑫源贸易有限公司</h1>' in org.text
+
+
+def test_a_policy_simulation_runs_in_the_background_and_shows_counts(world: World) -> None:
+    import time
+
+    world.submit(listed(PERSON), listed(ORG, reference="C-ORG"))
+    first = world.client.get("/simulation", params={"draft": "suining-2010"})
+    assert first.status_code == 200
+    deadline = time.monotonic() + 120
+    page = first
+    while 'http-equiv="refresh"' in page.text:
+        assert time.monotonic() < deadline, "the simulation did not finish"
+        time.sleep(0.5)
+        page = world.client.get("/simulation", params={"draft": "suining-2010"})
+    assert "The simulation failed" not in page.text, page.text
+    # two subjects hold records: one organisation, one person; only counts are shown
+    assert re.search(r"<li>1 organisations assessed", page.text)
+    assert re.search(r"<li>1 persons assessed", page.text)
+    assert "Grade transitions" in page.text
+    assert RIC not in page.text and CODE not in page.text
+
+
+def test_an_unknown_draft_is_refused_with_its_field(world: World) -> None:
+    got = world.client.get("/simulation", params={"draft": "no-such-rulebook"})
+    assert got.status_code == 404
+    assert "no preset or published rulebook" in got.text
