@@ -87,6 +87,23 @@ def statistics(request: Request) -> HTMLResponse:
     return page(request, "statistics.html", **views.statistics_page(service_of(request)))
 
 
+@router.get("/lists", response_class=HTMLResponse)
+def lists(request: Request, list: str = "", region: str = "", page: int = 1) -> HTMLResponse:
+    from credence.service.lists import lists_run, page_of
+
+    service = service_of(request)
+    run = lists_run(service)
+    live = service.live()
+    context: dict[str, Any] = {"run": run, "live": live, "list": list, "region": region}
+    if run.result is not None:
+        context.update(page_of(run.result, list, region, page), held=run.result)
+    specs = [r.spec for r in live.lists.values()]
+    context["specs"] = specs
+    if run.result is not None:
+        context["sizes"] = [run.result.organisations.get(spec.name, 0) for spec in specs]
+    return templates.TemplateResponse(request, "lists.html", context)
+
+
 @router.get("/simulation", response_class=HTMLResponse)
 def simulation(request: Request, draft: str = "") -> HTMLResponse:
     from credence.service.simulations import summary

@@ -11,46 +11,21 @@ same question shares one run. Only counts come out: no subject is named.
 
 from __future__ import annotations
 
-import datetime as dt
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from credence.core.rulebook import Rulebook, preset_names
+from credence.service.background import Jobs, Run
 
 if TYPE_CHECKING:
     from credence.core.simulate import Simulation
     from credence.service.state import Service
 
-_KEPT = 16  # finished simulations kept
-
-
-@dataclass
-class Run:
-    """One simulation: running, done (with its result) or failed (with why)."""
-
-    draft: str
-    started: float = field(default_factory=time.monotonic)
-    finished: float | None = None
-    result: Simulation | None = None
-    error: str | None = None
-
-    @property
-    def state(self) -> str:
-        if self.error is not None:
-            return "failed"
-        return "done" if self.result is not None else "running"
-
 
 class Simulations:
-    """The runs, keyed by what they answer; one worker, so runs never compete."""
+    """Simulation runs, keyed by what they answer, on one background worker."""
 
     def __init__(self) -> None:
-        self._runs: dict[tuple[str, str, int, dt.date], Run] = {}
-        self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simulation")
+        self._jobs = Jobs("simulation")
 
     def drafts(self, service: Service) -> list[str]:
         """What can be simulated: the shipped presets and every published rulebook."""
@@ -60,26 +35,21 @@ class Simulations:
         return sorted(set(preset_names()) | set(published))
 
     def get_or_start(self, service: Service, draft: str) -> Run:
+        from credence.scoring.service import When, simulate
+
         live = service.live()
         proposed = _draft(service, draft)
         size = int(service.ledger_head()["size"])
         key = (live.content_hash, proposed.content_hash, size, service.today())
-        with self._lock:
-            run = self._runs.get(key)
-            if run is not None and run.state != "failed":
-                return run
-            run = self._runs[key] = Run(draft)
-            self._trim()
-        self._pool.submit(_compute, service, run, live, proposed)
-        return run
-
-    def _trim(self) -> None:
-        done = [k for k, r in self._runs.items() if r.state != "running"]
-        for key in done[: max(0, len(self._runs) - _KEPT)]:
-            del self._runs[key]
+        when = When(service.today())
+        return self._jobs.get_or_start(
+            key,
+            draft,
+            lambda: simulate(service.registry, service.settings, live, proposed, when),
+        )
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._jobs.close()
 
 
 def _draft(service: Service, name: str) -> Rulebook:
@@ -95,19 +65,6 @@ def _draft(service: Service, name: str) -> Rulebook:
     if name in preset_names():
         return open_rulebook(service.registry, name)
     raise NotFound(f"no preset or published rulebook named {name!r}", field="draft")
-
-
-def _compute(service: Service, run: Run, live: Rulebook, proposed: Rulebook) -> None:
-    from credence.scoring.service import When, simulate
-
-    try:
-        run.result = simulate(
-            service.registry, service.settings, live, proposed, When(service.today())
-        )
-    except Exception as exc:  # shown on the page; the next request may try again
-        run.error = f"{type(exc).__name__}: {exc}"
-    finally:
-        run.finished = time.monotonic()
 
 
 def summary(result: Simulation) -> dict[str, Any]:

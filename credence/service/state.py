@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from credence.core.assessment import Assessment
 from credence.core.rulebook import Rulebook
 from credence.engines.store import StoreEngine
+from credence.service.background import Jobs
 from credence.service.inquiries import InquiryLog
 from credence.service.names import NameIndex
 from credence.service.simulations import Simulations
@@ -68,13 +69,15 @@ class Service:
         self._engines: dict[tuple[str, dt.date], StoreEngine] = {}
         self._names = NameIndex()
         self._simulations: Simulations | None = None
+        self._jobs: Jobs | None = None
         self._head: tuple[float, dict[str, Any]] | None = None
         self._live_at: tuple[int, Rulebook] | None = None
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
-        if self._simulations is not None:
-            self._simulations.close()
+        for background in (self._simulations, self._jobs):
+            if background is not None:
+                background.close()
         self.log.close()
 
     # --- time and rules --------------------------------------------------------------
@@ -153,6 +156,14 @@ class Service:
             result = eng.assess(subject, exclude, conn=conn, ledger=head)
         self.remember(key, result)
         return result
+
+    @property
+    def jobs(self) -> Jobs:
+        """Background work for the portal (the public lists), started on first use."""
+        with self._lock:
+            if self._jobs is None:
+                self._jobs = Jobs("portal")
+            return self._jobs
 
     @property
     def simulations(self) -> Simulations:

@@ -230,7 +230,7 @@ def test_a_check_shows_in_the_file_and_a_dispute_marks_the_record(
 
 
 @pytest.mark.parametrize(
-    "path", ["/catalogue", "/rulebooks", "/ledger", "/statistics", "/simulation"]
+    "path", ["/catalogue", "/rulebooks", "/lists", "/ledger", "/statistics", "/simulation"]
 )
 def test_public_pages_render(site: dict[str, Any], page: Any, artefacts: Path, path: str) -> None:
     response = page.goto(site["base"] + path)

@@ -163,3 +163,37 @@ def test_an_unknown_draft_is_refused_with_its_field(world: World) -> None:
     got = world.client.get("/simulation", params={"draft": "no-such-rulebook"})
     assert got.status_code == 404
     assert "no preset or published rulebook" in got.text
+
+
+def _settled(world: World, path: str, **params: object) -> str:
+    import time
+
+    deadline = time.monotonic() + 120
+    page = world.client.get(path, params=params)
+    while 'http-equiv="refresh"' in page.text:
+        assert time.monotonic() < deadline, f"{path} did not finish"
+        time.sleep(0.3)
+        page = world.client.get(path, params=params)
+    assert page.status_code == 200
+    return page.text
+
+
+def test_the_lists_name_organisations_and_only_count_people(world: World) -> None:
+    from tests.conftest import ORG_LETTER
+
+    world.submit(
+        listed(PERSON),
+        listed(ORG, reference="C-ORG"),
+        listed(ORG_LETTER, reference="C-ORG2", day="2026-04-01"),
+    )
+    text = _settled(world, "/lists")
+    rows = re.findall(r'<tr class="list-black-row"><td><a href="/organisations/(\w+)"', text)
+    assert sorted(rows) == sorted([CODE, ORG_LETTER.removeprefix("uscc:")])
+    assert RIC not in text
+    # the size table counts one person on the defaulters' list, by number only
+    assert re.search(r"<td class=\"num\">2</td><td class=\"num\">1</td>", text)
+    only = _settled(world, "/lists", region=CODE[2:8])
+    assert f"/organisations/{CODE}" in only
+    other_region = ORG_LETTER.removeprefix("uscc:")[2:8]
+    if other_region != CODE[2:8]:
+        assert f"/organisations/{ORG_LETTER.removeprefix('uscc:')}" not in only

@@ -1,0 +1,94 @@
+"""The public red and black lists: organisations by name, people only as counts.
+
+Who is on which list follows from assessing every subject under the live
+rulebook as of today. That is a whole-registry run (the store engine's
+`assess_all`), so it is done in the background once per (live rulebook,
+ledger size, day) and shared; the page filters and pages through the result
+in memory. People never leave this module by name: only their count per list.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from credence.core.ids import SubjectKind
+from credence.engines.store import StoreEngine
+
+if TYPE_CHECKING:
+    from credence.service.background import Run
+    from credence.service.state import Service
+
+PAGE_SIZE = 50
+
+
+@dataclass
+class PublicLists:
+    """Organisations on each list (with dates and names), and how many people."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    organisations: Counter[str] = field(default_factory=Counter)
+    people: Counter[str] = field(default_factory=Counter)
+
+
+def lists_run(service: Service) -> Run:
+    """Today's lists under the live rulebook: started in the background on first ask."""
+    live = service.live()
+    head = service.ledger_head()
+    today = service.today()
+    key = ("lists", live.content_hash, int(head["size"]), today)
+
+    def work() -> PublicLists:
+        with StoreEngine(service.engine, live, today, ledger=head) as engine:
+            return _collect(service, engine)
+
+    return service.jobs.get_or_start(key, live.name, work)
+
+
+def _collect(service: Service, engine: StoreEngine) -> PublicLists:
+    out = PublicLists()
+    names = service.names()
+    for found in engine.assess_all():
+        if not found.lists:
+            continue
+        if found.kind is not SubjectKind.ORGANISATION:
+            for listing in found.lists:
+                out.people[listing.list] += 1
+            continue
+        registered = names.get(found.subject)
+        code = found.subject.removeprefix("uscc:")
+        for listing in found.lists:
+            out.organisations[listing.list] += 1
+            out.entries.append(
+                {
+                    "uscc": code,
+                    "name": registered.name if registered else None,
+                    "region": (registered.region if registered else None) or code[2:8],
+                    "list": listing.list,
+                    "colour": listing.colour,
+                    "since": listing.since,
+                    "until": listing.until,
+                    "records": list(listing.records),
+                }
+            )
+    out.entries.sort(key=lambda e: (e["list"], e["since"] or "", e["uscc"]), reverse=False)
+    return out
+
+
+def page_of(lists: PublicLists, list_name: str, region: str, page: int) -> dict[str, Any]:
+    """One page of entries, filtered by list and region (empty: all)."""
+    chosen = [
+        e
+        for e in lists.entries
+        if (not list_name or e["list"] == list_name) and (not region or e["region"] == region)
+    ]
+    pages = max(1, -(-len(chosen) // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    return {
+        "entries": chosen[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
+        "total": len(chosen),
+        "page": page,
+        "pages": pages,
+        "regions": sorted({e["region"] for e in lists.entries}),
+    }
