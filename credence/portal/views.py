@@ -160,7 +160,24 @@ def statistics_page(service: Service) -> dict[str, Any]:
         {"party": party, "total": sum(d.values()), **d}
         for party, d in sorted(stats["inquiries"].items())
     ]
-    return {"sources": rows, "parties": parties}
+    from credence.service.lists import SCORE_BAND, lists_run
+
+    run = lists_run(service)
+    outcomes: dict[str, Any] | None = None
+    if run.result is not None:
+        held = run.result
+        live = service.live()
+        order = [g.grade for g in live.score.grades] if live.score else []
+        grades = sorted(held.grades, key=lambda g: (order.index(g) if g in order else 99, g))
+        bands = sorted(held.scores)
+        outcomes = {
+            "grades": grades,
+            "grade_counts": [held.grades[g] for g in grades],
+            "bands": [f"{b}-{b + SCORE_BAND - 1}" for b in bands],
+            "band_counts": [held.scores[b] for b in bands],
+            "rulebook": live,
+        }
+    return {"sources": rows, "parties": parties, "outcomes": outcomes, "lists_state": run.state}
 
 
 def my_file_page(service: Service, subject: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from credence.service.state import Service
 
 PAGE_SIZE = 50
+SCORE_BAND = 50  # width of the score distribution's bars
 
 
 @dataclass
@@ -30,6 +31,8 @@ class PublicLists:
     entries: list[dict[str, Any]] = field(default_factory=list)
     organisations: Counter[str] = field(default_factory=Counter)
     people: Counter[str] = field(default_factory=Counter)
+    grades: Counter[str] = field(default_factory=Counter)  # organisations' grades
+    scores: Counter[int] = field(default_factory=Counter)  # organisations by score band
 
 
 def lists_run(service: Service) -> Run:
@@ -50,6 +53,9 @@ def _collect(service: Service, engine: StoreEngine) -> PublicLists:
     out = PublicLists()
     names = service.names()
     for found in engine.assess_all():
+        if found.kind is SubjectKind.ORGANISATION and found.score is not None:
+            out.grades[found.grade or "not graded"] += 1
+            out.scores[found.score // SCORE_BAND * SCORE_BAND] += 1
         if not found.lists:
             continue
         if found.kind is not SubjectKind.ORGANISATION:

@@ -197,3 +197,13 @@ def test_the_lists_name_organisations_and_only_count_people(world: World) -> Non
     other_region = ORG_LETTER.removeprefix("uscc:")[2:8]
     if other_region != CODE[2:8]:
         assert f"/organisations/{ORG_LETTER.removeprefix('uscc:')}" not in only
+
+
+def test_statistics_chart_organisations_grades_and_scores(world: World) -> None:
+    world.submit(listed(ORG, reference="C-ORG"), listed(PERSON))
+    _settled(world, "/lists")  # the whole-registry run the statistics page reads
+    text = world.client.get("/statistics").text
+    assert 'aria-label="Organisations by grade"' in text
+    # gov-default: base 1,000, a defaulter listing -200: one organisation at 800
+    assert re.search(r"<tr><td>800-849</td><td class=\"num\">1</td></tr>", text)
+    assert RIC not in text
