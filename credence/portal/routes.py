@@ -89,18 +89,26 @@ def statistics(request: Request) -> HTMLResponse:
 
 @router.get("/lists", response_class=HTMLResponse)
 def lists(request: Request, list: str = "", region: str = "", page: int = 1) -> HTMLResponse:
-    from credence.service.lists import lists_run, page_of
+    from credence.service.lists import history_run, lists_run, page_of
 
     service = service_of(request)
-    run = lists_run(service)
+    run, updating = lists_run(service)
     live = service.live()
-    context: dict[str, Any] = {"run": run, "live": live, "list": list, "region": region}
+    specs = [r.spec for r in live.lists.values()]
+    context: dict[str, Any] = {
+        "run": run,
+        "updating": updating,
+        "live": live,
+        "list": list,
+        "region": region,
+        "specs": specs,
+        "history": None,
+    }
     if run.result is not None:
         context.update(page_of(run.result, list, region, page), held=run.result)
-    specs = [r.spec for r in live.lists.values()]
-    context["specs"] = specs
-    if run.result is not None:
         context["sizes"] = [run.result.organisations.get(spec.name, 0) for spec in specs]
+        history = history_run(service)  # after today's count: the worker runs one at a time
+        context["history"] = history.result
     return templates.TemplateResponse(request, "lists.html", context)
 
 

@@ -162,7 +162,7 @@ def statistics_page(service: Service) -> dict[str, Any]:
     ]
     from credence.service.lists import SCORE_BAND, lists_run
 
-    run = lists_run(service)
+    run, _updating = lists_run(service)
     outcomes: dict[str, Any] | None = None
     if run.result is not None:
         held = run.result

@@ -56,6 +56,12 @@ class Jobs:
         self._pool.submit(_compute, run, work)
         return run
 
+    def latest_done(self, match: Callable[[Hashable], bool]) -> Run | None:
+        """The most recently finished successful run whose key satisfies `match`."""
+        with self._lock:
+            done = [r for k, r in self._runs.items() if match(k) and r.state == "done"]
+        return max(done, key=lambda r: r.finished or 0.0, default=None)
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 

@@ -207,3 +207,20 @@ def test_statistics_chart_organisations_grades_and_scores(world: World) -> None:
     # gov-default: base 1,000, a defaulter listing -200: one organisation at 800
     assert re.search(r"<tr><td>800-849</td><td class=\"num\">1</td></tr>", text)
     assert RIC not in text
+
+
+def test_list_sizes_over_time_follow_the_listing_date(world: World) -> None:
+    import time
+
+    world.submit(listed(PERSON, day="2026-03-05"), listed(ORG, reference="C-ORG", day="2026-03-05"))
+    deadline = time.monotonic() + 120
+    text = _settled(world, "/lists")
+    while 'aria-label="Subjects on judgment-defaulters at each month end"' not in text:
+        assert time.monotonic() < deadline, "the history did not finish"
+        time.sleep(0.3)
+        text = world.client.get("/lists").text
+    table = text[text.index('<h2 id="over-h">') : text.index('<form method="get" action="/lists"')]
+    rows = re.findall(r"<tr><td>(\d{4}-\d{2}-\d{2})</td><td class=\"num\">(\d+)</td>", table)
+    assert rows, table
+    for day, count in rows:  # judgment-defaulters is the first list of gov-default
+        assert int(count) == (2 if day >= "2026-03-05" else 0), (day, count)
