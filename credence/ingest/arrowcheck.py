@@ -234,8 +234,15 @@ class ArrowValidator:
         return pa.array(out, pa.string()), np.array(bad, dtype=np.int64)
 
 
-_INPUT_COLUMNS = ("item", "subject", "occurred_on", "reference", "decided_on", "corrects")
-_INPUT_COLUMNS += ("attributes",)
+_INPUT_COLUMNS = (
+    "item",
+    "subject",
+    "occurred_on",
+    "reference",
+    "decided_on",
+    "corrects",
+    "attributes",
+)
 
 
 def records_table(records: list[tuple[int, Record]]) -> Any:
