@@ -141,7 +141,10 @@ def main(argv: list[str]) -> None:
         _run(spec, channel)
         channel.close()
     except BrokenPipeError:  # the writer stopped reading: nothing left to do
-        os._exit(0)
+        pass
+    # Skip interpreter shutdown: the lifeline thread is blocked reading stdin, and
+    # finalising under it aborts with "could not acquire lock for <stdin>".
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from credence.ledger.merkle import CompactRange
 from credence.ledger.treehead import TreeHead
 from credence.store.database import insert_rows, write_transaction
 from credence.store.schema import records
-from credence.store.sealing import load_frontier, seal
+from credence.store.sealing import extended, load_frontier, seal
 
 # (row number, record, salt, record hash): a validated record sealed for the ledger.
 Sealed = tuple[int, Record, bytes, str]
@@ -138,14 +138,16 @@ class Appender:
     def append_columns(self, source: str, batch: Any, first_seq: int) -> BatchOutcome:
         """Write a sealed batch of Arrow columns (credence.ingest.checking.seal_columns).
 
-        The bulk path: when no row of the batch repeats (the store's or
-        another row's) or corrects a reference (a fresh file), every row is new and takes the next seq in
-        row order, the leaf hashes the worker computed for `first_seq` are
-        used as they are if the ledger is at that size (else recomputed as
-        array operations), and the rows go to the store in one bulk insert:
-        no per-row Python. Anything else takes the per-row path of append(),
-        with the same rules. `placed` and `repeats` are not filled here (the
-        API's receipts use append()).
+        The bulk path: when no row of the batch repeats a reference (the
+        store's or another row's) or corrects one (a fresh file), every row
+        is new and takes the next seq in row order; the leaf hashes the
+        worker computed for `first_seq` are used as they are if the ledger
+        is at that size (else recomputed as array operations), the frontier
+        grows a tree level at a time, and the rows go to the store in one
+        bulk insert: no per-row Python beyond building the insert's tuples.
+        Anything else takes the per-row path of append(), with the same
+        rules. `placed` and `repeats` are not filled here (the API's
+        receipts use append()).
         """
         references = batch["reference"].to_pylist()
         corrects = batch["corrects"]
@@ -167,7 +169,7 @@ class Appender:
             outcome.before = CompactRange(frontier.size, frontier.hashes)
             if batch.num_rows:
                 outcome.head = self._write_columns(conn, source, batch, frontier, first_seq)
-            outcome.tree_size = frontier.size
+            outcome.tree_size = frontier.size + batch.num_rows
         return outcome
 
     def _write_columns(
@@ -178,7 +180,6 @@ class Appender:
             leaves = batch["leaf_hash"].to_pylist()
         else:  # another write came first: the same leaves at their real seqs
             leaves = leaf_hash_column(source, start, batch)
-        frontier.extend(leaves)
         n = batch.num_rows
         columns = [batch[name].to_pylist() for name in _BULK_COLUMNS]
         rows = list(
@@ -194,7 +195,7 @@ class Appender:
             )
         )
         insert_rows(conn, records, RECORD_COLUMNS, rows)
-        return seal(conn, frontier, self.signing_key)
+        return seal(conn, extended(frontier, leaves), self.signing_key)
 
     def _lookup(self, conn: sa.Connection, batch: Sequence[Sealed]) -> dict[str, _Known]:
         refs = {entry[1].reference for entry in batch}
