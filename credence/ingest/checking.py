@@ -1,9 +1,11 @@
 """Reading and validating a file, inline or in a worker process beside the writer.
 
-The ledger has one writer, but reading, validating and sealing rows (salt
-and record hash) needs no store, so for large files a worker process does
-it while the writer commits the previous batch: on two cores this roughly
-halves an ingest's wall time. The worker (credence.ingest.worker) writes
+The ledger has one writer, but reading, validating and sealing rows (salt,
+record hash, subject hash and the leaf hash for the seq the row will most
+likely get) needs no store, so for large files a worker process does it
+while the writer commits the previous batch. Parquet is validated a whole
+Arrow batch at a time (credence.ingest.arrowcheck); batches travel as Arrow
+columns, and the writer's share per row is little more than the insert. The worker (credence.ingest.worker) writes
 to a pipe, so memory stays flat; a worker failure is raised in the writer,
 and a writer that stops, fails or is killed takes the worker with it.
 """
