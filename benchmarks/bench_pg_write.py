@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-from dataclasses import replace
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import sqlalchemy as sa
