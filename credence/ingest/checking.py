@@ -5,9 +5,10 @@ record hash, subject hash and the leaf hash for the seq the row will most
 likely get) needs no store, so for large files a worker process does it
 while the writer commits the previous batch. Parquet is validated a whole
 Arrow batch at a time (credence.ingest.arrowcheck); batches travel as Arrow
-columns, and the writer's share per row is little more than the insert. The worker (credence.ingest.worker) writes
-to a pipe, so memory stays flat; a worker failure is raised in the writer,
-and a writer that stops, fails or is killed takes the worker with it.
+columns, and the writer's share per row is little more than the insert.
+The worker (credence.ingest.worker) writes to a pipe, so memory stays
+flat; a worker failure is raised in the writer, and a writer that stops,
+fails or is killed takes the worker with it.
 """
 
 from __future__ import annotations
