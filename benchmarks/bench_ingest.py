@@ -100,6 +100,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
             rate, rows = ingest_city(store, url, work / store, city, manifest, args.verify)
             stored = stored_rows(url)
             floor = FLOORS[store](floor_url, stored)
+            del stored  # else the next store's ingest counts these rows in its peak memory
         load = os.getloadavg()[0]
         name = f"ingest {rows:,} rows from Parquet, {STORE_NAMES[store]}"
         print(f"  {name}: {rate:,.0f} rows/s; floor {floor:,.0f} rows/s; load {load:.2f}")
