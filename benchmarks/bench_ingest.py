@@ -96,6 +96,9 @@ def run(args: argparse.Namespace, work: Path) -> None:
     print(f"city: {manifest.records:,} rows in {len(manifest.sources)} files; {machine()}")
     measured: list[tuple[str, float]] = []
     for store in args.stores.split(","):
+        if store == "postgresql" and not _reachable(args.pg):
+            print(f"  PostgreSQL at {args.pg} unreachable: skipped")
+            continue
         with _store_url(store, work, args.pg) as (url, floor_url):
             rate, rows = ingest_city(store, url, work / store, city, manifest, args.verify)
             stored = stored_rows(url)
@@ -213,6 +216,18 @@ FLOOR_NAMES = {
     "postgresql": "binary COPY of the same stored rows, same table and indexes, "
     "50,000 per transaction",
 }
+
+
+def _reachable(server: str) -> bool:
+    import psycopg
+
+    host, _, port = server.partition(":")
+    try:
+        psycopg.connect(host=host, port=int(port or 5432), user="postgres", dbname="postgres",
+                        connect_timeout=5).close()  # fmt: skip
+    except psycopg.OperationalError:
+        return False
+    return True
 
 
 @contextmanager
