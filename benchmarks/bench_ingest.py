@@ -1,80 +1,56 @@
-"""Ingest benchmark: records/s from Parquet, validation, hashing and durable commit included.
+"""Ingest benchmark: rows/s from Parquet on SQLite and PostgreSQL, each beside its floor.
 
-Usage: python benchmarks/bench_ingest.py [--subjects N] [--records-per-subject R] [--record]
+Usage: python benchmarks/bench_ingest.py [--subjects N] [--records-per-subject R]
+       [--city DIR] [--stores sqlite,postgresql] [--pg HOST:PORT] [--verify]
 
-It synthesises a city in a separate process (not timed; `--city DIR` reuses
-one), ingests every source file into a fresh registry exactly as `credence
-ingest` does, verifies the ledger, and reports throughput and peak memory:
-the largest sum of resident memory of this process and its workers, sampled
-every 0.2 s while ingesting. In the same run it measures the floor: SQLite
-alone inserting the same number of rows of the same shape, so the distance
-to what the store can take is visible. `--record` appends the result to
-benchmarks/RESULTS.md.
+A synthetic city (`credence.synth.city.synthesise`, 50,000 subjects x 20
+records, about 1M rows, by default) is made in a separate process, not
+timed; `--city DIR` keeps it in DIR and reuses it on the next run. Every
+source file is then ingested into a fresh registry exactly as `credence
+ingest` does (validation, sealing, Merkle append, a signed head and a
+durable commit per 50,000 rows), once on SQLite and once on PostgreSQL
+(a fresh database on the server, user postgres, dropped afterwards).
+
+Each store's floor is measured in the same run on the same data: the very
+rows the ingest stored, read back and prepared as tuples beforehand, are
+inserted into a fresh table of the records table's shape and indexes
+(made from the same schema), with the same durability and batches and
+nothing else: SQLite executemany, WAL and synchronous=FULL, 50,000 rows per
+transaction; PostgreSQL binary COPY, 50,000 rows per transaction.
+
+Figures go to benchmarks/table.py (one table for `make bench`): each store's
+ingest against 0.8x its floor, and the faster store against 100,000 rows/s;
+peak memory (this process and its workers, RSS) is printed with each.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import multiprocessing as mp
 import os
+import secrets
 import shutil
 import sqlite3
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import sqlalchemy as sa
+import table
 from measure import MemorySampler, machine
 
 from credence.ingest.pipeline import ingest_file
 from credence.settings import Settings
+from credence.store.appender import RECORD_COLUMNS
 from credence.store.registry import Registry
-from credence.store.verify import verify_registry
-from credence.synth.city import read_manifest, synthesise
+from credence.store.schema import records
+from credence.synth.city import CityManifest, read_manifest, synthesise
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
-
-
-def sqlite_floor(db: Path, n: int) -> float:
-    """Rows/s for SQLite alone: the records table's shape, indexes and durability."""
-    conn = sqlite3.connect(db, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute(
-        "CREATE TABLE records (seq INTEGER PRIMARY KEY, source_id INT, reference TEXT, "
-        "item TEXT, subject TEXT, occurred_on TEXT, decided_on TEXT, attributes TEXT, "
-        "corrects TEXT, corrects_seq INT, salt BLOB, run_id INT, leaf_hash BLOB)"
-    )
-    conn.execute("CREATE UNIQUE INDEX u ON records (source_id, reference)")
-    conn.execute("CREATE INDEX s ON records (subject)")
-    salt, leaf = os.urandom(16), os.urandom(32)
-    batch = 50_000
-    started = time.perf_counter()
-    for start in range(0, n, batch):
-        rows = [
-            (
-                i,
-                1 + i % 13,
-                f"SRC-{i:09d}",
-                "judicial.defaulter-listed",
-                f"ric:{(i * 7919) % 10**17:017d}X",
-                "2024-03-01",
-                "2024-03-05",
-                f'{{"case_number":"(2024)京0105执{i}号"}}',
-                None,
-                None,
-                salt,
-                1,
-                leaf,
-            )
-            for i in range(start, min(n, start + batch))
-        ]
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(f"INSERT INTO records VALUES ({','.join('?' * 13)})", rows)
-        conn.execute("COMMIT")
-    seconds = time.perf_counter() - started
-    conn.close()
-    return n / seconds
+BATCH = 50_000
+STORE_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
 def main() -> None:
@@ -82,10 +58,11 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=50_000)
     parser.add_argument("--records-per-subject", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--city", type=Path, default=None, help="keep/reuse the city here")
     parser.add_argument("--dir", type=Path, default=None, help="work directory (default: temp)")
-    parser.add_argument("--city", type=Path, default=None, help="reuse a synthesised city")
-    parser.add_argument("--no-floor", action="store_true", help="skip the SQLite floor")
-    parser.add_argument("--record", action="store_true", help="append to benchmarks/RESULTS.md")
+    parser.add_argument("--stores", default="sqlite,postgresql", help="comma-separated")
+    parser.add_argument("--pg", default="127.0.0.1:5432", help="PostgreSQL server host:port")
+    parser.add_argument("--verify", action="store_true", help="also verify each ledger (slow)")
     args = parser.parse_args()
     work = args.dir or Path(tempfile.mkdtemp(prefix="credence-bench-"))
     try:
@@ -99,59 +76,190 @@ def _synthesise(city: Path, subjects: int, seed: int, per_subject: float) -> Non
     synthesise(city, subjects, seed, records_per_subject=per_subject)
 
 
-def run(args: argparse.Namespace, work: Path) -> None:
+def city_for(args: argparse.Namespace, work: Path) -> tuple[Path, CityManifest]:
+    """The city to ingest: reused from --city if it is there, else made (untimed)."""
     city = args.city or work / "city"
-    t0 = time.perf_counter()
-    if args.city is None:  # in its own process, so its memory is not counted below
+    if not (city / "manifest.json").exists():
+        started = time.perf_counter()
+        # In its own process, so its memory is not counted in the ingest's peak.
         proc = mp.get_context("spawn").Process(
             target=_synthesise, args=(city, args.subjects, args.seed, args.records_per_subject)
         )
         proc.start()
         proc.join()
-    manifest = read_manifest(city)
-    synth_s = time.perf_counter() - t0
-    print(f"city: {manifest.records:,} rows ({synth_s:.1f} s)")
-    settings = Settings(data_dir=work / "data")
+        print(f"city synthesised in {time.perf_counter() - started:.1f} s")
+    return city, read_manifest(city)
+
+
+def run(args: argparse.Namespace, work: Path) -> None:
+    city, manifest = city_for(args, work)
+    print(f"city: {manifest.records:,} rows in {len(manifest.sources)} files; {machine()}")
+    measured: list[tuple[str, float]] = []
+    for store in args.stores.split(","):
+        if store == "postgresql" and not _reachable(args.pg):
+            print(f"  PostgreSQL at {args.pg} unreachable: skipped")
+            continue
+        with _store_url(store, work, args.pg) as (url, floor_url):
+            rate, rows = ingest_city(store, url, work / store, city, manifest, args.verify)
+            stored = stored_rows(url)
+            floor = FLOORS[store](floor_url, stored)
+            del stored  # else the next store's ingest counts these rows in its peak memory
+        load = os.getloadavg()[0]
+        name = f"ingest {rows:,} rows from Parquet, {STORE_NAMES[store]}"
+        print(f"  {name}: {rate:,.0f} rows/s; floor {floor:,.0f} rows/s; load {load:.2f}")
+        table.add(
+            table.Figure(
+                name=name,
+                value=rate,
+                unit="rows/s",
+                floor=floor,
+                floor_name=FLOOR_NAMES[store],
+                ratio_at_least=0.8,
+                note=f"{manifest.subjects:,} subjects; load average {load:.2f}",
+            )
+        )
+        measured.append((name, rate))
+    if measured:
+        name, rate = max(measured, key=lambda m: m[1])
+        table.add(table.Figure(name=f"{name} (faster store)", value=rate, unit="rows/s",
+                               at_least=100_000))  # fmt: skip
+
+
+def ingest_city(
+    store: str, url: str, data: Path, city: Path, manifest: CityManifest, verify: bool
+) -> tuple[float, int]:
+    """Ingest every file of the city into a fresh registry at `url`: (rows/s, rows)."""
+    settings = Settings(data_dir=data, db_url=url if store != "sqlite" else "")
     registry, _ = Registry.init(settings)
     for spec in manifest.sources:
         registry.add_source(spec.name, list(spec.patterns))
-    rows = accepted = 0
+    rows = 0
     sampler = MemorySampler()
     sampler.start()
     started = time.perf_counter()
     for spec in manifest.sources:
         report = ingest_file(registry, city / spec.file, spec.name)
         rows += report.rows
-        accepted += report.accepted
-        print(f"  {spec.name:<20} {report.rows:>11,} rows {report.rows / report.seconds:>9,.0f}/s")
-    ingest_s = time.perf_counter() - started
-    rate = rows / ingest_s
+    seconds = time.perf_counter() - started
     peak_mib = sampler.stop()
-    t0 = time.perf_counter()
-    verified = verify_registry(registry)
-    verify_s = time.perf_counter() - t0
+    print(f"  {store}: {rows:,} rows in {seconds:.1f} s; peak memory {peak_mib:,.0f} MiB")
+    if verify:
+        from credence.store.verify import verify_registry
+
+        t0 = time.perf_counter()
+        ok = verify_registry(registry).ok
+        print(f"  verify: {'ok' if ok else 'FAILED'} in {time.perf_counter() - t0:.1f} s")
     registry.close()
-    db_mib = (settings.data_dir / "credence.db").stat().st_size / 2**20
-    floor = None if args.no_floor else sqlite_floor(work / "floor.db", rows)
-    lines = [
-        f"### Ingest, {rows:,} rows from Parquet ({dt.date.today().isoformat()})",
-        "",
-        f"- machine: {machine()}",
-        f"- city: {manifest.subjects:,} subjects, seed {manifest.seed}, "
-        f"{manifest.records:,} rows in {len(manifest.sources)} source files",
-        f"- ingest: {ingest_s:.1f} s, **{rate:,.0f} rows/s** ({accepted:,} accepted), "
-        "validation, hashing, Merkle append, signed head and durable commit per 50,000 rows",
-        "- SQLite floor, same run: "
-        + (f"{floor:,.0f} rows/s (rows of the same shape, nothing else)" if floor else "skipped"),
-        f"- peak memory while ingesting (writer + validation worker, RSS): {peak_mib:,.0f} MiB",
-        f"- verify: {verify_s:.1f} s ({'ok' if verified.ok else 'FAILED'}); "
-        f"database {db_mib:,.0f} MiB",
-        "",
-    ]
-    print("\n".join(lines))
-    if args.record:
-        with RESULTS.open("a", encoding="utf-8") as fh:
-            fh.write("\n".join(lines) + "\n")
+    return rows / seconds, rows
+
+
+def stored_rows(url: str) -> list[tuple[Any, ...]]:
+    """The records the ingest stored, in seq order, as insert-ready tuples (not timed)."""
+    engine = sa.create_engine(url)
+    columns = ", ".join(RECORD_COLUMNS)
+    with engine.connect() as conn:
+        result = conn.exec_driver_sql(f"SELECT {columns} FROM records ORDER BY seq")
+        rows = [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in result]
+    engine.dispose()
+    return rows
+
+
+def _records_table(url: str) -> None:
+    """A fresh records table with the store's own shape and indexes (nothing else)."""
+    metadata = sa.MetaData()
+    records.to_metadata(metadata)
+    engine = sa.create_engine(url)
+    metadata.create_all(engine)
+    engine.dispose()
+
+
+def sqlite_floor(url: str, rows: list[tuple[Any, ...]]) -> float:
+    """SQLite alone: executemany of the prepared rows, WAL, synchronous=FULL, per 50,000."""
+    _records_table(url)
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA cache_size=-262144")  # as the store's connections
+    sql = f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({','.join('?' * 13)})"
+    started = time.perf_counter()
+    for start in range(0, len(rows), BATCH):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(sql, rows[start : start + BATCH])
+        conn.execute("COMMIT")
+    seconds = time.perf_counter() - started
+    conn.close()
+    return len(rows) / seconds
+
+
+def postgres_floor(url: str, rows: list[tuple[Any, ...]]) -> float:
+    """PostgreSQL alone: binary COPY of the prepared rows, one transaction per 50,000."""
+    import psycopg
+
+    _records_table(url)
+    types = ["int8", "int4", *["text"] * 7, "int8", "bytea", "int4", "bytea"]
+    sql = f"COPY records ({', '.join(RECORD_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        started = time.perf_counter()
+        for start in range(0, len(rows), BATCH):
+            with conn.transaction(), conn.cursor() as cursor, cursor.copy(sql) as copy:
+                copy.set_types(types)
+                for row in rows[start : start + BATCH]:
+                    copy.write_row(row)
+        seconds = time.perf_counter() - started
+    return len(rows) / seconds
+
+
+FLOORS = {"sqlite": sqlite_floor, "postgresql": postgres_floor}
+FLOOR_NAMES = {
+    "sqlite": "executemany of the same stored rows, same table and indexes, WAL, "
+    "synchronous=FULL, 50,000 per transaction",
+    "postgresql": "binary COPY of the same stored rows, same table and indexes, "
+    "50,000 per transaction",
+}
+
+
+def _reachable(server: str) -> bool:
+    import psycopg
+
+    host, _, port = server.partition(":")
+    try:
+        psycopg.connect(host=host, port=int(port or 5432), user="postgres", dbname="postgres",
+                        connect_timeout=5).close()  # fmt: skip
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
+@contextmanager
+def _store_url(store: str, work: Path, server: str) -> Iterator[tuple[str, str]]:
+    """(URL of a fresh store for the ingest, URL of a fresh store for the floor)."""
+    if store == "sqlite":
+        work.mkdir(parents=True, exist_ok=True)
+        yield (
+            f"sqlite:///{work / 'sqlite' / 'credence.db'}",
+            f"sqlite:///{work / 'floor.db'}",
+        )
+        return
+    import psycopg
+
+    host, _, port = server.partition(":")
+    admin = psycopg.connect(host=host, port=int(port or 5432), user="postgres",
+                            dbname="postgres", autocommit=True)  # fmt: skip
+    names = [f"credence_bench_{secrets.token_hex(4)}" for _ in range(2)]
+    try:
+        for name in names:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        base = f"postgresql+psycopg://postgres@{host}:{port or 5432}/"
+        yield base + names[0], base + names[1]
+    finally:
+        for name in names:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.close()
 
 
 if __name__ == "__main__":

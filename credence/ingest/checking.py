@@ -1,11 +1,14 @@
 """Reading and validating a file, inline or in a worker process beside the writer.
 
-The ledger has one writer, but reading, validating and sealing rows (salt
-and record hash) needs no store, so for large files a worker process does
-it while the writer commits the previous batch: on two cores this roughly
-halves an ingest's wall time. The worker (credence.ingest.worker) writes
-to a pipe, so memory stays flat; a worker failure is raised in the writer,
-and a writer that stops, fails or is killed takes the worker with it.
+The ledger has one writer, but reading, validating and sealing rows (salt,
+record hash, subject hash and the leaf hash for the seq the row will most
+likely get) needs no store, so for large files a worker process does it
+while the writer commits the previous batch. Parquet is validated a whole
+Arrow batch at a time (credence.ingest.arrowcheck); batches travel as Arrow
+columns, and the writer's share per row is little more than the insert.
+The worker (credence.ingest.worker) writes to a pipe, so memory stays
+flat; a worker failure is raised in the writer, and a writer that stops,
+fails or is killed takes the worker with it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,14 @@ from typing import Any
 
 from credence.core.catalogue import load_catalogue
 from credence.core.records import Record, Rejection, RowValidator
-from credence.ingest.readers import ParseError, ReadOptions, Row, file_format, read_batches
+from credence.ingest.readers import (
+    ParseError,
+    ReadOptions,
+    Row,
+    file_format,
+    read_arrow_batches,
+    read_batches,
+)
 from credence.ledger.leaf import record_hash, salts
 from credence.store.appender import Sealed
 
@@ -40,6 +50,10 @@ class CheckSpec:
     today: dt.date
     batch_size: int
     read: ReadOptions = field(default_factory=ReadOptions)
+    # For sealing whole batches ahead of the writer (seal_columns): the ledger size when
+    # the run started, so the worker can guess each row's seq, and the subject-hash key.
+    first_seq: int = 0
+    subject_key: bytes = field(default=b"", repr=False)
 
 
 @dataclass
@@ -49,6 +63,22 @@ class CheckedBatch:
     rows: int = 0
     sealed: list[Sealed] = field(default_factory=list)
     rejected: list[tuple[int, Rejection, Row]] = field(default_factory=list)
+
+
+@dataclass
+class SealedColumns:
+    """One batch after validation and sealing, as Arrow columns (the ingest path).
+
+    `columns` holds the row numbers, the canonical record columns, salts,
+    record hashes, subject hashes and each row's leaf hash computed for
+    seq `first_seq + i`: the seqs the writer gives them if every earlier row
+    of the run was new. The writer checks that guess and recomputes otherwise.
+    """
+
+    rows: int
+    columns: Any
+    first_seq: int
+    rejected: list[tuple[int, Rejection, Row]]
 
 
 def check_batch(validator: RowValidator, batch: list[tuple[int, Row | ParseError]]) -> CheckedBatch:
@@ -84,58 +114,86 @@ def make_validator(spec: CheckSpec) -> RowValidator:
 
 def checked_batches(
     spec: CheckSpec, use_worker: bool | None = None
-) -> Generator[CheckedBatch, None, None]:
-    """Checked batches of `spec.path` in file order; a worker is used for large files."""
+) -> Generator[SealedColumns, None, None]:
+    """Checked, sealed batches of `spec.path` in file order; a worker is used for large files."""
     if use_worker is None:
         use_worker = _large(spec.path)
     if not use_worker:
-        validator = make_validator(spec)
-        for batch in read_batches(spec.path, spec.batch_size, spec.read):
-            yield check_batch(validator, batch)
+        yield from sealed_batches(spec)
         return
     from credence.ingest.worker import worker_batches
 
     yield from worker_batches(spec)
 
 
-_WIRE_FIELDS = (
-    "reference",
-    "item",
-    "subject",
-    "occurred_on",
-    "decided_on",
-    "attributes_json",
-    "corrects",
-)
+def sealed_batches(spec: CheckSpec) -> Iterator[SealedColumns]:
+    """Read, validate and seal `spec.path` batch by batch (in the worker, or inline).
 
-
-def to_wire(checked: CheckedBatch) -> tuple[int, Any, list[tuple[int, Rejection, Row]], str]:
-    """A checked batch as an Arrow table for the pipe to the writer.
-
-    Pickling 50,000 Record objects costs more than validating them; Arrow
-    columns cross the process boundary as flat buffers.
+    Parquet is validated a whole Arrow batch at a time (ArrowValidator);
+    CSV and JSONL rows one by one (their readers yield rows). Either way
+    the accepted rows are sealed as columns.
     """
+    from credence.ingest.arrowcheck import ArrowValidator, records_table
+    from credence.ledger.leaf import SubjectHasher
+
+    validator = make_validator(spec)
+    hasher = SubjectHasher(spec.subject_key)
+    next_seq = spec.first_seq
+    if file_format(spec.path) == "parquet":
+        vectorised = ArrowValidator(validator)
+        for first, batch in read_arrow_batches(spec.path, spec.batch_size):
+            table, rejected = vectorised.check(batch, first)
+            yield _sealed(spec.source, hasher, next_seq, batch.num_rows, table, rejected)
+            next_seq += table.num_rows
+        return
+    for rows in read_batches(spec.path, spec.batch_size, spec.read):
+        records, rejected = _check_rows(validator, rows)
+        table = records_table(records)
+        yield _sealed(spec.source, hasher, next_seq, len(rows), table, rejected)
+        next_seq += table.num_rows
+
+
+def _check_rows(
+    validator: RowValidator, batch: list[tuple[int, Row | ParseError]]
+) -> tuple[list[tuple[int, Record]], list[tuple[int, Rejection, Row]]]:
+    records: list[tuple[int, Record]] = []
+    rejected: list[tuple[int, Rejection, Row]] = []
+    for number, row in batch:
+        if isinstance(row, ParseError):
+            rejected.append((number, Rejection("row", row.reason), row.raw))
+            continue
+        result = validator.validate(row)
+        if isinstance(result, Rejection):
+            rejected.append((number, result, row))
+        else:
+            records.append((number, result))
+    return records, rejected
+
+
+def _sealed(
+    source: str,
+    hasher: Any,
+    first_seq: int,
+    rows: int,
+    table: Any,
+    rejected: list[tuple[int, Rejection, Row]],
+) -> SealedColumns:
+    return SealedColumns(rows, seal_columns(source, hasher, first_seq, table), first_seq, rejected)
+
+
+def seal_columns(source: str, hasher: Any, first_seq: int, table: Any) -> Any:
+    """`table` with salt, record_hash, subject_hash and leaf_hash (for seqs from `first_seq`)."""
     import pyarrow as pa
 
-    source = checked.sealed[0][1].source if checked.sealed else ""
-    columns: dict[str, list[Any]] = {
-        "row": [s[0] for s in checked.sealed],
-        "salt": [s[2] for s in checked.sealed],
-        "record_hash": [s[3] for s in checked.sealed],
-    }
-    for name in _WIRE_FIELDS:
-        columns[name] = [getattr(s[1], name) for s in checked.sealed]
-    return checked.rows, pa.table(columns), checked.rejected, source
+    from credence.ledger.leaf import content_column, leaf_hash_column, record_hashes, subject_hashes
 
-
-def from_wire(wire: tuple[int, Any, list[tuple[int, Rejection, Row]], str]) -> CheckedBatch:
-    rows, table, rejected, source = wire
-    cols = [table.column(n).to_pylist() for n in ("row", "salt", "record_hash", *_WIRE_FIELDS)]
-    sealed: list[Sealed] = [
-        (row, Record(source, *fields), salt, rec_hash)
-        for row, salt, rec_hash, *fields in zip(*cols, strict=True)
-    ]
-    return CheckedBatch(rows, sealed, rejected)
+    fresh = salts(table.num_rows)
+    table = table.append_column("salt", pa.array(fresh, pa.binary()))
+    hashes = record_hashes(fresh, content_column(source, table))
+    table = table.append_column("record_hash", pa.array(hashes, pa.string()))
+    table = table.append_column("subject_hash", subject_hashes(hasher, table["subject"]))
+    leaves = leaf_hash_column(source, first_seq, table)
+    return table.append_column("leaf_hash", pa.array(leaves, pa.binary()))
 
 
 @contextmanager

@@ -15,16 +15,16 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from credence.core.records import Record
-from credence.ingest.checking import CheckedBatch, CheckSpec, bulk_gc, checked_batches
+from credence.ingest.checking import CheckSpec, SealedColumns, bulk_gc, checked_batches
 from credence.ingest.lock import ingest_lock
 from credence.ingest.readers import FormatError, ReadOptions, check_file
 from credence.ingest.rejects import RejectsWriter
-from credence.store.appender import Appender
+from credence.store.appender import Appender, records_by_row
 from credence.store.registry import Registry, RunCounts
 
 
@@ -108,14 +108,16 @@ def _ingest(
     path = spec.path
     columns = check_file(path, spec.read)
     source = registry.source(spec.source)
-    batches = checked_batches(spec, use_worker)
     tally = _Tally(tree_size=registry.ledger_size())
+    # Sealing ahead of the writer guesses seqs from the ledger's size now (see SealedColumns).
+    spec = replace(spec, first_seq=tally.tree_size, subject_key=registry.subject_key())
+    batches = checked_batches(spec, use_worker)
     try:
         # The rejects writer refuses a planted link before the run is recorded.
         with RejectsWriter(path, columns) as rejects, bulk_gc(), closing(batches):
             appender = registry.start_run(source, str(path))
             for checked in batches:
-                _append(appender, checked, rejects, tally)
+                _append(appender, source.name, checked, rejects, tally)
                 if progress is not None:
                     progress(checked.rows)
     except KeyboardInterrupt:  # worker stopped, temp file gone; batches committed are whole
@@ -145,13 +147,17 @@ class _Tally:
 
 
 def _append(
-    appender: Appender, checked: CheckedBatch, rejects: RejectsWriter, tally: _Tally
+    appender: Appender,
+    source: str,
+    checked: SealedColumns,
+    rejects: RejectsWriter,
+    tally: _Tally,
 ) -> None:
     """Commit one batch and write its refused rows, in row order."""
-    outcome = appender.append(checked.sealed)
+    outcome = appender.append_columns(source, checked.columns, checked.first_seq)
     refused = checked.rejected
     if outcome.rejections:  # conflicts and bad corrections, found by the writer
-        records = {entry[0]: entry[1] for entry in checked.sealed}
+        records = records_by_row(source, checked.columns)
         refused = sorted(
             refused + [(n, r, _as_row(records[n])) for n, r in outcome.rejections],
             key=lambda reject: reject[0],

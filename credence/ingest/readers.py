@@ -267,6 +267,27 @@ def _parquet_columns(path: Path) -> list[str]:
 
 
 def _parquet_batches(path: Path, batch_size: int) -> Iterator[list[tuple[int, Row | ParseError]]]:
+    for first, table in _parquet_record_batches(path, batch_size):
+        names = table.schema.names
+        columns = [table.column(i).to_pylist() for i in range(len(names))]
+        rows: list[tuple[int, Row | ParseError]] = []
+        for number, values in enumerate(zip(*columns, strict=True), start=first):
+            rows.append((number, dict(zip(names, values, strict=True))))
+        yield rows
+
+
+def read_arrow_batches(path: Path, batch_size: int) -> Iterator[tuple[int, Any]]:
+    """Parquet as (row number of the first row, Arrow RecordBatch), for vectorised checks.
+
+    The same file checks and errors as read_batches; each batch's rows, as
+    dicts, are exactly the rows read_batches yields.
+    """
+    with reader_errors(path):
+        check_columns(path, read_columns(path))
+        yield from _parquet_record_batches(path, batch_size)
+
+
+def _parquet_record_batches(path: Path, batch_size: int) -> Iterator[tuple[int, Any]]:
     import pyarrow as pa
 
     number = 0
@@ -280,10 +301,5 @@ def _parquet_batches(path: Path, batch_size: int) -> Iterator[list[tuple[int, Ro
             raise FormatError(
                 f"{path}: unreadable Parquet data after row {number:,} ({str(exc)[:200]})"
             ) from None
-        names = table.schema.names
-        columns = [table.column(i).to_pylist() for i in range(len(names))]
-        rows: list[tuple[int, Row | ParseError]] = []
-        for values in zip(*columns, strict=True):
-            number += 1
-            rows.append((number, dict(zip(names, values, strict=True))))
-        yield rows
+        yield number + 1, table
+        number += table.num_rows

@@ -9,6 +9,12 @@ failed, or was killed) ends the worker at once, and a thread also watches
 the parent's pid (credence.lifeline). Results go back over stdout as
 length-prefixed pickles; the worker's own prints go to stderr.
 
+The worker also seals (salts, record hashes, subject hashes and leaf
+hashes for the seqs the writer will most likely give), so the writer's
+per-row work is only the insert. The spec it reads holds the registry's
+subject-hash key: it crosses only this private pipe, never argv or the
+environment.
+
 Run as `python -m credence.ingest.worker PARENT_PID`.
 """
 
@@ -26,21 +32,13 @@ from pathlib import Path
 from typing import IO, Any
 
 import credence
-from credence.ingest.checking import (
-    CheckedBatch,
-    CheckSpec,
-    check_batch,
-    from_wire,
-    make_validator,
-    to_wire,
-)
-from credence.ingest.readers import read_batches
+from credence.ingest.checking import CheckSpec, SealedColumns, sealed_batches
 from credence.lifeline import watch_parent
 
 _LENGTH_BYTES = 8
 
 
-def worker_batches(spec: CheckSpec) -> Iterator[CheckedBatch]:
+def worker_batches(spec: CheckSpec) -> Iterator[SealedColumns]:
     """Checked batches of `spec.path` from a worker process; the worker ends with this."""
     process = _start(spec)
     try:
@@ -50,7 +48,7 @@ def worker_batches(spec: CheckSpec) -> Iterator[CheckedBatch]:
                 break
             if kind == "error":
                 raise payload
-            yield from_wire(payload)
+            yield payload
     finally:
         stop(process)
 
@@ -119,9 +117,8 @@ def _portable(exc: Exception) -> Exception:
 def _run(spec: CheckSpec, channel: IO[bytes]) -> None:
     gc.set_threshold(100_000, 50, 100)  # see checking.bulk_gc; this process only ingests
     try:
-        validator = make_validator(spec)
-        for batch in read_batches(spec.path, spec.batch_size, spec.read):
-            _send(channel, ("batch", to_wire(check_batch(validator, batch))))
+        for sealed in sealed_batches(spec):  # Arrow columns cross the pipe as flat buffers
+            _send(channel, ("batch", sealed))
         _send(channel, ("done", None))
     except BrokenPipeError:
         raise
@@ -144,7 +141,10 @@ def main(argv: list[str]) -> None:
         _run(spec, channel)
         channel.close()
     except BrokenPipeError:  # the writer stopped reading: nothing left to do
-        os._exit(0)
+        pass
+    # Skip interpreter shutdown: the lifeline thread is blocked reading stdin, and
+    # finalising under it aborts with "could not acquire lock for <stdin>".
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from typing import Any
 
 from credence.core.records import Record
 
@@ -75,3 +76,103 @@ def record_leaf(seq: int, record: Record, rec_hash: str, subject_digest: str) ->
         f'"record_hash":"{rec_hash}","seq":{seq},'
         f'"source":"{record.source}","subject_hash":"{subject_digest}","v":{LEAF_VERSION}}}'
     ).encode("ascii")
+
+
+# Vectorised forms of the above, over Arrow columns: the same bytes, built as array
+# operations (pyarrow.compute), so the bulk path pays one SHA-256 per row and no
+# Python string building. Tests compare them with record_leaf and Record.content().
+# pyarrow is imported inside them: it costs 0.15 s that the CLI's other commands skip.
+
+
+def _json_text(values: Any) -> Any:
+    """JSON string literals of printable-ASCII values (what json's encoder gives them).
+
+    Only `"` and `\\` need escaping in printable ASCII; callers pass
+    references and subjects that validation restricted to it.
+    """
+    import pyarrow.compute as pc
+
+    escaped = pc.replace_substring(values, "\\", "\\\\")
+    escaped = pc.replace_substring(escaped, '"', '\\"')
+    return pc.binary_join_element_wise('"', escaped, '"', "")
+
+
+def _optional(prefix: str, values: Any, suffix: str) -> Any:
+    """prefix + value + suffix where the value is present, else the empty string."""
+    import pyarrow.compute as pc
+
+    joined = pc.binary_join_element_wise(prefix, values, suffix, "")
+    return pc.fill_null(joined, "")
+
+
+def content_column(source: str, table: Any) -> Any:
+    """Record.content() for every row of a table of canonical record columns."""
+    import pyarrow.compute as pc
+
+    return pc.binary_join_element_wise(
+        "{",
+        _optional('"attributes":', table["attributes_json"], ","),
+        _optional('"corrects":', _json_text(table["corrects"]), ","),
+        _optional('"decided_on":"', table["decided_on"], '",'),
+        '"item":"',
+        table["item"],
+        '","occurred_on":"',
+        table["occurred_on"],
+        '","reference":',
+        _json_text(table["reference"]),
+        ',"source":"' + source + '","subject":',
+        _json_text(table["subject"]),
+        "}",
+        "",
+    )
+
+
+def record_hashes(salt_values: list[bytes], contents: Any) -> list[str]:
+    """record_hash over columns: hex SHA-256(salt || content) per row."""
+    import pyarrow as pa
+
+    sha256 = hashlib.sha256
+    return [
+        sha256(salt + content).hexdigest()
+        for salt, content in zip(salt_values, contents.cast(pa.binary()).to_pylist(), strict=True)
+    ]
+
+
+def subject_hashes(hasher: SubjectHasher, subjects: Any) -> Any:
+    """subject_hash per row, computed once per distinct subject of the column."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(subjects).combine_chunks()
+    digests = pa.array([hasher(s) for s in encoded.dictionary.to_pylist()], pa.string())
+    return digests.take(encoded.indices)
+
+
+def leaf_hash_column(source: str, first_seq: int, table: Any) -> list[bytes]:
+    """SHA-256(0x00 || record_leaf(...)) of each row, the rows taking seqs from `first_seq`.
+
+    `table` holds the canonical columns plus `record_hash` and `subject_hash`.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = table.num_rows
+    seqs = pc.cast(pa.array(range(first_seq, first_seq + n), pa.int64()), pa.string())
+    leaves = pc.binary_join_element_wise(
+        '{"decided_on":',
+        pc.fill_null(pc.binary_join_element_wise('"', table["decided_on"], '"', ""), "null"),
+        ',"item":"',
+        table["item"],
+        '","kind":"record","occurred_on":"',
+        table["occurred_on"],
+        '","record_hash":"',
+        table["record_hash"],
+        '","seq":',
+        seqs,
+        ',"source":"' + source + '","subject_hash":"',
+        table["subject_hash"],
+        f'","v":{LEAF_VERSION}}}',
+        "",
+    )
+    sha256 = hashlib.sha256
+    return [sha256(b"\x00" + leaf).digest() for leaf in leaves.cast(pa.binary()).to_pylist()]

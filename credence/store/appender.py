@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,12 +21,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from credence.core.catalogue import REVOCATION
 from credence.core.records import Record, Rejection
-from credence.ledger.leaf import SubjectHasher, record_leaf
+from credence.ledger.leaf import SubjectHasher, leaf_hash_column, record_leaf
 from credence.ledger.merkle import CompactRange
 from credence.ledger.treehead import TreeHead
 from credence.store.database import insert_rows, write_transaction
 from credence.store.schema import records
-from credence.store.sealing import load_frontier, seal
+from credence.store.sealing import extended, load_frontier, seal
 
 # (row number, record, salt, record hash): a validated record sealed for the ledger.
 Sealed = tuple[int, Record, bytes, str]
@@ -134,9 +135,74 @@ class Appender:
             outcome.tree_size = frontier.size
         return outcome
 
+    def append_columns(self, source: str, batch: Any, first_seq: int) -> BatchOutcome:
+        """Write a sealed batch of Arrow columns (credence.ingest.checking.seal_columns).
+
+        The bulk path: when no row of the batch repeats a reference (the
+        store's or another row's) or corrects one (a fresh file), every row
+        is new and takes the next seq in row order; the leaf hashes the
+        worker computed for `first_seq` are used as they are if the ledger
+        is at that size (else recomputed as array operations), the frontier
+        grows a tree level at a time, and the rows go to the store in one
+        bulk insert: no per-row Python beyond building the insert's tuples.
+        Anything else takes the per-row path of append(), with the same
+        rules. `placed` and `repeats` are not filled here (the API's
+        receipts use append()).
+        """
+        references = batch["reference"].to_pylist()
+        corrects = batch["corrects"]
+        with write_transaction(self.engine) as conn:
+            frontier = load_frontier(conn)
+            wanted = set(references)
+            if corrects.null_count < len(corrects):
+                wanted.update(c for c in corrects.to_pylist() if c is not None)
+            known = self._lookup_refs(conn, wanted)
+            repeated = len(wanted) < len(references)  # a reference twice in the batch
+            if known or repeated or corrects.null_count < len(corrects):
+                outcome, rows = _classify(_as_sealed(source, batch), known, frontier.size)
+                outcome.before = CompactRange(frontier.size, frontier.hashes)
+                if rows:
+                    outcome.head = self._write(conn, rows, frontier, outcome.placed)
+                outcome.tree_size = frontier.size
+                return outcome
+            outcome = BatchOutcome(accepted=batch.num_rows)
+            outcome.before = CompactRange(frontier.size, frontier.hashes)
+            if batch.num_rows:
+                outcome.head = self._write_columns(conn, source, batch, frontier, first_seq)
+            outcome.tree_size = frontier.size + batch.num_rows
+        return outcome
+
+    def _write_columns(
+        self, conn: sa.Connection, source: str, batch: Any, frontier: CompactRange, first_seq: int
+    ) -> TreeHead:
+        start = frontier.size
+        if start == first_seq:
+            leaves = batch["leaf_hash"].to_pylist()
+        else:  # another write came first: the same leaves at their real seqs
+            leaves = leaf_hash_column(source, start, batch)
+        n = batch.num_rows
+        columns = [batch[name].to_pylist() for name in _BULK_COLUMNS]
+        rows = list(
+            zip(
+                range(start, start + n),
+                repeat(self.source_id, n),
+                *columns[:7],
+                repeat(None, n),
+                columns[7],
+                repeat(self.run_id, n),
+                leaves,
+                strict=True,
+            )
+        )
+        insert_rows(conn, records, RECORD_COLUMNS, rows)
+        return seal(conn, extended(frontier, leaves), self.signing_key)
+
     def _lookup(self, conn: sa.Connection, batch: Sequence[Sealed]) -> dict[str, _Known]:
         refs = {entry[1].reference for entry in batch}
         refs.update(e[1].corrects for e in batch if e[1].corrects is not None)
+        return self._lookup_refs(conn, refs)
+
+    def _lookup_refs(self, conn: sa.Connection, refs: set[str]) -> dict[str, _Known]:
         known: dict[str, _Known] = {}
         ordered = sorted(refs)
         for start in range(0, len(ordered), _LOOKUP_CHUNK):
@@ -180,6 +246,34 @@ class Appender:
         return seal(conn, frontier, self.signing_key)
 
 
+# Columns of a sealed batch in RECORD_COLUMNS order (between the constants).
+_BULK_COLUMNS = (
+    "reference",
+    "item",
+    "subject",
+    "occurred_on",
+    "decided_on",
+    "attributes_json",
+    "corrects",
+    "salt",
+)
+
+
+def _as_sealed(source: str, batch: Any) -> list[Sealed]:
+    """A sealed batch of columns as (row number, Record, salt, record hash) entries."""
+    names = ("row", *_BULK_COLUMNS[:7], "salt", "record_hash")
+    cols = [batch[name].to_pylist() for name in names]
+    return [
+        (row, Record(source, *fields), salt, rec_hash)
+        for row, *fields, salt, rec_hash in zip(*cols, strict=True)
+    ]
+
+
+def records_by_row(source: str, batch: Any) -> dict[int, Record]:
+    """The Records of a sealed batch of columns by row number (for rejects)."""
+    return {entry[0]: entry[1] for entry in _as_sealed(source, batch)}
+
+
 def _classify(
     batch: Sequence[Sealed], known: dict[str, _Known], size: int
 ) -> tuple[BatchOutcome, list[tuple[int, Sealed, int | None]]]:
@@ -215,12 +309,19 @@ def _classify(
 
 
 def _lookup_rows(conn: sa.Connection, source_id: int, refs: list[str]) -> Iterator[Any]:
-    """Run the lookup; on PostgreSQL the references go as one array parameter.
+    """Run the lookup; on PostgreSQL the references go as one parameter.
 
     psycopg rewrites every %s placeholder in Python, which for thousands of
-    them costs more than the query; `= ANY(array)` has a single one.
+    them costs more than the query; `= ANY(...)` has a single one.
     """
     if conn.dialect.name == "postgresql":
+        joined = "\n".join(refs)
+        if joined.count("\n") == len(refs) - 1:  # validated references hold no newline
+            # One text parameter the server splits: a text[] is quoted element by
+            # element in Python by the driver, which cost more than the query.
+            split = "= ANY(string_to_array(%s, E'\\n'))"
+            sql = _lookup_sql(conn, 1).replace("IN (%s)", split)
+            return iter(conn.exec_driver_sql(sql, (source_id, joined, source_id, joined)))
         sql = _lookup_sql(conn, 1).replace("IN (%s)", "= ANY(%s)")
         return iter(conn.exec_driver_sql(sql, (source_id, refs, source_id, refs)))
     return iter(

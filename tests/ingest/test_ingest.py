@@ -12,7 +12,6 @@ import sqlalchemy as sa
 
 from credence.ingest.pipeline import ingest_file
 from credence.ingest.readers import FormatError
-from credence.store.appender import Appender
 from credence.store.registry import Registry
 from credence.store.schema import records, tree_heads
 from credence.store.verify import verify_registry
@@ -229,21 +228,24 @@ def test_interrupted_run_leaves_whole_batches_and_resumes(
 ) -> None:
     rows = [row(reference=f"C-{i}") for i in range(2500)]  # batch size is 1000
     path = write_parquet(tmp_path / "big.parquet", rows)
-    original = Appender._write
+    from credence.store import appender as appender_module
+
+    original = appender_module.seal
     calls = {"n": 0}
 
-    def crash_on_second_batch(self: Appender, *args: Any) -> None:
+    def crash_on_second_batch(*args: Any) -> Any:
         calls["n"] += 1
-        original(self, *args)  # the records are written inside the transaction...
+        head = original(*args)  # the records and the head are written in the transaction...
         if calls["n"] == 2:
             raise KeyboardInterrupt  # ...and the process dies before the commit
+        return head
 
-    monkeypatch.setattr(Appender, "_write", crash_on_second_batch)
+    monkeypatch.setattr(appender_module, "seal", crash_on_second_batch)
     with pytest.raises(KeyboardInterrupt):
         ingest(registry, path)
     assert count_records(registry) == 1000  # the first batch only, in full
     assert verify_registry(registry).ok
-    monkeypatch.setattr(Appender, "_write", original)
+    monkeypatch.setattr(appender_module, "seal", original)
     report = ingest(registry, path)
     assert (report.accepted, report.duplicates) == (1500, 1000)
     assert count_records(registry) == 2500
