@@ -94,7 +94,9 @@ class JsonLines:
             return "s.score"
         if not self.scored:
             return "CAST(NULL AS BIGINT)"
-        return f"CASE WHEN {self._kind('s.subject')} = {_lit(self.scored[0].value)} THEN s.score END"
+        return (
+            f"CASE WHEN {self._kind('s.subject')} = {_lit(self.scored[0].value)} THEN s.score END"
+        )
 
     def _limits(self) -> str:
         """The caps and scale ends that changed the score (`assessment.score_limits`)."""
@@ -109,14 +111,13 @@ class JsonLines:
                 if bound is not None:
                     text = _lit(f'{head}{bound},"not_counted":')
                     whens.append(
-                        f"WHEN s.cut_{i} {test} 0 THEN {text} "
-                        f"|| CAST(s.cut_{i} AS VARCHAR) || '}}'"
+                        f"WHEN s.cut_{i} {test} 0 THEN {text} || CAST(s.cut_{i} AS VARCHAR) || '}}'"
                     )
             if whens:
                 parts.append(f"CASE {' '.join(whens)} END")
         parts.append(
             "CASE WHEN s.unclamped <> s.score THEN "
-            "'{\"rule\":\"scale\",\"area\":null,\"at\":' || CAST(s.score AS VARCHAR) || "
+            '\'{"rule":"scale","area":null,"at":\' || CAST(s.score AS VARCHAR) || '
             "',\"not_counted\":' || CAST(s.unclamped - s.score AS VARCHAR) || '}' END"
         )
         return f"CASE WHEN score IS NULL THEN '' ELSE concat_ws(',', {', '.join(parts)}) END"
@@ -173,35 +174,35 @@ class JsonLines:
         )
 
     def _reasons(self, con: duckdb.DuckDBPyConnection) -> None:
-        """`j_reasons`: per subject, its top reasons' JSON (ranked in SQL) and how many there are."""
+        """`j_reasons`: per subject, its top reasons' JSON (ranked in SQL) and their number."""
         if self.program.reasons is None:
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE j_reasons AS SELECT CAST(NULL AS VARCHAR) AS "
                 "subject, '' AS reasons, CAST(0 AS BIGINT) AS counted WHERE FALSE"
             )
             return
+        # The top MAX_REASONS by (-|points|, seq) in one aggregate (arg_min keeps them in that
+        # order): the ranking `sqlgen`'s `reasons` query does with a window, without the sort.
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE j_reasons AS SELECT subject, string_agg("
-            "'{\"seq\":' || CAST(seq AS VARCHAR) || ',\"item\":' || to_json(item) || "
-            "',\"date\":' || to_json(CAST(start AS VARCHAR)) || ',\"points\":' || "
-            "CAST(points AS VARCHAR) || '}', ',' ORDER BY abs(points) DESC, seq) AS reasons, "
-            f"max(counted) AS counted FROM ({self.program.reasons}) GROUP BY subject"
+            "CREATE OR REPLACE TEMP TABLE j_reasons AS SELECT subject, array_to_string("
+            "list_transform(arg_min({'seq': seq, 'item': item, 'start': CAST(start AS VARCHAR), "
+            f"'points': points}}, (-abs(points), seq), {MAX_REASONS}), lambda x: "
+            "'{\"seq\":' || CAST(x.seq AS VARCHAR) || ',\"item\":' || to_json(x.item) || "
+            "',\"date\":' || to_json(x.start) || ',\"points\":' || CAST(x.points AS VARCHAR) "
+            "|| '}'), ',') AS reasons, count(*) AS counted "
+            "FROM contributions WHERE points <> 0 GROUP BY subject"
         )
 
     def _subjects(self, con: duckdb.DuckDBPyConnection) -> None:
         """`j_subjects`: each subject's score as kept, limits, and its outcome key."""
-        con.execute(f"CREATE OR REPLACE TEMP TABLE j_scores AS {self.program.scores}")
+        # `score` is replaced by the score as kept (NULL: no limits, no grade).
         con.execute(
             "CREATE OR REPLACE TEMP TABLE j_subjects AS SELECT *, "
             f"kind || '{_OK}' || coalesce(CAST(score AS VARCHAR), '') || '{_OK}' || "
-            "coalesce(reclists, '') AS okey FROM ("
+            f"coalesce(reclists, '') AS okey, {self._limits()} AS limits FROM ("
             f"SELECT s.* REPLACE ({self._score()} AS score), {self._kind('s.subject')} AS kind, "
-            f"l.reclists FROM j_scores s LEFT JOIN j_lists l ON l.subject = s.subject)"
-        )
-        # `s.score` was replaced by the score as kept; limits read it (NULL: no limits).
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE j_subjects AS SELECT *, "
-            f"{self._limits()} AS limits FROM j_subjects s"
+            f"l.reclists FROM ({self.program.scores}) s "
+            "LEFT JOIN j_lists l ON l.subject = s.subject) s"
         )
 
     def _outcomes(self, con: duckdb.DuckDBPyConnection) -> list[OutcomeCount]:
@@ -214,7 +215,9 @@ class JsonLines:
         counts = []
         for okey, kind_name, score, reclists, n in found:
             kind = SubjectKind(kind_name)
-            names = frozenset(self.names[int(p)] for p in reclists.split(",")) if reclists else set()
+            names = (
+                frozenset(self.names[int(p)] for p in reclists.split(",")) if reclists else set()
+            )
             grade, by_score, measured = outcome_for(
                 self.rb, kind, None if score is None else int(score), frozenset(names)
             )
@@ -251,7 +254,7 @@ class JsonLines:
             slots.append(f"l.rec_{i}" if name in self.record_lists else f"o.sl_{i}")
         lists = f"concat_ws(',', {', '.join(slots)})" if slots else "''"
         return (
-            "'{\"subject\":' || to_json(s.subject) || ',\"kind\":\"' || s.kind || "
+            '\'{"subject":\' || to_json(s.subject) || \',"kind":"\' || s.kind || '
             "'\",\"score\":' || coalesce(CAST(s.score AS VARCHAR), 'null') || "
             "',\"grade\":' || o.grade || ',\"records\":' || CAST(s.records AS VARCHAR) || "
             f"',\"lists\":[' || {lists} || '],\"measures\":' || o.measures || "
