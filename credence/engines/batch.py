@@ -6,6 +6,11 @@ Each step is materialised as a temporary table, so a record is read from
 Parquet once per run; buckets are scored one after another, so memory is
 bounded by the largest bucket and DuckDB's memory limit, whatever the size
 of the registry.
+
+`write_jsonl` is the batch path (`credence score --engine duckdb`): DuckDB
+builds every subject's JSON line itself (`batch_json`), so no Python runs per
+subject. `run`/`run_buckets` still give `Assessment` objects through the
+same Python as the store engine (`merge`), for `simulate` and the tests.
 """
 
 from __future__ import annotations
