@@ -6,10 +6,12 @@ Usage: python benchmarks/bench_score.py [--subjects N] [--records-per-subject R]
 Data: a synthetic city of `--subjects` subjects is synthesised and ingested
 into a real registry (SQLite) with the ordinary ingest, once; the registry is
 cached under `--workdir` and reused by later runs (ingesting 20M rows takes
-over 20 minutes here). The synthesiser gives records to about half of the
-city (activity is skewed), so the default city of 2,000,000 subjects at 10
-records each has about 1,000,000 subjects with about 20 records each; the
-figures name the exact counts scored, never the city's size.
+over 20 minutes here). The synthesiser gives records to under half of the
+city (activity is skewed: 45% of a 100,000-subject city at 10 records each,
+49.7% of a 1,000,000-subject city at 20), so the default city of 2,200,000
+subjects at 9.1 records each (20M rows) should hold about 1,000,000 subjects
+with about 20 records each. The figures name the exact counts scored (one
+JSON line per subject with a record counting), never the city's size.
 
 Each run then, timed separately:
 1. exports the Parquet snapshot from the ledger (`ensure_snapshot`, the
@@ -51,8 +53,8 @@ DEFAULT_WORKDIR = Path(tempfile.gettempdir()) / "credence-bench-score"
 FLOOR_RATIO_TARGET = 2.0
 PEAK_RSS_TARGET_MIB = 4 * 1024
 STORE_P99_TARGET_MS = 5.0
-DEFAULT_SUBJECTS = 2_000_000  # about half get records: ~1M subjects assessed
-DEFAULT_RECORDS_PER_SUBJECT = 10.0  # of the city: ~20 per subject with records
+DEFAULT_SUBJECTS = 2_200_000  # under half get records: ~1M subjects assessed
+DEFAULT_RECORDS_PER_SUBJECT = 9.1  # of the city (20M rows): ~20 per subject with records
 
 
 # --- measuring ------------------------------------------------------------------------------
