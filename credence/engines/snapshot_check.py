@@ -225,6 +225,11 @@ def _check_rows(
                 f"ledger entry #{target} is missing in the snapshot (snapshot row #{seq} "
                 "corrects it)"
             )
+        if target is not None and not absent:  # either end may be the row that was edited
+            raise SnapshotError(
+                f"snapshot row #{seq}: its correction link was changed, or snapshot row "
+                f"#{target} it corrects was"
+            )
         raise SnapshotError(f"snapshot row #{seq}: its correction link was changed")
     linked = "SELECT seq, corrects_seq FROM rows WHERE corrects_seq IS NOT NULL"
     listed = (
