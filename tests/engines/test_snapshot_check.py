@@ -135,3 +135,23 @@ def test_incremental_proof_trusts_only_what_it_proved(
     (grown.path / STATE_FILE).write_text('{"state": {}, "mac": "00"}')
     with pytest.raises(SnapshotError, match="missing in the snapshot"):
         proved(grown)
+
+
+def test_a_snapshot_bucketed_by_another_hash_is_rebuilt(
+    registry: Registry, settings: Settings, snap: Snapshot
+) -> None:
+    """Buckets come from DuckDB's hash(); one made under another hash() is never extended."""
+    import json
+
+    marker = snap.path / "marker"
+    marker.write_text("kept while the snapshot is reused")
+    again = ensure_snapshot(registry.engine, settings.snapshot_dir, 4)
+    assert marker.exists() and again.size == snap.size  # same hash(), nothing new: reused
+    manifest = json.loads((snap.path / "manifest.json").read_text())
+    probe = manifest["hash_probe"]
+    manifest["hash_probe"] = probe + 1
+    (snap.path / "manifest.json").write_text(json.dumps(manifest))
+    rebuilt = ensure_snapshot(registry.engine, settings.snapshot_dir, 4)
+    assert not marker.exists()
+    assert json.loads((rebuilt.path / "manifest.json").read_text())["hash_probe"] == probe
+    check(registry, rebuilt)
