@@ -28,6 +28,7 @@ from credence.core.rulebook import Rulebook
 
 if TYPE_CHECKING:
     from credence.core.explain import RecordFacts
+    from credence.engines.batch_json import OutcomeCount
     from credence.scoring.service import Tally, When
     from credence.store.registry import Registry
 
@@ -81,6 +82,16 @@ def add_outcome(counts: Counter[str], a: Assessment) -> None:
         counts[f"{listing.colour} list {listing.list}"] += 1
     for measure in a.measures:
         counts[f"measure {measure}"] += 1
+
+
+def add_outcome_count(counts: Counter[str], o: OutcomeCount) -> None:
+    """`add_outcome` for `o.subjects` subjects sharing one outcome at once."""
+    plural = "people" if o.kind.value == "person" else "organisations"
+    counts[f"grade {o.grade}" if o.grade else f"{plural} not graded"] += o.subjects
+    for name, colour in o.lists:
+        counts[f"{colour} list {name}"] += o.subjects
+    for measure in o.measures:
+        counts[f"measure {measure}"] += o.subjects
 
 
 def _record_facts(registry: Registry, a: Assessment) -> dict[int, RecordFacts]:
@@ -165,13 +176,7 @@ def score(
     unverified: bool = typer.Option(False, "--unverified", help=UNVERIFIED_HELP),
 ) -> None:
     """Assess every subject: one JSON line each (score, grade, lists, measures, reasons)."""
-    from credence.scoring.service import (
-        ENGINES,
-        Tally,
-        assess_all,
-        open_rulebook,
-        write_jsonl,
-    )
+    from credence.scoring.service import ENGINES, Tally, open_rulebook, score_jsonl
 
     if engine not in ENGINES:
         fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
@@ -182,10 +187,12 @@ def score(
         integrity_gate(registry, unverified)
         rb = open_rulebook(registry, rulebook)
         with progress_bar(console if out else err) as bar:
-            assessed = assess_all(
-                registry, settings(), rb, when, engine, stage_progress(bar), tally
+            outcomes = score_jsonl(
+                registry, settings(), rb, when, out, engine, stage_progress(bar), tally
             )
-            n = write_jsonl(assessed, out, lambda a: add_outcome(counts, a))
+        n = sum(o.subjects for o in outcomes)
+        for outcome in outcomes:
+            add_outcome_count(counts, outcome)
     report = console if out else err
     report.print(summarise(counts, rb))
     for line in score_summary(rb, when, n, tally):

@@ -6,6 +6,11 @@ Each step is materialised as a temporary table, so a record is read from
 Parquet once per run; buckets are scored one after another, so memory is
 bounded by the largest bucket and DuckDB's memory limit, whatever the size
 of the registry.
+
+`write_jsonl` is the batch path (`credence score --engine duckdb`): DuckDB
+builds every subject's JSON line itself (`batch_json`), so no Python runs per
+subject. `run`/`run_buckets` still give `Assessment` objects through the
+same Python as the store engine (`merge`), for `simulate` and the tests.
 """
 
 from __future__ import annotations
@@ -14,13 +19,14 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 import duckdb
 
 from credence.core.assessment import Assessment
 from credence.core.cutoffs import compute_cutoffs
 from credence.core.rulebook import Rulebook
+from credence.engines.batch_json import JsonLines, OutcomeCount, line_bytes
 from credence.engines.merge import merge_results
 from credence.engines.snapshot import Snapshot
 from credence.engines.sqlgen import compile_program
@@ -29,6 +35,14 @@ BucketDone = Callable[[int, int], None]  # (buckets done, buckets)
 _EMPTY_CORRECTIONS = (
     "SELECT CAST(NULL AS BIGINT) AS seq, CAST(NULL AS BIGINT) AS corrects_seq WHERE FALSE"
 )
+
+
+@dataclass
+class JsonRun:
+    """What `write_jsonl` wrote: how many lines, and the outcome counts of each group."""
+
+    assessed: int = 0
+    outcomes: list[OutcomeCount] = field(default_factory=list)
 
 
 @dataclass
@@ -80,17 +94,21 @@ class BatchEngine:
         self.memory_limit = memory_limit
         self.timings = BatchTimings()
 
-    def _bucket_rows(
-        self, con: duckdb.DuckDBPyConnection, buckets: list[int]
-    ) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]], list[tuple[object, ...]]]:
+    def _steps(self, con: duckdb.DuckDBPyConnection, buckets: list[int]) -> None:
+        """Materialise the program's steps over `records` = these buckets."""
         files = ", ".join(f"'{self.snapshot.bucket_glob(b)}'" for b in buckets)
         con.execute(f"CREATE OR REPLACE TEMP VIEW records AS SELECT * FROM read_parquet([{files}])")
         for name, sql in self.program.steps:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
-        scores = con.execute(self.program.scores + " ORDER BY 1").fetchall()
         # A subject's records are all in one bucket, so the per-group counts add up exactly.
         held = con.execute(self.program.subjects).fetchone()
         self.subjects_held += int(held[0]) if held else 0
+
+    def _bucket_rows(
+        self, con: duckdb.DuckDBPyConnection, buckets: list[int]
+    ) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]], list[tuple[object, ...]]]:
+        self._steps(con, buckets)
+        scores = con.execute(self.program.scores + " ORDER BY 1").fetchall()
         listings: list[tuple[object, ...]] = []
         reasons: list[tuple[object, ...]] = []
         if self.program.listings:
@@ -99,20 +117,57 @@ class BatchEngine:
             reasons = con.execute(self.program.reasons + " ORDER BY 1").fetchall()
         return scores, listings, reasons
 
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        """A connection holding `corrections`: every bucket's, and the suppressed records."""
+        con = connect(self.memory_limit)
+        corrections = (
+            f"SELECT seq, corrects_seq FROM read_parquet('{self.snapshot.corrections_glob}')"
+            if self.snapshot.has_corrections
+            else _EMPTY_CORRECTIONS
+        )
+        con.execute(f"CREATE TEMP TABLE corrections AS {corrections}")
+        if self.suppressed:
+            con.executemany("INSERT INTO corrections VALUES (?, ?)", self.suppressed)
+        return con
+
+    def write_jsonl(self, sink: BinaryIO, progress: BucketDone | None = None) -> JsonRun:
+        """Write every assessment's JSON line to `sink`, built by DuckDB; what was written.
+
+        The lines are those `orjson.dumps(assessment.to_dict())` gives for
+        `run()`'s assessments, in the same order (bucket groups, then subject).
+        """
+        lines = JsonLines(self.rulebook, self.program, self.as_of, self.known_size, self.ledger)
+        result = JsonRun()
+        con = self._connect()
+        try:
+            groups = self.snapshot.groups(self.group_bytes)
+            for index, group in enumerate(groups):
+                started = time.perf_counter()
+                self._steps(con, group)
+                counts, batches = lines.group_lines(con)
+                took = time.perf_counter() - started
+                started = time.perf_counter()
+                for batch in batches:
+                    sink.write(line_bytes(batch))
+                    result.assessed += batch.num_rows
+                result.outcomes.extend(counts)
+                self.timings.assemble += time.perf_counter() - started
+                self.timings.sql += took
+                self.timings.per_group.append(took)
+                self.timings.buckets += len(group)
+                if progress:
+                    progress(index + 1, len(groups))
+        finally:
+            con.close()
+        self.timings.subjects = result.assessed
+        return result
+
     def run_buckets(
         self, progress: BucketDone | None = None
     ) -> Iterator[tuple[int, list[Assessment]]]:
         """Each group of buckets' assessments (in subject order), group by group."""
-        con = connect(self.memory_limit)
+        con = self._connect()
         try:
-            corrections = (
-                f"SELECT seq, corrects_seq FROM read_parquet('{self.snapshot.corrections_glob}')"
-                if self.snapshot.has_corrections
-                else _EMPTY_CORRECTIONS
-            )
-            con.execute(f"CREATE TEMP TABLE corrections AS {corrections}")
-            if self.suppressed:
-                con.executemany("INSERT INTO corrections VALUES (?, ?)", self.suppressed)
             groups = self.snapshot.groups(self.group_bytes)
             for index, group in enumerate(groups):
                 started = time.perf_counter()

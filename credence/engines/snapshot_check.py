@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from credence.engines.errors import SnapshotError
-from credence.engines.snapshot import Snapshot
+from credence.engines.snapshot import Snapshot, bucket_sql
 from credence.engines.snapshot_state import ProvedState, load_state, save_state
 from credence.ledger.leaf import LEAF_VERSION, SubjectHasher
 from credence.ledger.merkle import CompactRange
@@ -199,7 +199,7 @@ def _check_rows(
 ) -> None:
     """What changes results without changing a leaf: bucket, JSON shape, correction links."""
     misplaced = _first(
-        con, f"SELECT min(seq) FROM rows WHERE bucket <> md5_number(subject) % {snapshot.buckets}"
+        con, f"SELECT min(seq) FROM rows WHERE bucket <> {bucket_sql('subject', snapshot.buckets)}"
     )
     if misplaced is not None:
         raise SnapshotError(f"snapshot row #{misplaced} is in the wrong bucket")
@@ -224,6 +224,11 @@ def _check_rows(
             raise SnapshotError(
                 f"ledger entry #{target} is missing in the snapshot (snapshot row #{seq} "
                 "corrects it)"
+            )
+        if target is not None and not absent:  # either end may be the row that was edited
+            raise SnapshotError(
+                f"snapshot row #{seq}: its correction link was changed, or snapshot row "
+                f"#{target} it corrects was"
             )
         raise SnapshotError(f"snapshot row #{seq}: its correction link was changed")
     linked = "SELECT seq, corrects_seq FROM rows WHERE corrects_seq IS NOT NULL"

@@ -24,9 +24,11 @@ import orjson
 import sqlalchemy as sa
 
 from credence.core.assessment import Assessment
+from credence.core.ids import SubjectKind
 from credence.core.rulebook import Rulebook, load_rulebook, resolve_rulebook_path
 from credence.core.simulate import Simulation
 from credence.engines.batch import BatchEngine
+from credence.engines.batch_json import OutcomeCount
 from credence.engines.errors import SnapshotError
 from credence.engines.snapshot import Snapshot, ensure_snapshot
 from credence.engines.snapshot_check import check_snapshot
@@ -38,6 +40,8 @@ from credence.store.registry import Registry
 from credence.store.schema import records, suppressions
 
 ENGINES = ("sql", "duckdb")
+# kind, grade, (list, colour) entered, measures: what a summary counts subjects by
+OutcomeKey = tuple[SubjectKind, str | None, tuple[tuple[str, str], ...], tuple[str, ...]]
 DEFAULT_RULEBOOK = "gov-default"
 
 
@@ -127,6 +131,60 @@ def assess_all(
         progress=(lambda done, total: progress("score", done, total)) if progress else None
     )
     tally.subjects_held = batch.subjects_held
+
+
+def score_jsonl(
+    registry: Registry,
+    settings: Settings,
+    rulebook: Rulebook,
+    when: When,
+    out: Path | None,
+    engine: str = "duckdb",
+    progress: Callable[[str, int, int], None] | None = None,
+    tally: Tally | None = None,
+) -> list[OutcomeCount]:
+    """Every subject's JSON line to `out` (atomically) or stdout; the outcomes, counted.
+
+    On DuckDB the lines are built by the database (`BatchEngine.write_jsonl`),
+    with no Python per subject; on the store, assessment by assessment. The
+    lines are the same either way (the cross-engine tests compare them).
+    """
+    tally = tally if tally is not None else Tally()
+    if engine != "duckdb":
+        found: dict[OutcomeKey, int] = {}
+
+        def each(a: Assessment) -> None:
+            key = (a.kind, a.grade, tuple((x.list, x.colour) for x in a.lists), a.measures)
+            found[key] = found.get(key, 0) + 1
+
+        write_jsonl(
+            assess_all(registry, settings, rulebook, when, engine, progress, tally), out, each
+        )
+        return [OutcomeCount(k, g, ls, ms, n) for (k, g, ls, ms), n in found.items()]
+    size = known_size(registry, when)
+    snapshot = verified_snapshot(
+        registry,
+        settings,
+        progress=(lambda done, total: progress("snapshot", done, total)) if progress else None,
+    )
+    tally.ledger = snapshot_head(snapshot) if size is None else store_head(registry, size)
+    batch = BatchEngine(
+        snapshot,
+        rulebook,
+        when.as_of,
+        size,
+        settings.duckdb_memory_limit,
+        ledger=tally.ledger,
+        suppressed=suppressed(registry),
+    )
+    tick = (lambda done, total: progress("score", done, total)) if progress else None
+    tmp = out.with_name(out.name + ".tmp") if out else None
+    with tmp.open("wb") if tmp else contextlib.nullcontext(sys.stdout.buffer) as sink:
+        run = batch.write_jsonl(sink, tick)
+    if tmp and out:
+        tmp.replace(out)
+    tally.subjects_held = batch.subjects_held
+    return run.outcomes
 
 
 def suppressed(registry: Registry) -> list[tuple[int, int]]:

@@ -137,7 +137,7 @@ def with_late(loaded, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_score_reports_who_was_left_out_and_what_it_read(with_late, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    outputs = {}
+    outputs, summaries = {}, {}
     for engine in ("sql", "duckdb"):
         out = tmp_path / f"{engine}.jsonl"
         code, text = with_late("score", "--as-of", AS_OF, "--engine", engine, "--out", str(out))
@@ -146,7 +146,11 @@ def test_score_reports_who_was_left_out_and_what_it_read(with_late, tmp_path: Pa
         assert "1 of the 3 subjects held were left out" in text
         assert "ledger head size" in text and "catalogue default" in text
         outputs[engine] = out.read_text()
+        summaries[engine] = text[text.index("gov-default") :].replace(str(out), "OUT")
     assert outputs["sql"] == outputs["duckdb"]  # ledger head and catalogue included
+    # The counts printed (by grade, list, measure) are the same whichever engine counted them.
+    assert summaries["sql"] == summaries["duckdb"]
+    assert "grade B" in summaries["duckdb"] and "measure no-flights" in summaries["duckdb"]
     first = json.loads(outputs["sql"].splitlines()[0])
     assert set(first["ledger"]) == {"size", "root"} and len(first["ledger"]["root"]) == 64
     assert first["catalogue"]["name"] == "default"

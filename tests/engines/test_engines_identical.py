@@ -10,9 +10,12 @@ between subjects (and so between the batch engine's hash buckets).
 from __future__ import annotations
 
 import datetime as dt
+import io
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pyarrow.parquet as pq
 import pytest
 
@@ -97,6 +100,61 @@ def test_store_and_batch_engines_agree(
     assert any(a.reasons for a in on_store.values()) or rulebook.score is None
     if rulebook.lists:
         assert any(a.lists for a in on_store.values())
+
+
+@pytest.mark.parametrize("preset", preset_names())
+@pytest.mark.parametrize("replay", ["now", "past", "known-half"])
+def test_batch_json_lines_are_the_store_engines_byte_for_byte(
+    city_registry: tuple[Registry, Settings], preset: str, replay: str
+) -> None:
+    """The lines DuckDB builds are exactly what the store engine's assessments serialise to.
+
+    Every subject's whole line is compared (score, grade, records, lists with
+    their dates and records, measures, reasons, limits, rulebook, ledger), and
+    so are the outcome counts the summary is printed from.
+    """
+    registry, settings = city_registry
+    rulebook = load_rulebook(resolve_rulebook_path(preset), registry.catalogue)
+    as_of = dt.date(2025, 6, 1) if replay == "past" else AS_OF
+    known = registry.ledger_size() // 2 if replay == "known-half" else None
+    ledger = {"size": 12, "root": 'ab"cd'}
+    with StoreEngine(registry.engine, rulebook, as_of, known, ledger) as store:
+        assessed = list(store.assess_all())
+    expected = {a.subject: orjson.dumps(a.to_dict()) for a in assessed}
+    snapshot = ensure_snapshot(registry.engine, settings.snapshot_dir, settings.score_buckets)
+    batch = BatchEngine(snapshot, rulebook, as_of, known, ledger=ledger, group_bytes=1)
+    sink = io.BytesIO()
+    run = batch.write_jsonl(sink)
+    text = sink.getvalue()
+    assert text.endswith(b"\n")
+    lines = text[:-1].split(b"\n")
+    got = {orjson.loads(line)["subject"]: line for line in lines}
+    assert len(got) == len(lines) == run.assessed
+    assert got.keys() == expected.keys()
+    differ = [s for s in expected if expected[s] != got[s]]
+    assert not differ, (expected[differ[0]], got[differ[0]])
+    # Lines come bucket group by bucket group, each in subject order (as `run()` gives them).
+    assert [orjson.loads(line)["subject"] for line in lines] == [
+        a.subject for a in BatchEngine(snapshot, rulebook, as_of, known, group_bytes=1).run()
+    ]
+    want: Counter[tuple[object, ...]] = Counter()
+    for a in assessed:
+        want[("kind", a.kind.value, a.grade)] += 1
+        for listing in a.lists:
+            want[("list", listing.list, listing.colour)] += 1
+        for measure in a.measures:
+            want[("measure", measure)] += 1
+    counted: Counter[tuple[object, ...]] = Counter()
+    for o in run.outcomes:
+        counted[("kind", o.kind.value, o.grade)] += o.subjects
+        for name, colour in o.lists:
+            counted[("list", name, colour)] += o.subjects
+        for measure in o.measures:
+            counted[("measure", measure)] += o.subjects
+    assert counted == want
+    assert batch.subjects_held == store.subjects_held() >= len(got)
+    if rulebook.lists:
+        assert any(b'"records":[' in line and b'"lists":[]' not in line for line in lines)
 
 
 def test_one_subject_matches_the_batch(city_registry: tuple[Registry, Settings]) -> None:

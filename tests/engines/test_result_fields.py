@@ -18,6 +18,8 @@ one expectation (numbers worked out by hand below, not by the engines):
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -217,3 +219,51 @@ def test_explain_says_and_n_more_and_shows_limits(
     )
     p3 = explain_lines(rulebook, results[0][P3], {}, held=3)["reasons"]
     assert p3[-1] == "+10 points not counted: the score is held at its maximum 1040"
+
+
+@pytest.fixture(scope="module")
+def json_lines(world: tuple[Registry, Settings, Rulebook]) -> tuple[dict[str, Any], int]:
+    """The batch engine's JSON lines (built by DuckDB) by subject, and the subjects held."""
+    registry, settings, rulebook = world
+    snapshot = ensure_snapshot(registry.engine, settings.snapshot_dir, settings.score_buckets)
+    batch = BatchEngine(snapshot, rulebook, AS_OF, ledger=snapshot_head(snapshot))
+    sink = io.BytesIO()
+    run = batch.write_jsonl(sink)
+    lines = sink.getvalue().decode().splitlines()
+    assert run.assessed == len(lines) == sum(o.subjects for o in run.outcomes)
+    return {d["subject"]: d for d in map(json.loads, lines)}, batch.subjects_held
+
+
+def test_json_lines_carry_the_hand_computed_results(
+    world: tuple[Registry, Settings, Rulebook], json_lines: tuple[dict[str, Any], int]
+) -> None:
+    registry, _, rulebook = world
+    found, held = json_lines
+    assert sorted(found) == sorted([P1, P2, P3]) and held == 5
+    p1, p2, p3 = found[P1], found[P2], found[P3]
+    assert (p1["kind"], p1["score"], p1["grade"], p1["records"]) == ("person", 950, "B", 6)
+    assert [(r["item"].split(".")[1], r["points"], r["date"]) for r in p1["reasons"]] == [
+        ("traffic-red-light", -50, "2026-01-10"),
+        ("traffic-minor", -20, "2026-01-11"),
+        ("traffic-minor", -20, "2026-01-12"),
+        ("volunteer-service", 20, "2026-01-13"),
+    ]
+    assert p1["more_reasons"] == 2 and p1["limits"] == [] and p1["lists"] == []
+    assert (p2["score"], p2["grade"], p2["more_reasons"]) == (900, "B", 0)
+    assert p2["limits"] == [
+        {"rule": "cap", "area": "administrative", "at": -100, "not_counted": -50}
+    ]
+    assert (p3["score"], p3["grade"]) == (1040, "A")
+    assert p3["limits"] == [
+        {"rule": "cap", "area": "social", "at": 50, "not_counted": 10},
+        {"rule": "scale", "area": None, "at": 1040, "not_counted": 10},
+    ]
+    head = registry.latest_tree_head()
+    assert head is not None
+    assert p1["ledger"] == {"size": head.size, "root": head.root.hex()}
+    assert p1["rulebook"]["content_hash"] == rulebook.content_hash
+    assert (p1["as_of"], p1["known_size"], p1["measures"]) == ("2026-06-01", None, [])
+    assert list(p1) == [
+        "subject", "kind", "score", "grade", "records", "lists", "measures", "reasons",
+        "more_reasons", "limits", "rulebook", "catalogue", "ledger", "as_of", "known_size",
+    ]  # fmt: skip

@@ -79,6 +79,27 @@ def test_a_cleared_correction_link_is_refused(registry: Registry, snap: Snapshot
         check(registry, snap)
 
 
+def test_a_corrected_rows_changed_reference_names_that_row(
+    registry: Registry, snap: Snapshot
+) -> None:
+    """Editing the reference a correction points at is named at the edited row, not only the link.
+
+    The edited row's seq is read from the snapshot files rather than assumed.
+    """
+    target = None
+    for path in sorted((snap.path / "records").glob("*/*.parquet")):
+        table = pq.read_table(path, partitioning=None)
+        refs = table.column("reference").to_pylist()
+        if "C-3" in refs:
+            target = table.column("seq")[refs.index("C-3")].as_py()
+            refs[refs.index("C-3")] = "C-3x"
+            index = table.schema.get_field_index("reference")
+            pq.write_table(table.set_column(index, "reference", [refs]), path)
+    assert target is not None
+    with pytest.raises(SnapshotError, match=f"row #{target} it corrects"):
+        check(registry, snap)
+
+
 def test_a_row_from_another_registry_is_refused(registry: Registry, snap: Snapshot) -> None:
     def duplicate(t: pa.Table) -> pa.Table:
         return pa.concat_tables([t, t.slice(0, 1)])
@@ -114,3 +135,23 @@ def test_incremental_proof_trusts_only_what_it_proved(
     (grown.path / STATE_FILE).write_text('{"state": {}, "mac": "00"}')
     with pytest.raises(SnapshotError, match="missing in the snapshot"):
         proved(grown)
+
+
+def test_a_snapshot_bucketed_by_another_hash_is_rebuilt(
+    registry: Registry, settings: Settings, snap: Snapshot
+) -> None:
+    """Buckets come from DuckDB's hash(); one made under another hash() is never extended."""
+    import json
+
+    marker = snap.path / "marker"
+    marker.write_text("kept while the snapshot is reused")
+    again = ensure_snapshot(registry.engine, settings.snapshot_dir, 4)
+    assert marker.exists() and again.size == snap.size  # same hash(), nothing new: reused
+    manifest = json.loads((snap.path / "manifest.json").read_text())
+    probe = manifest["hash_probe"]
+    manifest["hash_probe"] = probe + 1
+    (snap.path / "manifest.json").write_text(json.dumps(manifest))
+    rebuilt = ensure_snapshot(registry.engine, settings.snapshot_dir, 4)
+    assert not marker.exists()
+    assert json.loads((rebuilt.path / "manifest.json").read_text())["hash_probe"] == probe
+    check(registry, rebuilt)

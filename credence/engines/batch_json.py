@@ -1,0 +1,306 @@
+"""The batch engine's JSON lines, written by DuckDB: no Python per subject.
+
+`credence.core.assessment.assemble` turns one subject's rows into an
+assessment; here the same decisions are taken for a whole bucket group in
+SQL, and each subject's line is built as text by DuckDB, byte for byte what
+`orjson.dumps(assessment.to_dict())` writes (the cross-engine tests compare
+the two). Python still decides what depends on the rulebook's logic, but
+once per distinct value rather than once per subject:
+
+- the outcome (grade, lists entered by score or grade, measures) is a
+  function of (kind, score, record lists): a few hundred keys per run, each
+  computed by `assessment.outcome_for` and joined back;
+- a listing's end is a function of (list, start, extension): one per
+  distinct day, computed by `assessment.listing_end`.
+
+Everything else (reasons ranked, listing records, caps and scale limits,
+counts) is SQL over the steps the engine materialised.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+
+from credence.core.assessment import MAX_REASONS, ListingRow
+from credence.core.assessment import _listing_end as listing_end
+from credence.core.assessment import _outcome as outcome_for
+from credence.core.ids import SubjectKind
+from credence.core.rulebook import Rulebook
+from credence.engines.sqlgen import Program
+
+_OK = "o"  # separator inside an outcome key (kind, score, record lists)
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+@dataclass(frozen=True)
+class OutcomeCount:
+    """How many subjects of a group share one outcome, for the run's summary."""
+
+    kind: SubjectKind
+    grade: str | None
+    lists: tuple[tuple[str, str], ...]  # (list, colour) in the rulebook's order
+    measures: tuple[str, ...]
+    subjects: int
+
+
+class JsonLines:
+    """The SQL (and the few Python look-ups) that turn a group's steps into JSON lines."""
+
+    def __init__(
+        self,
+        rulebook: Rulebook,
+        program: Program,
+        as_of: dt.date,
+        known_size: int | None,
+        ledger: dict[str, Any] | None,
+    ) -> None:
+        self.rb = rulebook
+        self.program = program
+        tail = {
+            "rulebook": rulebook.ref,
+            "catalogue": rulebook.catalogue.ref,
+            "ledger": ledger,
+            "as_of": as_of.isoformat(),
+            "known_size": known_size,
+        }
+        self.tail = _json(tail)[1:]  # `"rulebook":...}`: the same for every line of the run
+        self.names = list(rulebook.lists)  # a list's position: its index in the rulebook
+        self.record_lists = [n for n, lst in rulebook.lists.items() if lst.by_record]
+        self.score_lists = [n for n, lst in rulebook.lists.items() if not lst.by_record]
+        self.scored = [k for k in SubjectKind if rulebook.scores(k)]
+
+    # --- the steps after the engine's ---------------------------------------------------------
+
+    def _kind(self, column: str) -> str:
+        return f"CASE WHEN {column} LIKE 'ric:%' THEN 'person' ELSE 'organisation' END"
+
+    def _score(self) -> str:
+        """The score as `assemble` keeps it: NULL for a kind the rulebook does not score."""
+        if len(self.scored) == len(SubjectKind):
+            return "s.score"
+        if not self.scored:
+            return "CAST(NULL AS BIGINT)"
+        return (
+            f"CASE WHEN {self._kind('s.subject')} = {_lit(self.scored[0].value)} THEN s.score END"
+        )
+
+    def _limits(self) -> str:
+        """The caps and scale ends that changed the score (`assessment.score_limits`)."""
+        spec = self.rb.score
+        if spec is None:
+            return "''"
+        parts = []
+        for i, (area, cap) in enumerate(spec.caps.items()):
+            head = '{"rule":"cap","area":' + _json(area.value) + ',"at":'
+            whens = []
+            for test, bound in (("<", cap.min), (">", cap.max)):
+                if bound is not None:
+                    text = _lit(f'{head}{bound},"not_counted":')
+                    whens.append(
+                        f"WHEN s.cut_{i} {test} 0 THEN {text} || CAST(s.cut_{i} AS VARCHAR) || '}}'"
+                    )
+            if whens:
+                parts.append(f"CASE {' '.join(whens)} END")
+        parts.append(
+            "CASE WHEN s.unclamped <> s.score THEN "
+            '\'{"rule":"scale","area":null,"at":\' || CAST(s.score AS VARCHAR) || '
+            "',\"not_counted\":' || CAST(s.unclamped - s.score AS VARCHAR) || '}' END"
+        )
+        return f"CASE WHEN score IS NULL THEN '' ELSE concat_ws(',', {', '.join(parts)}) END"
+
+    def _listing_ends(self, con: duckdb.DuckDBPyConnection) -> None:
+        """`j_ends`: each distinct (list, start, extension)'s end, computed once in Python."""
+        rows = con.execute("SELECT DISTINCT list, start, extension FROM j_listings").fetchall()
+        ends = [
+            listing_end(self.rb, self.rb.lists[str(n)], ListingRow(str(n), 0, str(s), int(e)))
+            for n, s, e in rows
+        ]
+        table = pa.table(
+            {
+                "list": pa.array([r[0] for r in rows], pa.string()),
+                "start": pa.array([r[1] for r in rows], pa.string()),
+                "extension": pa.array([r[2] for r in rows], pa.int64()),
+                "until": pa.array([d.isoformat() for d in ends], pa.string()),
+            }
+        )
+        con.register("j_ends_arrow", table)
+        con.execute("CREATE OR REPLACE TEMP TABLE j_ends AS SELECT * FROM j_ends_arrow")
+        con.unregister("j_ends_arrow")
+
+    def _lists(self, con: duckdb.DuckDBPyConnection) -> None:
+        """`j_lists`: per subject, its record lists' key and each listing's JSON."""
+        if not self.record_lists:
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE j_lists AS "
+                "SELECT CAST(NULL AS VARCHAR) AS subject, '' AS reclists WHERE FALSE"
+            )
+            return
+        assert self.program.listings is not None
+        con.execute(f"CREATE OR REPLACE TEMP TABLE j_listings AS {self.program.listings}")
+        self._listing_ends(con)
+        position = " ".join(f"WHEN {_lit(n)} THEN {self.names.index(n)}" for n in self.names)
+        columns = []
+        for n in self.record_lists:
+            colour = self.rb.lists[n].spec.colour
+            head = '{"list":' + _json(n) + ',"colour":' + _json(colour) + ',"since":'
+            columns.append(
+                f"max(CASE WHEN list = {_lit(n)} THEN {_lit(head)} || to_json(since) || "
+                "',\"until\":' || to_json(until) || ',\"records\":[' || recs || ']}' END) "
+                f"AS rec_{self.names.index(n)}"
+            )
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE j_lists AS SELECT subject, "
+            f"string_agg(CAST(CASE list {position} END AS VARCHAR), ',' "
+            f"ORDER BY CASE list {position} END) AS reclists, {', '.join(columns)} "
+            "FROM (SELECT l.subject, l.list, min(l.start) AS since, max(e.until) AS until, "
+            "string_agg(CAST(l.seq AS VARCHAR), ',' ORDER BY l.seq) AS recs "
+            "FROM j_listings l JOIN j_ends e "
+            "ON e.list = l.list AND e.start = l.start AND e.extension = l.extension "
+            "GROUP BY l.subject, l.list) GROUP BY subject"
+        )
+
+    def _reasons(self, con: duckdb.DuckDBPyConnection) -> None:
+        """`j_reasons`: per subject, its top reasons' JSON (ranked in SQL) and their number."""
+        if self.program.reasons is None:
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE j_reasons AS SELECT CAST(NULL AS VARCHAR) AS "
+                "subject, '' AS reasons, CAST(0 AS BIGINT) AS counted WHERE FALSE"
+            )
+            return
+        # The top MAX_REASONS by (-|points|, seq) in one aggregate (arg_min keeps them in that
+        # order): the ranking `sqlgen`'s `reasons` query does with a window, without the sort.
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE j_reasons AS SELECT subject, array_to_string("
+            "list_transform(arg_min({'seq': seq, 'item': item, 'start': CAST(start AS VARCHAR), "
+            f"'points': points}}, (-abs(points), seq), {MAX_REASONS}), lambda x: "
+            "'{\"seq\":' || CAST(x.seq AS VARCHAR) || ',\"item\":' || to_json(x.item) || "
+            "',\"date\":' || to_json(x.start) || ',\"points\":' || CAST(x.points AS VARCHAR) "
+            "|| '}'), ',') AS reasons, count(*) AS counted "
+            "FROM contributions WHERE points <> 0 GROUP BY subject"
+        )
+
+    def _subjects(self, con: duckdb.DuckDBPyConnection) -> None:
+        """`j_subjects`: each subject's score as kept, limits, and its outcome key."""
+        # `score` is replaced by the score as kept (NULL: no limits, no grade).
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE j_subjects AS SELECT *, "
+            f"kind || '{_OK}' || coalesce(CAST(score AS VARCHAR), '') || '{_OK}' || "
+            f"coalesce(reclists, '') AS okey, {self._limits()} AS limits FROM ("
+            f"SELECT s.* REPLACE ({self._score()} AS score), {self._kind('s.subject')} AS kind, "
+            f"l.reclists FROM ({self.program.scores}) s "
+            "LEFT JOIN j_lists l ON l.subject = s.subject) s"
+        )
+
+    def _outcomes(self, con: duckdb.DuckDBPyConnection) -> list[OutcomeCount]:
+        """`j_outcomes`: each outcome key's grade, score lists and measures, as JSON."""
+        found = con.execute(
+            "SELECT okey, kind, score, reclists, count(*) FROM j_subjects GROUP BY ALL"
+        ).fetchall()
+        keys, grades, measures = [], [], []
+        score_lists: list[list[str | None]] = [[] for _ in self.score_lists]
+        counts = []
+        for okey, kind_name, score, reclists, n in found:
+            kind = SubjectKind(kind_name)
+            names = (
+                frozenset(self.names[int(p)] for p in reclists.split(",")) if reclists else set()
+            )
+            grade, by_score, measured = outcome_for(
+                self.rb, kind, None if score is None else int(score), frozenset(names)
+            )
+            keys.append(okey)
+            grades.append(_json(grade))
+            measures.append(_json(list(measured)))
+            for i, name in enumerate(self.score_lists):
+                colour = self.rb.lists[name].spec.colour
+                listing = {"list": name, "colour": colour, "since": None, "until": None}
+                score_lists[i].append(
+                    _json({**listing, "records": []}) if name in by_score else None
+                )
+            listed = tuple(
+                (name, self.rb.lists[name].spec.colour)
+                for name in self.names
+                if name in names or name in by_score
+            )
+            counts.append(OutcomeCount(kind, grade, listed, measured, int(n)))
+        columns: dict[str, pa.Array] = {
+            "okey": pa.array(keys, pa.string()),
+            "grade": pa.array(grades, pa.string()),
+            "measures": pa.array(measures, pa.string()),
+        }
+        for i, name in enumerate(self.score_lists):
+            columns[f"sl_{self.names.index(name)}"] = pa.array(score_lists[i], pa.string())
+        con.register("j_outcomes_arrow", pa.table(columns))
+        con.execute("CREATE OR REPLACE TEMP TABLE j_outcomes AS SELECT * FROM j_outcomes_arrow")
+        con.unregister("j_outcomes_arrow")
+        return counts
+
+    def _line(self) -> str:
+        slots = []
+        for i, name in enumerate(self.names):
+            slots.append(f"l.rec_{i}" if name in self.record_lists else f"o.sl_{i}")
+        lists = f"concat_ws(',', {', '.join(slots)})" if slots else "''"
+        return (
+            '\'{"subject":\' || to_json(s.subject) || \',"kind":"\' || s.kind || '
+            "'\",\"score\":' || coalesce(CAST(s.score AS VARCHAR), 'null') || "
+            "',\"grade\":' || o.grade || ',\"records\":' || CAST(s.records AS VARCHAR) || "
+            f"',\"lists\":[' || {lists} || '],\"measures\":' || o.measures || "
+            "',\"reasons\":[' || coalesce(r.reasons, '') || '],\"more_reasons\":' || "
+            f"CAST(coalesce(r.counted - least(r.counted, {MAX_REASONS}), 0) AS VARCHAR) || "
+            f"',\"limits\":[' || s.limits || '],' || {_lit(self.tail)} || chr(10)"
+        )
+
+    def group_lines(
+        self, con: duckdb.DuckDBPyConnection, rows_per_batch: int = 65_536
+    ) -> tuple[list[OutcomeCount], Iterator[pa.RecordBatch]]:
+        """After the engine's steps: the outcome counts, and the lines in subject order.
+
+        Each line (newline included) is one string of the batches' `line` column.
+        """
+        self._lists(con)
+        self._reasons(con)
+        self._subjects(con)
+        counts = self._outcomes(con)
+        query = (
+            f"SELECT {self._line()} AS line FROM j_subjects s "
+            "JOIN j_outcomes o ON o.okey = s.okey "
+            "LEFT JOIN j_lists l ON l.subject = s.subject "
+            "LEFT JOIN j_reasons r ON r.subject = s.subject ORDER BY s.subject"
+        )
+        reader = con.sql(query).to_arrow_reader(rows_per_batch)
+        return counts, iter(reader)
+
+
+def line_bytes(batch: pa.RecordBatch) -> memoryview | bytes:
+    """A batch's lines as one run of bytes, straight from Arrow's buffer (no copy per line)."""
+    column = batch.column(0)
+    if len(column) == 0:
+        return b""
+    if column.null_count:
+        raise AssertionError("a JSON line came out NULL: a piece of it was missing")
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        width = 8 if pa.types.is_large_string(column.type) else 4
+        offsets = column.buffers()[1]
+        assert offsets is not None
+        first = int.from_bytes(
+            offsets[column.offset * width : (column.offset + 1) * width], "little", signed=True
+        )
+        end = column.offset + len(column)
+        last = int.from_bytes(offsets[end * width : (end + 1) * width], "little", signed=True)
+        data = column.buffers()[2]
+        assert data is not None
+        return memoryview(data)[first:last]
+    return "".join(column.to_pylist()).encode()
