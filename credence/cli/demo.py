@@ -20,8 +20,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from credence.cli.common import progress_bar
-from credence.cli.scoring import add_outcome, score_summary, stage_progress, summarise
-from credence.core.assessment import Assessment
+from credence.cli.scoring import add_outcome_count, score_summary, stage_progress, summarise
 from credence.ingest.pipeline import IngestReport, ingest_file
 from credence.settings import Settings
 from credence.store.registry import Registry
@@ -98,9 +97,8 @@ def _score(console: Console, settings: Settings, registry: Registry) -> dict[str
         DEFAULT_RULEBOOK,
         Tally,
         When,
-        assess_all,
         open_rulebook,
-        write_jsonl,
+        score_jsonl,
     )
 
     started = time.perf_counter()
@@ -108,19 +106,15 @@ def _score(console: Console, settings: Settings, registry: Registry) -> dict[str
     when = When(dt.date.today())
     out = settings.data_dir / f"scores-{rulebook.name}.jsonl"
     counts: Counter[str] = Counter()
-    examples: dict[str, str] = {}
-
-    def each(a: Assessment) -> None:
-        add_outcome(counts, a)
-        if a.lists and a.kind.value not in examples and len(a.lists[0].records) == 1:
-            examples[a.kind.value] = a.subject  # a subject worth explaining
-
     tally = Tally()
     with progress_bar() as bar:
-        assessed = assess_all(
-            registry, settings, rulebook, when, "duckdb", stage_progress(bar), tally
+        outcomes = score_jsonl(
+            registry, settings, rulebook, when, out, "duckdb", stage_progress(bar), tally
         )
-        n = write_jsonl(assessed, out, each)
+    for outcome in outcomes:
+        add_outcome_count(counts, outcome)
+    n = sum(o.subjects for o in outcomes)
+    examples = _examples(out)
     console.print(summarise(counts, rulebook))
     for line in score_summary(rulebook, when, n, tally):
         console.print(line, highlight=False, markup=False, soft_wrap=True)
@@ -132,6 +126,23 @@ def _score(console: Console, settings: Settings, registry: Registry) -> dict[str
     for subject in examples.values():
         console.print(f"  try: credence explain {subject}", highlight=False)
     return examples
+
+
+def _examples(scores: Path) -> dict[str, str]:
+    """A listed subject of each kind (person, organisation) worth explaining: the first line
+    whose first list rests on a single record."""
+    import orjson
+
+    found: dict[str, str] = {}
+    with scores.open("rb") as lines:
+        for line in lines:
+            a = orjson.loads(line)
+            lists = a.get("lists") or []
+            if lists and a["kind"] not in found and len(lists[0].get("records") or []) == 1:
+                found[a["kind"]] = a["subject"]
+                if len(found) == 2:
+                    break
+    return found
 
 
 def _city(city_dir: Path, subjects: int, bar: Progress) -> CityManifest:

@@ -112,9 +112,12 @@ def stage_progress(bar: Progress) -> Callable[[str, int, int], None]:
     tasks: dict[str, TaskID] = {}
 
     def tick(stage: str, done: int, total: int) -> None:
+        # A stage announces itself with total -1 when it starts, before its total is
+        # known, so that its clock runs from its start; later ticks give the total.
+        known = None if total < 0 else total
         if stage not in tasks:
-            tasks[stage] = bar.add_task(stage, total=total)
-        bar.update(tasks[stage], completed=done)
+            tasks[stage] = bar.add_task(stage, total=known)
+        bar.update(tasks[stage], completed=done, total=known)
 
     return tick
 

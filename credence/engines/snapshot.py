@@ -284,6 +284,8 @@ def ensure_snapshot(
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     if start < size:
         _export(engine, path, start, size, buckets, progress)
+    elif progress:
+        progress(0, 0)  # nothing new to export: the stage is done
     if start < size or start == 0:  # extended, or (re)built from nothing
         root = _signed_root(engine, size) if size else None
         data = {

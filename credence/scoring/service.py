@@ -162,6 +162,8 @@ def score_jsonl(
         )
         return [OutcomeCount(k, g, ls, ms, n) for (k, g, ls, ms), n in found.items()]
     size = known_size(registry, when)
+    if progress:
+        progress("snapshot", 0, -1)  # started; its total comes with its first tick
     snapshot = verified_snapshot(
         registry,
         settings,
@@ -178,6 +180,8 @@ def score_jsonl(
         suppressed=suppressed(registry),
     )
     tick = (lambda done, total: progress("score", done, total)) if progress else None
+    if progress:
+        progress("score", 0, -1)
     tmp = out.with_name(out.name + ".tmp") if out else None
     with tmp.open("wb") if tmp else contextlib.nullcontext(sys.stdout.buffer) as sink:
         run = batch.write_jsonl(sink, tick)
