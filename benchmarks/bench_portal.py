@@ -44,6 +44,7 @@ from credence.synth.city import synthesise
 from credence.synth.population import ORGANISATION_SHARE
 
 TARGET_MS = 100.0
+DEFAULT_DIR = Path(tempfile.gettempdir()) / "credence-bench-portal"
 REGISTRATION = "administrative.business-registration"
 
 
@@ -142,9 +143,12 @@ def main() -> None:
     parser.add_argument("--records-per-subject", type=float, default=0.5)
     parser.add_argument("--requests", type=int, default=2000, help="of each kind")
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--dir", type=Path, help="keep the city and registry here and reuse them")
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="the city and registry's cache (reused when built)"
+    )
     args = parser.parse_args()
-    data = args.dir or Path(tempfile.mkdtemp(prefix="credence-bench-portal-"))
+    data = args.dir or DEFAULT_DIR / f"orgs-{args.organisations}-rps-{args.records_per_subject}"
+    data.mkdir(parents=True, exist_ok=True)
     city = build(data, args.organisations, args.records_per_subject, args.seed)
     names = registrations(city)
     held = json.loads((data / "ingested.json").read_text())["organisations"]
