@@ -23,6 +23,7 @@ log order, so the messages are those of one ordered walk.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 from typing import Any, NamedTuple
@@ -134,20 +135,19 @@ class _SubjectDigests:
         key = key.ljust(block, b"\0")
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
-        self._cache: dict[str, str] = {}
+        self.cache: dict[str, str] = {}
         self._limit = limit
 
-    def __call__(self, subject: str) -> str:
-        found = self._cache.get(subject)
-        if found is None:
-            inner = self._inner.copy()
-            inner.update(subject.encode("utf-8"))
-            outer = self._outer.copy()
-            outer.update(inner.digest())
-            found = outer.hexdigest()
-            if len(self._cache) >= self._limit:
-                self._cache.clear()
-            self._cache[subject] = found
+    def compute(self, subject: str) -> str:
+        """Hash a subject the cache does not hold (callers look in `cache` first)."""
+        inner = self._inner.copy()
+        inner.update(subject.encode("utf-8"))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        found = outer.hexdigest()
+        if len(self.cache) >= self._limit:
+            self.cache.clear()
+        self.cache[subject] = found
         return found
 
 
@@ -158,34 +158,8 @@ def _plain(text: str) -> bool:
 
 def check_chunk(task: ChunkTask) -> ChunkResult:
     """Walk one chunk (runs in a worker process, or inline for small logs)."""
-    names: dict[int, str] = _state["names"]
-    key: bytes = _state["subject_key"]
     out = ChunkResult(task.lo)
-    permits = dict(task.permits)
-    small = task.small
-    n_small = len(small)
-    si = 0
-    expected = task.lo
-    leaves: list[bytes] = []
-    append = leaves.append
-    leaf_names = {i: n for i, n in names.items()}
-    plain_sources = {i for i, n in names.items() if _plain(n)}
-    digests = _SubjectDigests(key)
-    sha256 = hashlib.sha256
-    hasher: SubjectHasher | None = None
-    finding: tuple[tuple[int, int], str] | None = None
-    problem: tuple[int, str] | None = None
-    checked = 0
-
-    def take_small(position: Small) -> None:
-        nonlocal expected, finding
-        if finding is None and position.seq != expected:
-            finding = ((expected, GAP), _gap(expected, position.seq))
-        if position.source is not None:
-            permits[position.source] = (position.seq, position.items)
-        expected = max(expected, position.seq + 1)
-        append(position.leaf_hash)
-
+    walk = _ChunkWalk(task, _state["names"], _state["subject_key"])
     query = str(
         record_rows_query(task.lo, task.hi).compile(
             dialect=_engine().dialect, compile_kwargs={"literal_binds": True}
@@ -200,109 +174,183 @@ def check_chunk(task: ChunkTask) -> ChunkResult:
             if not batch:
                 break
             if out.first_seq is None:
-                first = int(batch[0][0])
-                out.first_seq = min(first, small[0].seq) if n_small else first
-            for row in batch:
-                (seq, stored, source_id, reference, item, subject, occurred, decided) = row[:8]
-                (attributes, corrects, corrects_seq, salt, target_source, target_ref) = row[8:]
-                while si < n_small and small[si].seq <= seq:
-                    take_small(small[si])
-                    si += 1
-                if finding is None:
-                    if seq != expected:
-                        finding = ((expected, GAP), _gap(expected, seq))
-                    else:
-                        allowed = permits.get(names.get(source_id, "?"))
-                        if allowed is not None and item != REVOCATION and item not in allowed[1]:
-                            why_not = _not_permitted(
-                                seq, names.get(source_id, "?"), item, allowed[0]
-                            )
-                            finding = ((seq, ITEM), why_not)
-                expected = max(expected, seq + 1)
-                stored = bytes(stored)
-                append(stored)
-                if problem is not None:
-                    continue
-                # The record's leaf, rebuilt from its parsed values (verify_records).
-                salt = bytes(salt)
-                fast = (
-                    corrects is None
-                    and corrects_seq is None
-                    and len(salt) == 16
-                    and source_id in plain_sources
-                    and _plain(item + occurred + (decided or ""))
-                    and seq < 2**53
-                )
-                why: str | None = None
-                if fast and attributes is not None:
-                    why = attributes_problem(attributes)
-                if fast and why is None:
-                    parts = []
-                    if attributes is not None:
-                        parts.append(f'"attributes":{attributes}')
-                    if decided is not None:
-                        parts.append(f'"decided_on":"{decided}"')
-                    source = leaf_names[source_id]
-                    parts.append(
-                        f'"item":"{item}","occurred_on":"{occurred}",'
-                        f'"reference":{encode_basestring(reference)},"source":"{source}",'
-                        f'"subject":{encode_basestring(subject)}'
-                    )
-                    content = ("{" + ",".join(parts) + "}").encode("utf-8")
-                    dec = f'"{decided}"' if decided is not None else "null"
-                    leaf = (
-                        f'{{"decided_on":{dec},"item":"{item}","kind":"record",'
-                        f'"occurred_on":"{occurred}",'
-                        f'"record_hash":"{sha256(salt + content).hexdigest()}","seq":{seq},'
-                        f'"source":"{source}","subject_hash":"{digests(subject)}",'
-                        f'"v":{LEAF_VERSION}}}'
-                    ).encode()
-                    if sha256(b"\x00" + leaf).digest() != stored:
-                        why = "the stored record does not match its ledger leaf"
-                elif why is None:
-                    full = _Row(
-                        seq,
-                        stored,
-                        source_id,
-                        reference,
-                        item,
-                        subject,
-                        occurred,
-                        decided,
-                        attributes,
-                        corrects,
-                        corrects_seq,
-                        salt,
-                        target_source,
-                        target_ref,
-                    )
-                    rec, _ = record_of(full, names)
-                    if hasher is None:
-                        hasher = SubjectHasher(key)
-                    why = leaf_problem(full, rec, salt, hasher)
-                if why is not None:
-                    name = names.get(source_id, f"<unknown source {source_id}>")
-                    where = f"ledger entry #{seq} (source {name}, reference {reference})"
-                    problem = (int(seq), f"{where}: {why}")
-                else:
-                    checked += 1
+                out.first_seq = int(batch[0][0])
+            walk.rows(batch)
     finally:
         raw.close()
-    while si < n_small:
-        if out.first_seq is None:
-            out.first_seq = small[si].seq
-        take_small(small[si])
-        si += 1
-    levels = perfect_levels(leaves) if leaves else []
+    walk.take_small(2**63)  # the small positions after the last record
+    if task.small:
+        first = task.small[0].seq
+        out.first_seq = first if out.first_seq is None else min(out.first_seq, first)
+    levels = perfect_levels(walk.leaves) if walk.leaves else []
     for level, index in task.wanted:
         if level < len(levels) and index < len(levels[level]):
             out.nodes[(level, index)] = levels[level][index]
-    out.positions = len(leaves)
-    out.records = checked
-    out.record_problem = problem
-    out.finding = finding
-    out.end = expected
+    out.positions = len(walk.leaves)
+    out.records = walk.checked
+    out.record_problem = walk.problem
+    out.finding = walk.finding
+    out.end = walk.expected
     return out
+
+
+class _ChunkWalk:
+    """The ordered pass over one chunk's positions (see the module's docstring)."""
+
+    def __init__(self, task: ChunkTask, names: dict[int, str], key: bytes) -> None:
+        self.small = task.small
+        self.si = 0  # the next small position to take
+        self.expected = task.lo
+        self.leaves: list[bytes] = []
+        self.names = names
+        self.key = key
+        self.plain_sources = {i: n for i, n in names.items() if _plain(n)}
+        # source id -> the items its latest source entry permits (absent: not judged)
+        self.by_name = dict(task.permits)
+        self.permits: dict[int, tuple[int, frozenset[str]]] = {}
+        self.permits_unknown: tuple[int, frozenset[str]] | None = None
+        self._refresh_permits()
+        self.digests = _SubjectDigests(key)
+        self.hasher: SubjectHasher | None = None
+        self.finding: tuple[tuple[int, int], str] | None = None
+        self.problem: tuple[int, str] | None = None
+        self.checked = 0
+
+    def _refresh_permits(self) -> None:
+        """Per source id, what its latest source entry permits (ids with no name: "?")."""
+        by_name = self.by_name
+        self.permits = {i: by_name[n] for i, n in self.names.items() if n in by_name}
+        self.permits_unknown = by_name.get("?")
+
+    def take_small(self, upto_seq: int) -> None:
+        """Take the small positions before `upto_seq` (all of them: pass their count)."""
+        small = self.small
+        changed = False
+        while self.si < len(small) and small[self.si].seq <= upto_seq:
+            position = small[self.si]
+            self.si += 1
+            if self.finding is None and position.seq != self.expected:
+                self.finding = ((self.expected, GAP), _gap(self.expected, position.seq))
+            if position.source is not None:
+                self.by_name[position.source] = (position.seq, position.items)
+                changed = True
+            if position.seq >= self.expected:
+                self.expected = position.seq + 1
+            self.leaves.append(position.leaf_hash)
+        if changed:
+            self._refresh_permits()
+
+    def rows(self, batch: Sequence[Any]) -> None:
+        """Walk a batch of record rows (the hot loop: locals only)."""
+        small = self.small
+        next_small = small[self.si].seq if self.si < len(small) else None
+        expected = self.expected
+        append = self.leaves.append
+        permits = self.permits
+        plain_sources = self.plain_sources
+        cache = self.digests.cache
+        digest = self.digests.compute
+        sha256 = hashlib.sha256
+        plain = _plain
+        finding = self.finding
+        problem = self.problem
+        checked = 0
+        for row in batch:
+            (
+                seq,
+                stored,
+                source_id,
+                reference,
+                item,
+                subject,
+                occurred,
+                decided,
+                attributes,
+                corrects,
+                corrects_seq,
+                salt,
+                _target_source,
+                _target_reference,
+            ) = row
+            if next_small is not None and next_small <= seq:
+                self.expected = expected
+                self.finding = finding
+                self.take_small(seq)
+                expected, finding, permits = self.expected, self.finding, self.permits
+                next_small = small[self.si].seq if self.si < len(small) else None
+            if finding is None:
+                if seq != expected:
+                    finding = ((expected, GAP), _gap(expected, seq))
+                else:
+                    allowed = permits.get(source_id)
+                    if allowed is None and source_id not in self.names:
+                        allowed = self.permits_unknown  # judged under the name "?"
+                    if allowed is not None and item not in allowed[1] and item != REVOCATION:
+                        named = self.names.get(source_id, "?")
+                        finding = ((seq, ITEM), _not_permitted(seq, named, item, allowed[0]))
+            if seq >= expected:
+                expected = seq + 1
+            append(stored)
+            if problem is not None:
+                continue
+            # The record's leaf, rebuilt from its parsed values (verify_records).
+            source = plain_sources.get(source_id)
+            why: str | None = None
+            if (
+                source is not None
+                and corrects is None
+                and corrects_seq is None
+                and len(salt) == 16
+                and plain(item + occurred + (decided or ""))
+                and seq < 2**53
+                and (attributes is None or (why := attributes_problem(attributes)) is None)
+            ):
+                # The same bytes as expected_leaf, written directly: nothing needs escaping.
+                if decided is None:
+                    dec, dated = "null", ""
+                else:
+                    dec = f'"{decided}"'
+                    dated = f'"decided_on":{dec},'
+                attrs = f'"attributes":{attributes},' if attributes is not None else ""
+                content = (
+                    f'{{{attrs}{dated}"item":"{item}","occurred_on":"{occurred}",'
+                    f'"reference":{encode_basestring(reference)},"source":"{source}",'
+                    f'"subject":{encode_basestring(subject)}}}'
+                ).encode()
+                subject_digest = cache.get(subject)
+                if subject_digest is None:
+                    subject_digest = digest(subject)
+                leaf = (
+                    f'{{"decided_on":{dec},"item":"{item}","kind":"record",'
+                    f'"occurred_on":"{occurred}",'
+                    f'"record_hash":"{sha256(salt + content).hexdigest()}","seq":{seq},'
+                    f'"source":"{source}","subject_hash":"{subject_digest}",'
+                    f'"v":{LEAF_VERSION}}}'
+                ).encode()
+                if sha256(b"\x00" + leaf).digest() == stored:
+                    checked += 1
+                    continue
+                why = "the stored record does not match its ledger leaf"
+            elif why is None:
+                why = self._slow(row)
+                if why is None:
+                    checked += 1
+                    continue
+            name = self.names.get(source_id, f"<unknown source {source_id}>")
+            where = f"ledger entry #{seq} (source {name}, reference {reference})"
+            problem = (int(seq), f"{where}: {why}")
+        self.expected = expected
+        self.finding = finding
+        self.problem = problem
+        self.checked += checked
+
+    def _slow(self, row: Any) -> str | None:
+        """The general case (corrections, names or values that need escaping): verify_records."""
+        full = _Row(*row)
+        rec, salt = record_of(full, self.names)
+        if self.hasher is None:
+            self.hasher = SubjectHasher(self.key)
+        return leaf_problem(full, rec, salt, self.hasher)
 
 
 def _gap(expected: int, found: int) -> str:
