@@ -30,6 +30,7 @@ from credence.lifeline import pool_initializer
 from credence.store.registry import Registry
 from credence.store.schema import sources, tree_heads
 from credence.store.verify_chunks import (
+    CHUNK_BITS,
     ChunkResult,
     ChunkTask,
     check_chunk,
@@ -73,13 +74,15 @@ def verify_registry(
     workers: int | None = None,
     checkpoints: tuple[CheckpointClaim, ...] = (),
     witnesses: tuple[str, ...] = (),
+    chunk_bits: int = CHUNK_BITS,
 ) -> VerifyReport:
     """Check every record, entry, head and root, and every checkpoint given.
 
     `public_key` is the key heads must be signed with (or issued under);
     None means the public half of the signing key file, which is not stored
     in the database. `witnesses` names witnesses whose cosignature the latest
-    head must carry (among `checkpoints`).
+    head must carry (among `checkpoints`). `chunk_bits` sets the chunks the
+    log is walked in (2**chunk_bits positions; tests make them small).
     """
     if public_key is None:
         public_key = registry.signing_key().public_key()
@@ -87,7 +90,8 @@ def verify_registry(
     with registry.engine.connect() as conn:
         names: dict[int, str] = dict(conn.execute(sa.select(sources.c.id, sources.c.name)).all())
         size = int(conn.execute(sa.select(sa.func.max(tree_heads.c.size))).scalar() or 0)
-    walk = LogWalk(trusted={key_id(public_key): raw_public_key(public_key)})
+    trusted = {key_id(public_key): raw_public_key(public_key)}
+    walk = LogWalk(trusted=trusted, chunk_bits=chunk_bits)
     wanted = [c for c in checkpoints if 0 < c.size <= size]
     walk.wanted_sizes = {c.size for c in wanted} | {size}
     walk.ranges = [consistency_ranges(c.size, size) for c in wanted]

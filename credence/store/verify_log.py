@@ -52,7 +52,6 @@ from credence.store.schema import (
 )
 from credence.store.sealing import head_of
 from credence.store.verify_chunks import (
-    CHUNK,
     CHUNK_BITS,
     END,
     GAP,
@@ -87,6 +86,7 @@ class LogWalk:
     trusted: dict[str, bytes]  # key id -> raw public key, trusted now
     wanted_sizes: set[int] = field(default_factory=set)  # roots to remember (checkpoints)
     ranges: list[list[tuple[int, int]]] = field(default_factory=list)  # proofs' leaf ranges
+    chunk_bits: int = CHUNK_BITS  # chunks of 2**chunk_bits positions (smaller in tests)
     leaves: int = 0
     heads: int = 0
     records: int = 0  # records whose leaf was recomputed and matched
@@ -143,7 +143,7 @@ def walk_log(
     end = max([heads[-1].size if heads else 0, last_seq + 1 if last_seq is not None else 0])
     end = max([end, *(p.seq + 1 for p in small)])
     blocks = _blocks_wanted(walk, heads, end)
-    tasks = _tasks(end, small, parsed, blocks)
+    tasks = _tasks(end, small, parsed, blocks, walk.chunk_bits)
     results = []
     for result in run(tasks):
         results.append(result)
@@ -156,8 +156,8 @@ def walk_log(
             found.add(*result.finding)
         if progress is not None and result.positions:
             progress(result.positions)
-    size = _log_length(results, found)
-    nodes = _subtrees(results)
+    size = _log_length(results, found, walk.chunk_bits)
+    nodes = _subtrees(results, walk.chunk_bits)
     for kept in sorted(walk.wanted_sizes):
         root = _fold(nodes, frontier_blocks(kept)) if kept <= size else None
         if root is not None:
@@ -251,20 +251,21 @@ def _blocks_wanted(walk: LogWalk, heads: list[TreeHead], end: int) -> set[tuple[
 
 
 def _tasks(
-    end: int, small: list[Small], parsed: list[Entry], blocks: set[tuple[int, int]]
+    end: int, small: list[Small], parsed: list[Entry], blocks: set[tuple[int, int]], bits: int
 ) -> list[ChunkTask]:
+    chunk = 1 << bits
     by_chunk: dict[int, list[tuple[int, int]]] = {}
     for start, width in blocks:
-        if width < CHUNK:
+        if width < chunk:
             level = width.bit_length() - 1
-            by_chunk.setdefault(start // CHUNK, []).append((level, (start % CHUNK) >> level))
+            by_chunk.setdefault(start // chunk, []).append((level, (start % chunk) >> level))
     sources_in_order = [e for e in parsed if e.kind == SOURCE]
     tasks: list[ChunkTask] = []
     s_i = 0
     e_i = 0
     permits: dict[str, tuple[int, frozenset[str]]] = {}
-    for lo in range(0, end, CHUNK):
-        hi = min(end, lo + CHUNK)
+    for lo in range(0, end, chunk):
+        hi = min(end, lo + chunk)
         while e_i < len(sources_in_order) and sources_in_order[e_i].seq < lo:
             entry = sources_in_order[e_i]
             items = frozenset(str(i) for i in entry.body["items"])
@@ -273,21 +274,21 @@ def _tasks(
         first = s_i
         while s_i < len(small) and small[s_i].seq < hi:
             s_i += 1
-        wanted = [(CHUNK_BITS, 0), *by_chunk.get(lo // CHUNK, [])]
+        wanted = [(bits, 0), *by_chunk.get(lo // chunk, [])]
         tasks.append(ChunkTask(lo, hi, small[first:s_i], dict(permits), wanted))
     return tasks
 
 
-def _log_length(results: list[ChunkResult], found: _Findings) -> int:
+def _log_length(results: list[ChunkResult], found: _Findings, bits: int) -> int:
     """How many positions from #0 on are held without a gap; a gap between chunks is found."""
     gaps = [r.finding[0][0] for r in results if r.finding is not None and r.finding[0][1] == GAP]
-    held = _held(results, found)
+    held = _held(results, found, bits)
     return min([held, *gaps])
 
 
-def _held(results: list[ChunkResult], found: _Findings) -> int:
+def _held(results: list[ChunkResult], found: _Findings, bits: int) -> int:
     for i, result in enumerate(results):
-        if result.end < result.lo + CHUNK:
+        if result.end < result.lo + (1 << bits):
             later = next((r.first_seq for r in results[i + 1 :] if r.first_seq is not None), None)
             if later is not None:
                 found.add(
@@ -297,18 +298,18 @@ def _held(results: list[ChunkResult], found: _Findings) -> int:
     return results[-1].end if results else 0
 
 
-def _subtrees(results: list[ChunkResult]) -> dict[tuple[int, int], bytes]:
+def _subtrees(results: list[ChunkResult], bits: int) -> dict[tuple[int, int], bytes]:
     """Perfect subtrees by (start, width): those inside chunks, and those made of whole chunks."""
     nodes: dict[tuple[int, int], bytes] = {}
     chunk_roots: list[bytes] = []
     for result in results:
         for (level, index), h in result.nodes.items():
             nodes[(result.lo + (index << level), 1 << level)] = h
-        root = result.nodes.get((CHUNK_BITS, 0))
-        if root is not None and len(chunk_roots) == result.lo // CHUNK:
+        root = result.nodes.get((bits, 0))
+        if root is not None and len(chunk_roots) == result.lo >> bits:
             chunk_roots.append(root)
     for level, hashes in enumerate(perfect_levels(chunk_roots) if chunk_roots else []):
-        width = CHUNK << level
+        width = 1 << (bits + level)
         for index, h in enumerate(hashes):
             nodes[(index * width, width)] = h
     return nodes
