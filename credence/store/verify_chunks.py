@@ -105,14 +105,15 @@ _state: dict[str, Any] = {}
 
 def init_worker(url: str, subject_key: bytes, names: dict[int, str]) -> None:
     """Set what every chunk of this verify shares (a pool initializer, or inline)."""
-    old = _state.get("engine")
-    if old is not None:
-        old.dispose()
+    close_worker()
     _state.clear()
     _state.update(url=url, subject_key=subject_key, names=names)
 
 
 def close_worker() -> None:
+    raw = _state.pop("raw", None)
+    if raw is not None:
+        raw.close()
     engine = _state.pop("engine", None)
     if engine is not None:
         engine.dispose()
@@ -123,6 +124,25 @@ def _engine() -> sa.Engine:
     if engine is None:
         engine = _state["engine"] = create_engine(_state["url"])
     return engine
+
+
+def _connection() -> Any:
+    """This worker's driver connection (one for all its chunks)."""
+    raw = _state.get("raw")
+    if raw is None:
+        raw = _state["raw"] = _engine().raw_connection()
+    return raw
+
+
+def _query(lo: int, hi: int) -> tuple[str, Any]:
+    """The records query in the driver's own SQL and parameter style, compiled once."""
+    compiled = _state.get("query")
+    if compiled is None:
+        compiled = _state["query"] = record_rows_query().compile(dialect=_engine().dialect)
+    params = compiled.construct_params({"lo": lo, "hi": hi})
+    if compiled.positional:
+        return str(compiled), tuple(params[name] for name in compiled.positiontup or ())
+    return str(compiled), params
 
 
 class _SubjectDigests:
@@ -160,15 +180,10 @@ def check_chunk(task: ChunkTask) -> ChunkResult:
     """Walk one chunk (runs in a worker process, or inline for small logs)."""
     out = ChunkResult(task.lo)
     walk = _ChunkWalk(task, _state["names"], _state["subject_key"])
-    query = str(
-        record_rows_query(task.lo, task.hi).compile(
-            dialect=_engine().dialect, compile_kwargs={"literal_binds": True}
-        )
-    )
-    raw = _engine().raw_connection()
+    sql, params = _query(task.lo, task.hi)
+    cursor = _connection().cursor()
     try:
-        cursor = raw.cursor()
-        cursor.execute(query)
+        cursor.execute(sql, params)
         while True:
             batch = cursor.fetchmany(FETCH)
             if not batch:
@@ -177,7 +192,7 @@ def check_chunk(task: ChunkTask) -> ChunkResult:
                 out.first_seq = int(batch[0][0])
             walk.rows(batch)
     finally:
-        raw.close()
+        cursor.close()
     walk.take_small(2**63)  # the small positions after the last record
     if task.small:
         first = task.small[0].seq

@@ -100,13 +100,16 @@ def attributes_problem(text: str) -> str | None:
 
 def record_rows(conn: sa.Connection, lo: int, hi: int) -> Iterator[Any]:
     """Records lo <= seq < hi in `seq` order, with their correction target, streamed."""
-    query = record_rows_query(lo, hi)
-    result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(query)
+    query = record_rows_query()
+    result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(
+        query, {"lo": lo, "hi": hi}
+    )
     yield from result
 
 
-def record_rows_query(lo: int, hi: int) -> sa.Select[Any]:
-    """The query of `record_rows` (verify's workers run it through the driver itself).
+def record_rows_query() -> sa.Select[Any]:
+    """The query of `record_rows`, bound to `lo` and `hi` (verify's workers run it through
+    the driver itself).
 
     A correction may point at a record that was erased since: the target's
     source and reference are then read from `erased`.
@@ -135,7 +138,7 @@ def record_rows_query(lo: int, hi: int) -> sa.Select[Any]:
                 gone, gone.c.seq == records.c.corrects_seq
             )
         )
-        .where(records.c.seq >= lo, records.c.seq < hi)
+        .where(records.c.seq >= sa.bindparam("lo"), records.c.seq < sa.bindparam("hi"))
         .order_by(records.c.seq)
     )
     return query
