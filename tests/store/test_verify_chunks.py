@@ -149,3 +149,32 @@ def test_checkpoints_are_proved_alike(registry: Registry, filled: Path, size: in
         f"checkpoint forked (size {size}, root {'0' * 16}…) is not a prefix of the ledger: "
         "it was rolled back and regrown, or forked"
     ]
+
+
+@pytest.mark.postgres
+def test_chunks_on_postgresql_in_workers(pg_url: str, tmp_path: Path) -> None:
+    """The workers read records through psycopg in its own parameter style."""
+    import sqlalchemy as sa
+
+    from credence.ingest.pipeline import ingest_file
+    from credence.settings import Settings
+    from credence.store.database import write_transaction
+    from credence.store.schema import records
+    from tests.conftest import ORG, PERSON, row, write_csv
+
+    settings = Settings(data_dir=tmp_path / "data", db_url=pg_url, batch_size=7)
+    registry, _ = Registry.init(settings)
+    registry.add_source("court", ["judicial.*"])
+    rows = [row(reference=f"C-{i}", subject=ORG if i % 2 else PERSON) for i in range(40)]
+    ingest_file(registry, write_csv(tmp_path / "a.csv", rows), "court")
+    for workers, bits in [(0, 2), (2, 3), (0, 16)]:
+        report = verify_registry(registry, workers=workers, chunk_bits=bits)
+        assert report.ok and report.leaves == 42 and report.records == 40, report.problems
+    with write_transaction(registry.engine) as conn:
+        conn.execute(sa.update(records).where(records.c.seq == 20).values(subject=ORG))
+        conn.execute(sa.delete(records).where(records.c.seq == 33))
+    for workers, bits in [(0, 2), (2, 3), (0, 16)]:
+        problems = verify_registry(registry, workers=workers, chunk_bits=bits).problems
+        assert problems[0].startswith("ledger entry #20 (source court, reference C-18): ")
+        assert problems[1] == "ledger entry #33 is missing (next is #34)"
+    registry.close()
