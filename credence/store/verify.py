@@ -26,7 +26,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from credence.ledger.merkle import consistency_ranges, verify_consistency
 from credence.ledger.treehead import key_id, raw_public_key
-from credence.lifeline import pool_initializer
 from credence.store.registry import Registry
 from credence.store.schema import sources, tree_heads
 from credence.store.verify_chunks import (
@@ -36,6 +35,7 @@ from credence.store.verify_chunks import (
     check_chunk,
     close_worker,
     init_worker,
+    start_worker,
 )
 from credence.store.verify_log import Finding, LogWalk, walk_log
 
@@ -106,7 +106,7 @@ def verify_registry(
                 with ProcessPoolExecutor(
                     max_workers=workers,
                     mp_context=mp.get_context("spawn"),
-                    initializer=_start_worker,  # workers die with this process
+                    initializer=start_worker,  # workers die with this process
                     initargs=(os.getpid(), *job),
                 ) as pool:
                     walk_log(conn, walk, names, progress, lambda t: pool.map(check_chunk, t))
@@ -119,11 +119,6 @@ def verify_registry(
         _check_checkpoints(walk, checkpoints, wanted, size, report)
         _check_witnesses(walk, checkpoints, witnesses, report)
     return report
-
-
-def _start_worker(parent: int, url: str, subject_key: bytes, names: dict[int, str]) -> None:
-    pool_initializer(parent)
-    init_worker(url, subject_key, names)
 
 
 def _inline(

@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from credence.core.catalogue import REVOCATION
 from credence.ledger.leaf import LEAF_VERSION, SubjectHasher
 from credence.ledger.merkle import perfect_levels
+from credence.lifeline import pool_initializer
 from credence.store.database import create_engine
 from credence.store.verify_records import (
     attributes_problem,
@@ -108,6 +109,16 @@ def init_worker(url: str, subject_key: bytes, names: dict[int, str]) -> None:
     close_worker()
     _state.clear()
     _state.update(url=url, subject_key=subject_key, names=names)
+
+
+def start_worker(parent: int, url: str, subject_key: bytes, names: dict[int, str]) -> None:
+    """The pool's initializer: die with the parent, then `init_worker`.
+
+    It lives here, not in `verify`, so a spawned worker imports only what
+    walking a chunk needs.
+    """
+    pool_initializer(parent)
+    init_worker(url, subject_key, names)
 
 
 def close_worker() -> None:
