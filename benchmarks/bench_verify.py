@@ -265,8 +265,8 @@ def run(data: Path, leaves: int) -> None:
             name=f"verify {size:,} leaves, peak memory",
             value=peak,
             unit="MiB",
-            at_most=4096,
-            note="resident memory of verify's process and its workers, sampled every 0.1 s",
+            note="resident memory of verify's process and its workers, sampled every 0.1 s "
+            "(no target: reported to show it stays bounded as the log grows)",
         ),
     )
 
