@@ -28,10 +28,14 @@ __all__ = [
     "consistency_proof",
     "consistency_ranges",
     "empty_root",
+    "fold_frontier",
+    "frontier_blocks",
     "inclusion_proof",
     "inclusion_ranges",
     "leaf_hash",
     "node_hash",
+    "perfect_levels",
+    "range_blocks",
     "root",
     "root_from_hashes",
     "verify_consistency",
@@ -363,6 +367,67 @@ class CompactRange:
 
     def __repr__(self) -> str:
         return f"CompactRange(size={self._size}, hashes=<{len(self._hashes)} hashes>)"
+
+
+# --- Pieces for computing roots in parallel (verify): perfect aligned subtrees ---
+#
+# Every root this module defines is a fold of perfect subtrees aligned to their own
+# size: MTH(D[0:n]) of the subtrees for the set bits of n (largest first), and the
+# root of any node [lo, hi) of the RFC tree likewise from lo. A worker that holds
+# the leaves of an aligned chunk can therefore compute every such subtree inside it
+# (`perfect_levels`), and whoever holds the subtrees combines them (`fold_frontier`).
+
+
+def range_blocks(lo: int, hi: int) -> list[tuple[int, int]]:
+    """The perfect aligned subtrees (start, size) whose fold is the root of [lo, hi).
+
+    Valid for [0, n) and for every node of the RFC 9162 tree, whose start is a
+    multiple of the smallest power of two not below its size. Largest first.
+    Raises ValueError for a range that is not of that shape.
+    """
+    if not (_is_count(lo) and _is_count(hi)) or hi <= lo:
+        raise ValueError(f"not a non-empty leaf range: [{lo}, {hi})")
+    size = hi - lo
+    blocks: list[tuple[int, int]] = []
+    start = lo
+    for bit in range(size.bit_length() - 1, -1, -1):
+        width = 1 << bit
+        if size & width:
+            if start % width:
+                raise ValueError(f"[{lo}, {hi}) is not a node of a Merkle tree")
+            blocks.append((start, width))
+            start += width
+    return blocks
+
+
+def frontier_blocks(size: int) -> list[tuple[int, int]]:
+    """The perfect subtrees (start, size) of a log of `size` leaves: CompactRange's hashes."""
+    return range_blocks(0, size) if size else []
+
+
+def fold_frontier(hashes: Sequence[bytes]) -> bytes:
+    """The root of perfect subtrees given largest first (as `CompactRange.root`)."""
+    if not hashes:
+        return _EMPTY_ROOT
+    r = hashes[-1]
+    for h in reversed(hashes[:-1]):
+        r = node_hash(h, r)
+    return r
+
+
+def perfect_levels(leaf_hashes: Sequence[bytes]) -> list[list[bytes]]:
+    """Every perfect subtree over the leaf hashes, by level: levels[k][i] is the root of
+    leaves [i * 2**k, (i + 1) * 2**k). An odd node at the end of a level has no parent."""
+    levels = [list(leaf_hashes)]
+    sha256 = hashlib.sha256
+    prefix = _NODE_PREFIX
+    level = levels[0]
+    while len(level) > 1:
+        level = [
+            sha256(prefix + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)
+        ]
+        levels.append(level)
+    return levels
 
 
 def _split(n: int) -> int:

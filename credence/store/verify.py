@@ -2,31 +2,42 @@
 
 It trusts nothing stored beside the data: heads are checked against a key
 the caller pins (the signing key's public half, or an auditor's copy), never
-against keys kept in the database. Records are recomputed from their parsed
-content in worker processes while this process walks the log in order
-(`verify_log`). Checkpoints kept outside the registry are proved consistent
-with the current log by RFC 9162 consistency proofs, so a rollback, a
-truncation or a fork is caught by whoever kept an older checkpoint.
+against keys kept in the database. The log is walked in aligned chunks by
+worker processes (`verify_chunks`: every record recomputed from its parsed
+content, every position and permission checked, every perfect subtree
+hashed), and this process combines the chunks into each head's root and
+checks heads, entries and tables in log order (`verify_log`), so the first
+problem reported is the one an ordered walk would meet first. Checkpoints
+kept outside the registry are proved consistent with the current log by
+RFC 9162 consistency proofs, so a rollback, a truncation or a fork is
+caught by whoever kept an older checkpoint.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from credence.ledger.merkle import RangeRoots, consistency_ranges, verify_consistency
+from credence.ledger.merkle import consistency_ranges, verify_consistency
 from credence.ledger.treehead import key_id, raw_public_key
-from credence.lifeline import pool_initializer
 from credence.store.registry import Registry
 from credence.store.schema import sources, tree_heads
+from credence.store.verify_chunks import (
+    CHUNK_BITS,
+    ChunkResult,
+    ChunkTask,
+    check_chunk,
+    close_worker,
+    init_worker,
+    start_worker,
+)
 from credence.store.verify_log import Finding, LogWalk, walk_log
-from credence.store.verify_records import check_records
 
 _PARALLEL_MIN = 100_000  # below this, starting worker processes costs more than it saves
 
@@ -63,13 +74,15 @@ def verify_registry(
     workers: int | None = None,
     checkpoints: tuple[CheckpointClaim, ...] = (),
     witnesses: tuple[str, ...] = (),
+    chunk_bits: int = CHUNK_BITS,
 ) -> VerifyReport:
     """Check every record, entry, head and root, and every checkpoint given.
 
     `public_key` is the key heads must be signed with (or issued under);
     None means the public half of the signing key file, which is not stored
     in the database. `witnesses` names witnesses whose cosignature the latest
-    head must carry (among `checkpoints`).
+    head must carry (among `checkpoints`). `chunk_bits` sets the chunks the
+    log is walked in (2**chunk_bits positions; tests make them small).
     """
     if public_key is None:
         public_key = registry.signing_key().public_key()
@@ -77,55 +90,51 @@ def verify_registry(
     with registry.engine.connect() as conn:
         names: dict[int, str] = dict(conn.execute(sa.select(sources.c.id, sources.c.name)).all())
         size = int(conn.execute(sa.select(sa.func.max(tree_heads.c.size))).scalar() or 0)
-    walk = LogWalk(trusted={key_id(public_key): raw_public_key(public_key)})
+    trusted = {key_id(public_key): raw_public_key(public_key)}
+    walk = LogWalk(trusted=trusted, chunk_bits=chunk_bits)
     wanted = [c for c in checkpoints if 0 < c.size <= size]
     walk.wanted_sizes = {c.size for c in wanted} | {size}
-    walk.ranges = [RangeRoots(consistency_ranges(c.size, size)) for c in wanted]
+    walk.ranges = [consistency_ranges(c.size, size) for c in wanted]
     if workers is None:
         workers = 2 if size >= _PARALLEL_MIN and (os.cpu_count() or 1) > 1 else 0
     job = (registry.settings.database_url, registry.subject_key(), names)
-    ranges = _ranges(size, max(workers, 1))
-    if workers == 0:
-        found = [check_records(*job, lo, hi) for lo, hi in ranges]
-        _walk(registry, walk, names, progress, report)
-    else:
-        with ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=mp.get_context("spawn"),
-            initializer=pool_initializer,  # workers die with this process
-            initargs=(os.getpid(),),
-        ) as pool:
-            futures = [pool.submit(check_records, *job, lo, hi) for lo, hi in ranges]
-            _walk(registry, walk, names, progress, report)
-            found = [f.result() for f in futures]
-    report.records = sum(n for n, _ in found)
-    bad = [problem for _, problem in found if problem is not None]
-    if bad:
-        report.problems.insert(0, min(bad)[1])  # the first bad record in log order
+    with registry.engine.connect() as conn:
+        try:
+            if workers == 0:
+                walk_log(conn, walk, names, progress, _inline(job))
+            else:
+                with ProcessPoolExecutor(
+                    max_workers=workers,
+                    mp_context=mp.get_context("spawn"),
+                    initializer=start_worker,  # workers die with this process
+                    initargs=(os.getpid(), *job),
+                ) as pool:
+                    walk_log(conn, walk, names, progress, lambda t: pool.map(check_chunk, t))
+        except Finding as finding:
+            report.problems.append(str(finding))
+    report.leaves, report.heads, report.records = walk.leaves, walk.heads, walk.records
+    if walk.record_problem is not None:
+        report.problems.insert(0, walk.record_problem[1])  # the first bad record in log order
     if report.ok:
         _check_checkpoints(walk, checkpoints, wanted, size, report)
         _check_witnesses(walk, checkpoints, witnesses, report)
     return report
 
 
-def _walk(
-    registry: Registry,
-    walk: LogWalk,
-    names: dict[int, str],
-    progress: Callable[[int], None] | None,
-    report: VerifyReport,
-) -> None:
-    with registry.engine.connect() as conn:
+def _inline(
+    job: tuple[str, bytes, dict[int, str]],
+) -> Callable[[list[ChunkTask]], Iterator[ChunkResult]]:
+    """Run the chunks in this process, one after the other (small logs, tests)."""
+
+    def run(tasks: list[ChunkTask]) -> Iterator[ChunkResult]:
+        init_worker(*job)
         try:
-            walk_log(conn, walk, names, progress)
-        except Finding as finding:
-            report.problems.append(str(finding))
-    report.leaves, report.heads = walk.leaves, walk.heads
+            for task in tasks:
+                yield check_chunk(task)
+        finally:
+            close_worker()
 
-
-def _ranges(size: int, parts: int) -> list[tuple[int, int]]:
-    step = -(-size // parts) or 1
-    return [(lo, min(size, lo + step)) for lo in range(0, max(size, 1), step)]
+    return run
 
 
 def _check_checkpoints(
@@ -143,8 +152,7 @@ def _check_checkpoints(
                 f"checkpoint {claim.name} is at size {claim.size}, but the ledger holds only "
                 f"{size} signed entries: it was rolled back or truncated"
             )
-    for claim, gather in zip(wanted, walk.ranges, strict=True):
-        proof = gather.roots()
+    for claim, proof in zip(wanted, walk.proofs, strict=True):
         old_root = walk.roots.get(claim.size)
         consistent = (
             old_root == claim.root

@@ -1,4 +1,4 @@
-"""Recomputing record leaves from stored records: the part of `verify` that runs in workers.
+"""Recomputing record leaves from stored records: what `verify`'s workers check per record.
 
 Each record is rebuilt from its stored fields *as parsed values* and
 serialised again per RFC 8785, never pasted together from stored text: a
@@ -21,36 +21,9 @@ import sqlalchemy as sa
 from credence.core.canonical import canonical_json
 from credence.core.records import Record
 from credence.ledger.leaf import LEAF_VERSION, SubjectHasher
-from credence.store.database import create_engine
 from credence.store.schema import erased, records
 
 CHUNK = 50_000
-
-
-def check_records(
-    url: str, subject_key: bytes, names: dict[int, str], lo: int, hi: int
-) -> tuple[int, tuple[int, str] | None]:
-    """Recompute the leaves of records lo <= seq < hi (runs in a worker process).
-
-    Returns how many were checked and the first mismatch as (seq, message).
-    """
-    engine = create_engine(url)
-    hasher = SubjectHasher(subject_key)
-    checked = 0
-    try:
-        with engine.connect() as conn:
-            for row in record_rows(conn, lo, hi):
-                rec, salt = record_of(row, names)
-                problem = leaf_problem(row, rec, salt, hasher)
-                if problem:
-                    where = (
-                        f"ledger entry #{row.seq} (source {rec.source}, reference {rec.reference})"
-                    )
-                    return checked, (row.seq, f"{where}: {problem}")
-                checked += 1
-    finally:
-        engine.dispose()
-    return checked, None
 
 
 def expected_leaf(seq: int, rec: Record, salt: bytes, hasher: SubjectHasher) -> bytes:
@@ -102,7 +75,7 @@ def leaf_problem(row: Any, rec: Record, salt: bytes, hasher: SubjectHasher) -> s
     if linked != expected:
         return "its corrects link does not point at the record it names"
     if rec.attributes_json is not None:
-        problem = _attributes_problem(rec.attributes_json)
+        problem = attributes_problem(rec.attributes_json)
         if problem:
             return problem
     if len(salt) != 16:
@@ -113,7 +86,7 @@ def leaf_problem(row: Any, rec: Record, salt: bytes, hasher: SubjectHasher) -> s
     return None
 
 
-def _attributes_problem(text: str) -> str | None:
+def attributes_problem(text: str) -> str | None:
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -126,7 +99,17 @@ def _attributes_problem(text: str) -> str | None:
 
 
 def record_rows(conn: sa.Connection, lo: int, hi: int) -> Iterator[Any]:
-    """Records lo <= seq < hi in `seq` order, with their correction target, streamed.
+    """Records lo <= seq < hi in `seq` order, with their correction target, streamed."""
+    query = record_rows_query()
+    result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(
+        query, {"lo": lo, "hi": hi}
+    )
+    yield from result
+
+
+def record_rows_query() -> sa.Select[Any]:
+    """The query of `record_rows`, bound to `lo` and `hi` (verify's workers run it through
+    the driver itself).
 
     A correction may point at a record that was erased since: the target's
     source and reference are then read from `erased`.
@@ -155,11 +138,10 @@ def record_rows(conn: sa.Connection, lo: int, hi: int) -> Iterator[Any]:
                 gone, gone.c.seq == records.c.corrects_seq
             )
         )
-        .where(records.c.seq >= lo, records.c.seq < hi)
+        .where(records.c.seq >= sa.bindparam("lo"), records.c.seq < sa.bindparam("hi"))
         .order_by(records.c.seq)
     )
-    result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(query)
-    yield from result
+    return query
 
 
 def record_of(row: Any, names: dict[int, str]) -> tuple[Record, bytes]:

@@ -22,10 +22,15 @@ from credence.ledger.merkle import (
     HASH_SIZE,
     CompactRange,
     consistency_proof,
+    consistency_ranges,
     empty_root,
+    fold_frontier,
+    frontier_blocks,
     inclusion_proof,
     leaf_hash,
     node_hash,
+    perfect_levels,
+    range_blocks,
     root,
     root_from_hashes,
     verify_consistency,
@@ -721,3 +726,52 @@ def test_a_million_leaves() -> None:
     assert verify_inclusion(leaves[765_432], 765_432, n, proof, r)
     cons = consistency_proof(leaves, 999_999)
     assert verify_consistency(999_999, n, root(leaves[:999_999]), r, cons)
+
+
+# ---------------------------------------------------------------------------
+# Roots from perfect subtrees (verify computes them per chunk, in workers).
+# ---------------------------------------------------------------------------
+
+
+def _subtrees_of(leaves: Sequence[bytes]) -> dict[tuple[int, int], bytes]:
+    """Every perfect aligned subtree (start, width) of the leaves, from perfect_levels."""
+    levels = perfect_levels([ref_leaf(x) for x in leaves])
+    return {(i << k, 1 << k): h for k, level in enumerate(levels) for i, h in enumerate(level)}
+
+
+@pytest.mark.parametrize("n", range(1, 65))
+def test_the_fold_of_a_sizes_perfect_subtrees_is_its_root(n: int) -> None:
+    nodes = _subtrees_of(LEAVES[:n])
+    blocks = frontier_blocks(n)
+    assert sum(w for _, w in blocks) == n and [w for _, w in blocks] == sorted(
+        (w for _, w in blocks), reverse=True
+    )
+    for m in range(1, n + 1):
+        assert fold_frontier([nodes[b] for b in frontier_blocks(m)]) == ref_mth(LEAVES[:m]), m
+
+
+@pytest.mark.parametrize("n", range(2, 65))
+def test_consistency_proof_nodes_fold_from_perfect_subtrees(n: int) -> None:
+    nodes = _subtrees_of(LEAVES[:n])
+    for m in range(1, n):
+        folded = [
+            fold_frontier([nodes[b] for b in range_blocks(lo, hi)])
+            for lo, hi in consistency_ranges(m, n)
+        ]
+        assert folded == ref_proof(m, LEAVES[:n]), (m, n)
+
+
+def test_perfect_levels_leave_out_an_unpaired_last_node() -> None:
+    hashes = [ref_leaf(x) for x in LEAVES[:5]]
+    levels = perfect_levels(hashes)
+    assert [len(level) for level in levels] == [5, 2, 1]
+    assert levels[2][0] == ref_mth(LEAVES[:4])
+
+
+def test_range_blocks_refuse_a_range_that_is_no_node() -> None:
+    assert range_blocks(4, 8) == [(4, 4)]
+    assert range_blocks(8, 14) == [(8, 4), (12, 2)]
+    assert fold_frontier([]) == empty_root() and frontier_blocks(0) == []
+    for lo, hi in [(2, 6), (3, 5), (5, 5), (6, 4)]:
+        with pytest.raises(ValueError):
+            range_blocks(lo, hi)

@@ -1,0 +1,392 @@
+"""One aligned chunk of the log, checked in a worker process: the bulk of `verify`.
+
+The log is cut into chunks of CHUNK positions, each starting at a multiple
+of CHUNK (a power of two), so every perfect Merkle subtree smaller than a
+chunk lies inside one. A worker reads its chunk's records with the database
+driver in large fetches (no per-row ORM), and in one pass over the chunk's
+positions in `seq` order (records, plus the entries and erased records the
+parent hands it):
+
+- checks each position is held exactly once (the first gap or duplicate);
+- checks each record's item was permitted to its source at that point;
+- recomputes each record's leaf from its stored content and compares it
+  with the stored leaf hash (`verify_records`; a fast path builds the same
+  RFC 8785 bytes directly when no field needs escaping);
+- hashes the stored leaf hashes into every perfect subtree of the chunk
+  and returns the ones the parent asked for (heads' and proofs' subtrees).
+
+The parent (`verify_log`) combines chunks' subtrees into the roots of the
+signed heads and of the consistency proofs, and keeps the first finding in
+log order, so the messages are those of one ordered walk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from json.encoder import encode_basestring
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+
+from credence.core.catalogue import REVOCATION
+from credence.ledger.leaf import LEAF_VERSION, SubjectHasher
+from credence.ledger.merkle import perfect_levels
+from credence.lifeline import pool_initializer
+from credence.store.database import create_engine
+from credence.store.verify_records import (
+    attributes_problem,
+    leaf_problem,
+    record_of,
+    record_rows_query,
+)
+
+CHUNK_BITS = 16
+CHUNK = 1 << CHUNK_BITS  # positions per chunk: a power of two, so subtrees align with chunks
+FETCH = 8192
+
+# A finding's place in the ordered walk: (position, phase). At a position the walk
+# first checks it is the expected one (GAP), then the entry or record (ITEM); a head
+# at size position + 1 is checked after (HEAD). The smallest key is the first finding.
+GAP, ITEM, HEAD, END = 0, 1, 2, 3
+
+
+class Small(NamedTuple):
+    """A position that is not a live record: an entry or an erased record (parent-read)."""
+
+    seq: int
+    leaf_hash: bytes
+    source: str | None = None  # a source entry: the source it (re)defines
+    items: frozenset[str] = frozenset()  # ... and the items it permits
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    lo: int
+    hi: int
+    small: list[Small]  # entries and erased records in [lo, hi), by seq
+    permits: dict[str, tuple[int, frozenset[str]]]  # source -> (entry seq, items) before lo
+    wanted: list[tuple[int, int]]  # (level, index) of subtrees to return
+
+
+@dataclass
+class ChunkResult:
+    lo: int
+    positions: int = 0  # positions seen in the chunk
+    records: int = 0  # records whose leaf was recomputed and matched
+    record_problem: tuple[int, str] | None = None  # the first bad record
+    finding: tuple[tuple[int, int], str] | None = None  # the first walk finding
+    first_seq: int | None = None  # the first position held in the chunk
+    end: int = 0  # the position expected after the chunk's last one
+    nodes: dict[tuple[int, int], bytes] = field(default_factory=dict)
+
+
+class _Row(NamedTuple):
+    """A record row under the names `verify_records` reads."""
+
+    seq: int
+    leaf_hash: bytes
+    source_id: int
+    reference: str
+    item: str
+    subject: str
+    occurred_on: str
+    decided_on: str | None
+    attributes: str | None
+    corrects: str | None
+    corrects_seq: int | None
+    salt: bytes
+    target_source_id: int | None
+    target_reference: str | None
+
+
+_state: dict[str, Any] = {}
+
+
+def init_worker(url: str, subject_key: bytes, names: dict[int, str]) -> None:
+    """Set what every chunk of this verify shares (a pool initializer, or inline)."""
+    close_worker()
+    _state.clear()
+    _state.update(url=url, subject_key=subject_key, names=names)
+
+
+def start_worker(parent: int, url: str, subject_key: bytes, names: dict[int, str]) -> None:
+    """The pool's initializer: die with the parent, then `init_worker`.
+
+    It lives here, not in `verify`, so a spawned worker imports only what
+    walking a chunk needs.
+    """
+    pool_initializer(parent)
+    init_worker(url, subject_key, names)
+
+
+def close_worker() -> None:
+    raw = _state.pop("raw", None)
+    if raw is not None:
+        raw.close()
+    engine = _state.pop("engine", None)
+    if engine is not None:
+        engine.dispose()
+
+
+def _engine() -> sa.Engine:
+    engine = _state.get("engine")
+    if engine is None:
+        engine = _state["engine"] = create_engine(_state["url"])
+    return engine
+
+
+def _connection() -> Any:
+    """This worker's driver connection (one for all its chunks)."""
+    raw = _state.get("raw")
+    if raw is None:
+        raw = _state["raw"] = _engine().raw_connection()
+    return raw
+
+
+def _query(lo: int, hi: int) -> tuple[str, Any]:
+    """The records query in the driver's own SQL and parameter style, compiled once."""
+    compiled = _state.get("query")
+    if compiled is None:
+        compiled = _state["query"] = record_rows_query().compile(dialect=_engine().dialect)
+    params = compiled.construct_params({"lo": lo, "hi": hi})
+    if compiled.positional:
+        return str(compiled), tuple(params[name] for name in compiled.positiontup or ())
+    return str(compiled), params
+
+
+class _SubjectDigests:
+    """subject_hash (HMAC-SHA256, hex) with the key's pads hashed once, and a bounded cache."""
+
+    def __init__(self, key: bytes, limit: int = 250_000) -> None:
+        block = 64
+        if len(key) > block:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(block, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+        self.cache: dict[str, str] = {}
+        self._limit = limit
+
+    def compute(self, subject: str) -> str:
+        """Hash a subject the cache does not hold (callers look in `cache` first)."""
+        inner = self._inner.copy()
+        inner.update(subject.encode("utf-8"))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        found = outer.hexdigest()
+        if len(self.cache) >= self._limit:
+            self.cache.clear()
+        self.cache[subject] = found
+        return found
+
+
+def _plain(text: str) -> bool:
+    """True when RFC 8785 writes `text` between quotes unchanged (nothing to escape)."""
+    return '"' not in text and "\\" not in text and text.isprintable()
+
+
+def check_chunk(task: ChunkTask) -> ChunkResult:
+    """Walk one chunk (runs in a worker process, or inline for small logs)."""
+    out = ChunkResult(task.lo)
+    walk = _ChunkWalk(task, _state["names"], _state["subject_key"])
+    sql, params = _query(task.lo, task.hi)
+    cursor = _connection().cursor()
+    try:
+        cursor.execute(sql, params)
+        while True:
+            batch = cursor.fetchmany(FETCH)
+            if not batch:
+                break
+            if out.first_seq is None:
+                out.first_seq = int(batch[0][0])
+            walk.rows(batch)
+    finally:
+        cursor.close()
+    walk.take_small(2**63)  # the small positions after the last record
+    if task.small:
+        first = task.small[0].seq
+        out.first_seq = first if out.first_seq is None else min(out.first_seq, first)
+    levels = perfect_levels(walk.leaves) if walk.leaves else []
+    for level, index in task.wanted:
+        if level < len(levels) and index < len(levels[level]):
+            out.nodes[(level, index)] = levels[level][index]
+    out.positions = len(walk.leaves)
+    out.records = walk.checked
+    out.record_problem = walk.problem
+    out.finding = walk.finding
+    out.end = walk.expected
+    return out
+
+
+class _ChunkWalk:
+    """The ordered pass over one chunk's positions (see the module's docstring)."""
+
+    def __init__(self, task: ChunkTask, names: dict[int, str], key: bytes) -> None:
+        self.small = task.small
+        self.si = 0  # the next small position to take
+        self.expected = task.lo
+        self.leaves: list[bytes] = []
+        self.names = names
+        self.key = key
+        self.plain_sources = {i: n for i, n in names.items() if _plain(n)}
+        # source id -> the items its latest source entry permits (absent: not judged)
+        self.by_name = dict(task.permits)
+        self.permits: dict[int, tuple[int, frozenset[str]]] = {}
+        self.permits_unknown: tuple[int, frozenset[str]] | None = None
+        self._refresh_permits()
+        self.digests = _SubjectDigests(key)
+        self.hasher: SubjectHasher | None = None
+        self.finding: tuple[tuple[int, int], str] | None = None
+        self.problem: tuple[int, str] | None = None
+        self.checked = 0
+
+    def _refresh_permits(self) -> None:
+        """Per source id, what its latest source entry permits (ids with no name: "?")."""
+        by_name = self.by_name
+        self.permits = {i: by_name[n] for i, n in self.names.items() if n in by_name}
+        self.permits_unknown = by_name.get("?")
+
+    def take_small(self, upto_seq: int) -> None:
+        """Take the small positions before `upto_seq` (all of them: pass their count)."""
+        small = self.small
+        changed = False
+        while self.si < len(small) and small[self.si].seq <= upto_seq:
+            position = small[self.si]
+            self.si += 1
+            if self.finding is None and position.seq != self.expected:
+                self.finding = ((self.expected, GAP), _gap(self.expected, position.seq))
+            if position.source is not None:
+                self.by_name[position.source] = (position.seq, position.items)
+                changed = True
+            if position.seq >= self.expected:
+                self.expected = position.seq + 1
+            self.leaves.append(position.leaf_hash)
+        if changed:
+            self._refresh_permits()
+
+    def rows(self, batch: Sequence[Any]) -> None:
+        """Walk a batch of record rows (the hot loop: locals only)."""
+        small = self.small
+        next_small = small[self.si].seq if self.si < len(small) else None
+        expected = self.expected
+        append = self.leaves.append
+        permits = self.permits
+        plain_sources = self.plain_sources
+        cache = self.digests.cache
+        digest = self.digests.compute
+        sha256 = hashlib.sha256
+        plain = _plain
+        finding = self.finding
+        problem = self.problem
+        checked = 0
+        for row in batch:
+            (
+                seq,
+                stored,
+                source_id,
+                reference,
+                item,
+                subject,
+                occurred,
+                decided,
+                attributes,
+                corrects,
+                corrects_seq,
+                salt,
+                _target_source,
+                _target_reference,
+            ) = row
+            if next_small is not None and next_small <= seq:
+                self.expected = expected
+                self.finding = finding
+                self.take_small(seq)
+                expected, finding, permits = self.expected, self.finding, self.permits
+                next_small = small[self.si].seq if self.si < len(small) else None
+            if finding is None:
+                if seq != expected:
+                    finding = ((expected, GAP), _gap(expected, seq))
+                else:
+                    allowed = permits.get(source_id)
+                    if allowed is None and source_id not in self.names:
+                        allowed = self.permits_unknown  # judged under the name "?"
+                    if allowed is not None and item not in allowed[1] and item != REVOCATION:
+                        named = self.names.get(source_id, "?")
+                        finding = ((seq, ITEM), _not_permitted(seq, named, item, allowed[0]))
+            if seq >= expected:
+                expected = seq + 1
+            append(stored)
+            if problem is not None:
+                continue
+            # The record's leaf, rebuilt from its parsed values (verify_records).
+            source = plain_sources.get(source_id)
+            why: str | None = None
+            if (
+                source is not None
+                and corrects is None
+                and corrects_seq is None
+                and len(salt) == 16
+                and plain(item + occurred + (decided or ""))
+                and seq < 2**53
+                and (attributes is None or (why := attributes_problem(attributes)) is None)
+            ):
+                # The same bytes as expected_leaf, written directly: nothing needs escaping.
+                if decided is None:
+                    dec, dated = "null", ""
+                else:
+                    dec = f'"{decided}"'
+                    dated = f'"decided_on":{dec},'
+                attrs = f'"attributes":{attributes},' if attributes is not None else ""
+                content = (
+                    f'{{{attrs}{dated}"item":"{item}","occurred_on":"{occurred}",'
+                    f'"reference":{encode_basestring(reference)},"source":"{source}",'
+                    f'"subject":{encode_basestring(subject)}}}'
+                ).encode()
+                subject_digest = cache.get(subject)
+                if subject_digest is None:
+                    subject_digest = digest(subject)
+                leaf = (
+                    f'{{"decided_on":{dec},"item":"{item}","kind":"record",'
+                    f'"occurred_on":"{occurred}",'
+                    f'"record_hash":"{sha256(salt + content).hexdigest()}","seq":{seq},'
+                    f'"source":"{source}","subject_hash":"{subject_digest}",'
+                    f'"v":{LEAF_VERSION}}}'
+                ).encode()
+                if sha256(b"\x00" + leaf).digest() == stored:
+                    checked += 1
+                    continue
+                why = "the stored record does not match its ledger leaf"
+            elif why is None:
+                why = self._slow(row)
+                if why is None:
+                    checked += 1
+                    continue
+            name = self.names.get(source_id, f"<unknown source {source_id}>")
+            where = f"ledger entry #{seq} (source {name}, reference {reference})"
+            problem = (int(seq), f"{where}: {why}")
+        self.expected = expected
+        self.finding = finding
+        self.problem = problem
+        self.checked += checked
+
+    def _slow(self, row: Any) -> str | None:
+        """The general case (corrections, names or values that need escaping): verify_records."""
+        full = _Row(*row)
+        rec, salt = record_of(full, self.names)
+        if self.hasher is None:
+            self.hasher = SubjectHasher(self.key)
+        return leaf_problem(full, rec, salt, self.hasher)
+
+
+def _gap(expected: int, found: int) -> str:
+    if found < expected:
+        return f"ledger entry #{found} is stored twice"
+    return f"ledger entry #{expected} is missing (next is #{found})"
+
+
+def _not_permitted(seq: int, source: str, item: str, entry_seq: int) -> str:
+    return (
+        f"ledger entry #{seq}: source {source} was not permitted item {item} "
+        f"(its permissions are ledger entry #{entry_seq})"
+    )
