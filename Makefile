@@ -32,6 +32,7 @@ bench: $(STAMP)
 	rm -f benchmarks/out/run.jsonl
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_score.py
+	$(BIN)/python benchmarks/bench_verify.py
 	$(BIN)/python benchmarks/bench_trust.py
 	$(BIN)/python benchmarks/bench_yaml.py
 	$(BIN)/python benchmarks/bench_service.py

@@ -28,6 +28,7 @@ import hashlib
 import multiprocessing as mp
 import os
 import random
+import tempfile
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -274,7 +275,9 @@ def run(data: Path, leaves: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leaves", type=int, nargs="+", default=[1_000_000, 20_000_000])
-    parser.add_argument("--dir", type=Path, default=Path("bench-data/verify"))
+    parser.add_argument(
+        "--dir", type=Path, default=Path(tempfile.gettempdir()) / "credence-bench-verify"
+    )
     args = parser.parse_args()
     for leaves in args.leaves:
         run(args.dir / f"{leaves}", leaves)
