@@ -7,6 +7,7 @@ validation worker (and any multiprocessing resource tracker) with it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -109,7 +110,7 @@ def _gone_within(pids: list[int], seconds: float) -> list[int]:
 
 def test_sigkill_of_the_writer_takes_the_worker_with_it(big_csv: Path, env: dict[str, str]) -> None:
     proc, worker = _start_ingest(big_csv, env)
-    time.sleep(1.5)  # let the worker fill its pipe and block on it
+    _wait_for_a_batch(env, proc)  # the worker is working; the writer has committed once
     family = _children(proc.pid)
     assert worker in family
     os.kill(proc.pid, signal.SIGKILL)  # the writer only, not its process group
@@ -121,6 +122,22 @@ def test_sigkill_of_the_writer_takes_the_worker_with_it(big_csv: Path, env: dict
     assert not any("resource_tracker" in _cmdline(p) for p in family)
 
 
+def _wait_for_a_batch(env: dict[str, str], proc: subprocess.Popen[str]) -> None:
+    """Return as soon as the first batch of records is committed (a fixed sleep was too
+    long once ingest got fast: the run had ended before the signal)."""
+    import sqlite3
+
+    db = Path(env["CREDENCE_DATA_DIR"]) / "credence.db"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the ingest ended before its first batch was seen"
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            if conn.execute("SELECT count(*) FROM records").fetchone()[0] > 0:
+                return
+        time.sleep(0.005)
+    raise AssertionError("no batch was committed within 60 s")
+
+
 def _verify(env: dict[str, str]) -> tuple[int, str]:
     result = CliRunner().invoke(app, ["verify"], env=env)
     return result.exit_code, result.output
@@ -130,7 +147,7 @@ def test_sigint_keeps_whole_batches_and_a_rerun_completes(
     big_csv: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
     proc, worker = _start_ingest(big_csv, env)
-    time.sleep(1.0)
+    _wait_for_a_batch(env, proc)  # then interrupt at once: 29 batches of 2,000 rows remain
     os.kill(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
