@@ -151,3 +151,11 @@ def test_an_empty_name_is_refused_with_its_field(world: World) -> None:
     got = world.client.get("/v1/organisations", params={"name": ""})
     assert got.status_code == 422
     assert "name" in got.text
+
+
+def test_latin_letters_inside_a_chinese_name_are_found(world: World) -> None:
+    auth = _regulator(world)
+    _send(world, auth, registration(ORG, "R-1", "北京ABC科技有限公司"))  # no Latin name
+    assert _find(world, "abc") == [CODE]
+    assert _find(world, "ABC科技") == [CODE]
+    assert _find(world, "xyz") == []
