@@ -116,6 +116,7 @@ def assess_all(
         registry,
         settings,
         progress=(lambda done, total: progress("snapshot", done, total)) if progress else None,
+        proving=(lambda done, total: progress("prove snapshot", done, total)) if progress else None,
     )
     tally.ledger = snapshot_head(snapshot) if size is None else store_head(registry, size)
     batch = BatchEngine(
@@ -168,6 +169,7 @@ def score_jsonl(
         registry,
         settings,
         progress=(lambda done, total: progress("snapshot", done, total)) if progress else None,
+        proving=(lambda done, total: progress("prove snapshot", done, total)) if progress else None,
     )
     tally.ledger = snapshot_head(snapshot) if size is None else store_head(registry, size)
     batch = BatchEngine(
@@ -202,8 +204,12 @@ def verified_snapshot(
     registry: Registry,
     settings: Settings,
     progress: Callable[[int, int], None] | None = None,
+    proving: Callable[[int, int], None] | None = None,
 ) -> Snapshot:
     """The batch snapshot, brought up to date and proved to be the ledger at its head.
+
+    `progress` hears the export's rows; `proving` hears the proof start (0, -1: total not
+    yet known) and end (1, 1), so a progress bar's clock covers it too.
 
     Raises SnapshotError (scoring stops) when a row was changed, added or
     removed behind the system's back; the snapshot is derived data, so the
@@ -213,6 +219,8 @@ def verified_snapshot(
         registry.engine, settings.snapshot_dir, settings.score_buckets, progress=progress
     )
     key = registry.signing_key()
+    if proving:
+        proving(0, -1)
     try:
         check_snapshot(
             snapshot, registry.engine, registry.subject_key(), key.public_key(), mac_key(key)
@@ -222,6 +230,8 @@ def verified_snapshot(
             f"{exc}; refusing to score it (delete {snapshot.path} to rebuild it from the ledger, "
             "and run `credence verify`)"
         ) from None
+    if proving:
+        proving(1, 1)
     return snapshot
 
 
