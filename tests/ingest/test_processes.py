@@ -84,11 +84,23 @@ def big_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _as_at_a_terminal() -> None:
+    """In the child before exec: SIGINT delivered and handled as at a terminal. A test
+    runner's worker may ignore or block it, and a child inherits both."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_ingest(path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], int]:
     """Start `credence ingest` and wait for its worker; return the process and the worker."""
     cmd = [sys.executable, "-c", ENTRY, "ingest", str(path), "--source", "court"]
     proc = subprocess.Popen(
-        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        cmd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_as_at_a_terminal,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -159,9 +171,11 @@ def test_sigint_keeps_whole_batches_and_a_rerun_completes(
     big_csv: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
     env = {**env, "CREDENCE_BATCH_SIZE": "500"}  # 120 durable commits: time to interrupt
+    seen = []
     for _attempt in range(3):
         proc, worker = _start_ingest(big_csv, env)
-        if _wait_for_a_batch(env, proc):  # then interrupt at once
+        seen.append(_wait_for_a_batch(env, proc))
+        if seen[-1]:  # then interrupt at once
             os.kill(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=60)
         if proc.returncode != 0:
@@ -169,7 +183,8 @@ def test_sigint_keeps_whole_batches_and_a_rerun_completes(
         # On a starved machine the run can end before the signal lands: nothing was tested,
         # so start again from an empty ledger.
         _reset(env)
-    assert proc.returncode == 130, err
+    here = (signal.getsignal(signal.SIGINT), signal.pthread_sigmask(signal.SIG_BLOCK, []))
+    assert proc.returncode == 130, (err, seen, here)
     assert err.startswith("interrupted: ") and "rows in whole batches were kept (ledger size" in err
     assert "run the same command again to resume" in err and "Traceback" not in err
     assert not _gone_within([worker], 5)
