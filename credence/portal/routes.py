@@ -178,6 +178,21 @@ def sign_out() -> Response:
     return response
 
 
+@router.post("/me/repairs")
+def repair(request: Request, seq: str = Form(""), statement: str = Form("")) -> Response:
+    from credence.service import disputes
+
+    party = _signed_in(request)
+    if party is None:
+        return page(request, "sign_in.html", status=401, failed=False)
+    try:
+        number: object = int(seq) if seq.strip().isdigit() else seq  # a form sends text
+        made = disputes.apply_repair(service_of(request), party, number, statement)
+    except ServiceError as error:
+        return problem_page(request, error)
+    return RedirectResponse(f"/me?notice=repair-{made['id']}#disputes", status_code=303)
+
+
 @router.post("/me/disputes")
 def dispute(request: Request, seq: str = Form(""), reason: str = Form("")) -> Response:
     from credence.service import disputes

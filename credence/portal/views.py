@@ -132,12 +132,27 @@ def rulebooks_page(service: Service, old: str, new: str) -> dict[str, Any]:
 
 def ledger_page(service: Service) -> dict[str, Any]:
     """The latest checkpoint and the commands that let anyone check it."""
-    from credence.store.trust import make_checkpoint
+    from credence.store.trust import kept_checkpoint_path, make_checkpoint
 
     registry = service.registry
     head = registry.latest_tree_head()
     text = make_checkpoint(registry, head.size, head.root) if head is not None else ""
-    return {"checkpoint": text, "size": head.size if head else 0}
+    kept_path = kept_checkpoint_path(registry.settings)
+    kept = kept_path.read_text(encoding="utf-8") if kept_path.is_file() else ""
+    return {
+        "checkpoint": text,
+        "size": head.size if head else 0,
+        "kept": kept,
+        "kept_signers": signers(kept),
+    }
+
+
+def signers(note: str) -> list[str]:
+    """The key names on a signed note's signature lines ("— name base64"): the log's first,
+    then any witness that cosigned it."""
+    return [
+        line.split()[1] for line in note.splitlines() if line.startswith("— ") and " " in line[2:]
+    ]
 
 
 def statistics_page(service: Service) -> dict[str, Any]:
@@ -154,6 +169,8 @@ def statistics_page(service: Service) -> dict[str, Any]:
                 "upheld": filed.get("upheld", 0),
                 "lapsed": filed.get("lapsed", 0),
                 "repairs": sum(figures.get("repairs", {}).values()),
+                "corrections": figures.get("corrections", 0),
+                "median_days": _days(figures.get("dispute_days_median")),
             }
         )
     parties = [
@@ -178,6 +195,13 @@ def statistics_page(service: Service) -> dict[str, Any]:
             "rulebook": live,
         }
     return {"sources": rows, "parties": parties, "outcomes": outcomes, "lists_state": run.state}
+
+
+def _days(value: float | None) -> str | None:
+    """A median number of days as people write it: 6, 6.5."""
+    if value is None:
+        return None
+    return f"{value:g}" if value == int(value) else f"{value:.1f}"
 
 
 def my_file_page(service: Service, subject: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ exactly as an unknown organisation is.
 from __future__ import annotations
 
 import datetime as dt
+from statistics import median
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -75,7 +76,8 @@ def organisation(service: Service, code: str) -> dict[str, Any]:
 
 
 def statistics(service: Service) -> dict[str, Any]:
-    """Records per source; disputes filed, upheld, lapsed per source; inquiries per party."""
+    """Records and corrections per source; disputes filed, upheld, lapsed and the median days
+    a source took to answer; repairs; inquiries per party."""
     with service.engine.connect() as conn:
         per_source: dict[str, dict[str, Any]] = {
             name: {"records": int(n)}
@@ -97,6 +99,23 @@ def statistics(service: Service) -> dict[str, Any]:
             .group_by(sources.c.name, repairs.c.status)
         ):
             per_source.setdefault(name, {"records": 0}).setdefault("repairs", {})[status] = int(n)
+        for name, n in conn.execute(
+            sa.select(sources.c.name, sa.func.count())
+            .join(sources, sources.c.id == records.c.source_id)
+            .where(records.c.corrects_seq.is_not(None))
+            .group_by(sources.c.name)
+        ):
+            per_source.setdefault(name, {"records": 0})["corrections"] = int(n)
+        waits: dict[str, list[int]] = {}
+        for name, filed, answered in conn.execute(
+            sa.select(sources.c.name, disputes.c.filed_on, disputes.c.answered_on)
+            .join(sources, sources.c.id == disputes.c.source_id)
+            .where(disputes.c.answered_on.is_not(None))
+        ):
+            waited = (dt.date.fromisoformat(answered) - dt.date.fromisoformat(filed)).days
+            waits.setdefault(name, []).append(waited)
+        for name, taken in waits.items():
+            per_source.setdefault(name, {"records": 0})["dispute_days_median"] = median(taken)
         per_party: dict[str, dict[str, int]] = {}
         for party, decision, n in conn.execute(
             sa.select(inquiries.c.party, inquiries.c.decision, sa.func.count()).group_by(

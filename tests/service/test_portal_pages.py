@@ -224,3 +224,67 @@ def test_list_sizes_over_time_follow_the_listing_date(world: World) -> None:
     assert rows, table
     for day, count in rows:  # judgment-defaulters is the first list of gov-default
         assert int(count) == (2 if day >= "2026-03-05" else 0), (day, count)
+
+
+def test_statistics_show_median_days_to_answer_and_corrections(world: World) -> None:
+    import datetime as dt
+
+    first = world.submit(listed(PERSON, reference="C-1"))["receipts"][0]["seq"]
+    second = world.submit(listed(ORG, reference="C-2"))["receipts"][0]["seq"]
+    # two disputes answered after 3 and after 9 days: median 6
+    for who, seq, waited in (("person", first, 3), ("org", second, 9)):
+        world.set_today(dt.date(2026, 6, 1))
+        filed = world.client.post(
+            "/v1/me/disputes",
+            json={"seq": seq, "reason": "This record is not mine at all."},
+            headers=world.auth(who),
+        ).json()
+        world.set_today(dt.date(2026, 6, 1) + dt.timedelta(days=waited))
+        answered = world.client.post(
+            f"/v1/disputes/{filed['id']}/answer",
+            json={"outcome": "confirmed", "answer": "The case file names this subject."},
+            headers=world.auth("court"),
+        )
+        assert answered.status_code == 200, answered.text
+    fix = listed(PERSON, reference="C-1b")
+    fix["corrects"] = "C-1"
+    world.submit(fix)
+    stats = world.client.get("/v1/statistics", headers=world.auth("auditor")).json()
+    court = stats["sources"]["court"]
+    assert court["dispute_days_median"] == 6 and court["corrections"] == 1
+    page = world.client.get("/statistics").text
+    row = re.search(r"<tr><td>court</td>(.*?)</tr>", page, re.S)
+    assert row is not None
+    cells = re.findall(r'<td class="num">([^<]*)</td>', row.group(1))
+    # records, disputes, upheld, lapsed, median days, corrections, repairs
+    assert cells == ["3", "2", "0", "0", "6", "1", "0"]
+
+
+def test_a_person_applies_for_repair_from_their_file(world: World) -> None:
+    import datetime as dt
+
+    seq = world.submit(listed(ORG, "C-9", "2025-03-01"))["receipts"][0]["seq"]
+    world.set_today(dt.date(2026, 2, 27))  # a serious record: repair from a year after
+    world.client.post("/me/sign-in", data={"key": world.keys["org"]})
+    early = world.client.get("/me").text
+    assert "repair possible from 2026-03-01" in early and "Apply for repair" not in early
+    world.set_today(dt.date(2026, 3, 2))
+    page = world.client.get("/me").text
+    assert f'for="statement-{seq}"' in page
+    applied = world.client.post(
+        "/me/repairs",
+        data={"seq": str(seq), "statement": "We paid the judgment and the fine."},
+        follow_redirects=False,
+    )
+    assert applied.status_code == 303, applied.text
+    mine = world.client.get("/v1/me", headers=world.auth("org")).json()
+    assert [r["status"] for r in mine["repairs"]] == ["pending"]
+    assert "Repair 1 of record" in world.client.get("/me").text
+
+
+def test_signed_note_signers_are_read_from_its_signature_lines() -> None:
+    from credence.portal.views import signers
+
+    note = "origin\n5\nroot=\n\n— credence/abc AAAA\n— witness-1 BBBB\n"
+    assert signers(note) == ["credence/abc", "witness-1"]
+    assert signers("") == []
