@@ -38,6 +38,7 @@ def organisation_page(service: Service, uscc: str) -> dict[str, Any]:
     live = service.live()
     specs = {name: resolved.spec for name, resolved in live.lists.items()}
     found = view["assessment"]
+    shown = {r["seq"]: f"{r['title']} #{r['seq']}" for r in view["public_records"]}
     lists = []
     for entry in found["lists"]:
         spec = specs.get(entry["list"])
@@ -46,6 +47,7 @@ def organisation_page(service: Service, uscc: str) -> dict[str, Any]:
                 **entry,
                 "title": spec.title if spec else entry["list"],
                 "legal_basis": spec.legal_basis if spec else "",
+                "because": [shown.get(seq, f"record #{seq}") for seq in entry["records"]],
             }
         )
     view["lists"] = lists
@@ -205,7 +207,9 @@ def _days(value: float | None) -> str | None:
 
 
 def my_file_page(service: Service, subject: str) -> dict[str, Any]:
-    """The person's file exactly as the API gives it (GET /v1/me)."""
+    """The person's file as the API gives it (GET /v1/me), and the catalogue's titles."""
     from credence.service import files
 
-    return files.subject_file(service, subject)
+    view = files.subject_file(service, subject)
+    view["titles"] = {code: item.title for code, item in service.registry.catalogue.items.items()}
+    return view

@@ -271,6 +271,9 @@ def test_a_person_applies_for_repair_from_their_file(world: World) -> None:
     world.set_today(dt.date(2026, 3, 2))
     page = world.client.get("/me").text
     assert f'for="statement-{seq}"' in page
+    # gov-default grades organisations: the listing's -200 points are shown as the reason
+    why = re.search(r"<caption>Why: each of your records.*?</table>", page, re.S)
+    assert why is not None and f"#{seq}</a>" in why.group(0) and "-200" in why.group(0)
     applied = world.client.post(
         "/me/repairs",
         data={"seq": str(seq), "statement": "We paid the judgment and the fine."},
