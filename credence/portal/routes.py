@@ -8,6 +8,7 @@ it; signing out deletes it. Every refusal looks the same whatever was asked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from credence.portal import charts, views
 from credence.service import public
 from credence.service.errors import ServiceError
 from credence.service.keys import Party, authenticate
+from credence.service.state import Service
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -182,27 +184,30 @@ def sign_out() -> Response:
 def repair(request: Request, seq: str = Form(""), statement: str = Form("")) -> Response:
     from credence.service import disputes
 
-    party = _signed_in(request)
-    if party is None:
-        return page(request, "sign_in.html", status=401, failed=False)
-    try:
-        number: object = int(seq) if seq.strip().isdigit() else seq  # a form sends text
-        made = disputes.apply_repair(service_of(request), party, number, statement)
-    except ServiceError as error:
-        return problem_page(request, error)
-    return RedirectResponse(f"/me?notice=repair-{made['id']}#disputes", status_code=303)
+    return _open_case(request, "repair", disputes.apply_repair, seq, statement)
 
 
 @router.post("/me/disputes")
 def dispute(request: Request, seq: str = Form(""), reason: str = Form("")) -> Response:
     from credence.service import disputes
 
+    return _open_case(request, "dispute", disputes.file_dispute, seq, reason)
+
+
+def _open_case(
+    request: Request,
+    kind: str,
+    file: Callable[[Service, Party, object, object], dict[str, Any]],
+    seq: str,
+    text: str,
+) -> Response:
+    """File a dispute or a repair for the signed-in person, then show their file again."""
     party = _signed_in(request)
     if party is None:
         return page(request, "sign_in.html", status=401, failed=False)
     try:
         number: object = int(seq) if seq.strip().isdigit() else seq  # a form sends text
-        made = disputes.file_dispute(service_of(request), party, number, reason)
+        made = file(service_of(request), party, number, text)
     except ServiceError as error:
         return problem_page(request, error)
-    return RedirectResponse(f"/me?notice=dispute-{made['id']}#disputes", status_code=303)
+    return RedirectResponse(f"/me?notice={kind}-{made['id']}#disputes", status_code=303)

@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,27 +17,11 @@ import httpx
 import pytest
 
 from tests.conftest import ORG, PERSON
+from tests.serving import cli, issue_key, served_env, serving
 
 pytestmark = pytest.mark.browser
-CLI = [str(Path(sys.executable).parent / "credence")]
 ORG_NAME = "朝阳鑫源贸易有限公司"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _run(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def _key(env: dict[str, str], *args: str) -> str:
-    return _run(env, "key", "issue", *args).strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="module")
@@ -57,35 +36,22 @@ def artefacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A served registry: a listed organisation and a listed person, with keys."""
     data = tmp_path_factory.mktemp("portal") / "data"
-    port = _free_port()
-    env = {
-        **os.environ,
-        "CREDENCE_DATA_DIR": str(data),
-        "CREDENCE_PORT": str(port),
-        "CREDENCE_TODAY": "2026-06-01",
-    }
-    _run(env, "init")
-    _run(env, "source", "add", "court", "--items", "judicial.*")
-    _run(env, "source", "add", "market-regulator", "--items", "administrative.business-*")
+    env = served_env(data)
+    cli(env, "init")
+    cli(env, "source", "add", "court", "--items", "judicial.*")
+    cli(env, "source", "add", "market-regulator", "--items", "administrative.business-*")
     keys = {
-        "regulator": _key(env, "source", "mr-api", "--source", "market-regulator"),
-        "court": _key(env, "source", "court-api", "--source", "court"),
-        "airline": _key(env, "relying-party", "airline", "--purposes", "flight-booking"),
-        "person": _key(env, "subject", "person-1", "--subject", PERSON),
+        "regulator": issue_key(env, "source", "mr-api", "--source", "market-regulator"),
+        "court": issue_key(env, "source", "court-api", "--source", "court"),
+        "airline": issue_key(env, "relying-party", "airline", "--purposes", "flight-booking"),
+        "person": issue_key(env, "subject", "person-1", "--subject", PERSON),
     }
-    log = (data.parent / "serve.log").open("w")
-    proc = subprocess.Popen([*CLI, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, (data.parent / "serve.log").read_text()
-        assert time.monotonic() < deadline, "credence serve did not start in 60 s"
-        time.sleep(0.2)
+    with serving(env, data.parent / "serve.log") as (base, _proc):
+        yield _populated(base, keys)
+
+
+def _populated(base: str, keys: dict[str, str]) -> dict[str, Any]:
+    """A listed organisation (with its registered name) and a listed person."""
     records = [
         {
             "reference": f"BR-{n}",
@@ -122,10 +88,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         timeout=30,
     )
     assert named.status_code == 201, named.text
-    yield {"base": base, "keys": keys, "org_seq": seqs[0], "person_seq": seqs[1]}
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
-    log.close()
+    return {"base": base, "keys": keys, "org_seq": seqs[0], "person_seq": seqs[1]}
 
 
 @pytest.fixture(scope="module")

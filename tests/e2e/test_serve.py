@@ -7,74 +7,33 @@ dispute over the wire, and a clean stop on SIGTERM.
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import PERSON, PERSON_2
-
-CLI = [str(Path(sys.executable).parent / "credence")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _run(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+from tests.serving import cli, issue_key, served_env, serving
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     data = tmp_path_factory.mktemp("e2e") / "data"
-    port = _free_port()
-    env = {
-        **os.environ,
-        "CREDENCE_DATA_DIR": str(data),
-        "CREDENCE_PORT": str(port),
-        "CREDENCE_TODAY": "2026-06-01",
-    }
-    _run(env, "init")
-    _run(env, "source", "add", "court", "--items", "judicial.*")
+    env = served_env(data)
+    cli(env, "init")
+    cli(env, "source", "add", "court", "--items", "judicial.*")
     keys = {
-        "court": _run(env, "key", "issue", "source", "court-api", "--source", "court"),
-        "airline": _run(
-            env, "key", "issue", "relying-party", "airline", "--purposes", "flight-booking"
-        ),
-        "person": _run(env, "key", "issue", "subject", "person-1", "--subject", PERSON),
+        "court": issue_key(env, "source", "court-api", "--source", "court"),
+        "airline": issue_key(env, "relying-party", "airline", "--purposes", "flight-booking"),
+        "person": issue_key(env, "subject", "person-1", "--subject", PERSON),
     }
-    keys = {who: out.strip().splitlines()[-1] for who, out in keys.items()}
-    log = (data.parent / "serve.log").open("w")
-    proc = subprocess.Popen([*CLI, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, (data.parent / "serve.log").read_text()
-        assert time.monotonic() < deadline, "credence serve did not start in 60 s"
-        time.sleep(0.2)
-    yield base, keys
-    proc.send_signal(signal.SIGTERM)
+    log = data.parent / "serve.log"
+    with serving(env, log) as (base, proc):
+        yield base, keys
     # uvicorn shuts down gracefully, then re-raises the signal it caught
-    assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
-    log.close()
-    text = (data.parent / "serve.log").read_text()
+    assert proc.returncode in (0, -signal.SIGTERM)
+    text = log.read_text()
     assert "Finished server process" in text
     assert PERSON.split(":")[1] not in text  # no resident ID in the server's log
     assert keys["court"] not in text
