@@ -305,15 +305,7 @@ class _ChunkWalk:
                 expected, finding, permits = self.expected, self.finding, self.permits
                 next_small = small[self.si].seq if self.si < len(small) else None
             if finding is None:
-                if seq != expected:
-                    finding = ((expected, GAP), _gap(expected, seq))
-                else:
-                    allowed = permits.get(source_id)
-                    if allowed is None and source_id not in self.names:
-                        allowed = self.permits_unknown  # judged under the name "?"
-                    if allowed is not None and item not in allowed[1] and item != REVOCATION:
-                        named = self.names.get(source_id, "?")
-                        finding = ((seq, ITEM), _not_permitted(seq, named, item, allowed[0]))
+                finding = self._position_finding(seq, expected, source_id, item, permits)
             if seq >= expected:
                 expected = seq + 1
             append(stored)
@@ -331,28 +323,13 @@ class _ChunkWalk:
                 and seq < 2**53
                 and (attributes is None or (why := attributes_problem(attributes)) is None)
             ):
-                # The same bytes as expected_leaf, written directly: nothing needs escaping.
-                if decided is None:
-                    dec, dated = "null", ""
-                else:
-                    dec = f'"{decided}"'
-                    dated = f'"decided_on":{dec},'
-                attrs = f'"attributes":{attributes},' if attributes is not None else ""
-                content = (
-                    f'{{{attrs}{dated}"item":"{item}","occurred_on":"{occurred}",'
-                    f'"reference":{encode_basestring(reference)},"source":"{source}",'
-                    f'"subject":{encode_basestring(subject)}}}'
-                ).encode()
                 subject_digest = cache.get(subject)
                 if subject_digest is None:
                     subject_digest = digest(subject)
-                leaf = (
-                    f'{{"decided_on":{dec},"item":"{item}","kind":"record",'
-                    f'"occurred_on":"{occurred}",'
-                    f'"record_hash":"{sha256(salt + content).hexdigest()}","seq":{seq},'
-                    f'"source":"{source}","subject_hash":"{subject_digest}",'
-                    f'"v":{LEAF_VERSION}}}'
-                ).encode()
+                leaf = _direct_leaf(
+                    seq, source, reference, item, subject, occurred, decided, attributes, salt,
+                    subject_digest,
+                )  # fmt: skip
                 if sha256(b"\x00" + leaf).digest() == stored:
                     checked += 1
                     continue
@@ -369,6 +346,21 @@ class _ChunkWalk:
         self.finding = finding
         self.problem = problem
         self.checked += checked
+
+    def _position_finding(
+        self, seq: int, expected: int, source_id: int, item: str, permits: dict[int, Any]
+    ) -> Any:
+        """The first problem with where a record stands: a gap before it, or an item its
+        source was not permitted at that point of the log (None: neither)."""
+        if seq != expected:
+            return ((expected, GAP), _gap(expected, seq))
+        allowed = permits.get(source_id)
+        if allowed is None and source_id not in self.names:
+            allowed = self.permits_unknown  # judged under the name "?"
+        if allowed is not None and item not in allowed[1] and item != REVOCATION:
+            named = self.names.get(source_id, "?")
+            return ((seq, ITEM), _not_permitted(seq, named, item, allowed[0]))
+        return None
 
     def _slow(self, row: Any) -> str | None:
         """The general case (corrections, names or values that need escaping): verify_records."""
@@ -390,3 +382,37 @@ def _not_permitted(seq: int, source: str, item: str, entry_seq: int) -> str:
         f"ledger entry #{seq}: source {source} was not permitted item {item} "
         f"(its permissions are ledger entry #{entry_seq})"
     )
+
+
+def _direct_leaf(
+    seq: int,
+    source: str,
+    reference: str,
+    item: str,
+    subject: str,
+    occurred: str,
+    decided: str | None,
+    attributes: str | None,
+    salt: bytes,
+    subject_digest: str,
+) -> bytes:
+    """The same leaf bytes as verify_records.expected_leaf, written directly: only for
+    records whose values need no escaping (the caller checks), the common case."""
+    if decided is None:
+        dec, dated = "null", ""
+    else:
+        dec = f'"{decided}"'
+        dated = f'"decided_on":{dec},'
+    attrs = f'"attributes":{attributes},' if attributes is not None else ""
+    content = (
+        f'{{{attrs}{dated}"item":"{item}","occurred_on":"{occurred}",'
+        f'"reference":{encode_basestring(reference)},"source":"{source}",'
+        f'"subject":{encode_basestring(subject)}}}'
+    ).encode()
+    return (
+        f'{{"decided_on":{dec},"item":"{item}","kind":"record",'
+        f'"occurred_on":"{occurred}",'
+        f'"record_hash":"{hashlib.sha256(salt + content).hexdigest()}","seq":{seq},'
+        f'"source":"{source}","subject_hash":"{subject_digest}",'
+        f'"v":{LEAF_VERSION}}}'
+    ).encode()
