@@ -112,22 +112,7 @@ def assess_all(
         return
     if engine != "duckdb":
         raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    snapshot = verified_snapshot(
-        registry,
-        settings,
-        progress=(lambda done, total: progress("snapshot", done, total)) if progress else None,
-        proving=(lambda done, total: progress("prove snapshot", done, total)) if progress else None,
-    )
-    tally.ledger = snapshot_head(snapshot) if size is None else store_head(registry, size)
-    batch = BatchEngine(
-        snapshot,
-        rulebook,
-        when.as_of,
-        size,
-        settings.duckdb_memory_limit,
-        ledger=tally.ledger,
-        suppressed=suppressed(registry),
-    )
+    batch = _batch_engine(registry, settings, rulebook, when, size, tally, progress)
     yield from batch.run(
         progress=(lambda done, total: progress("score", done, total)) if progress else None
     )
@@ -163,24 +148,7 @@ def score_jsonl(
         )
         return [OutcomeCount(k, g, ls, ms, n) for (k, g, ls, ms), n in found.items()]
     size = known_size(registry, when)
-    if progress:
-        progress("snapshot", 0, -1)  # started; its total comes with its first tick
-    snapshot = verified_snapshot(
-        registry,
-        settings,
-        progress=(lambda done, total: progress("snapshot", done, total)) if progress else None,
-        proving=(lambda done, total: progress("prove snapshot", done, total)) if progress else None,
-    )
-    tally.ledger = snapshot_head(snapshot) if size is None else store_head(registry, size)
-    batch = BatchEngine(
-        snapshot,
-        rulebook,
-        when.as_of,
-        size,
-        settings.duckdb_memory_limit,
-        ledger=tally.ledger,
-        suppressed=suppressed(registry),
-    )
+    batch = _batch_engine(registry, settings, rulebook, when, size, tally, progress)
     tick = (lambda done, total: progress("score", done, total)) if progress else None
     if progress:
         progress("score", 0, -1)
@@ -191,6 +159,37 @@ def score_jsonl(
         tmp.replace(out)
     tally.subjects_held = batch.subjects_held
     return run.outcomes
+
+
+def _batch_engine(
+    registry: Registry,
+    settings: Settings,
+    rulebook: Rulebook,
+    when: When,
+    size: int | None,
+    tally: Tally,
+    progress: Callable[[str, int, int], None] | None,
+) -> BatchEngine:
+    """The DuckDB engine over the verified snapshot (exported and proved first, each a
+    progress stage that starts its clock when it starts); notes the head in `tally`."""
+    if progress:
+        progress("snapshot", 0, -1)  # started; its total comes with its first tick
+    snapshot = verified_snapshot(
+        registry,
+        settings,
+        progress=(lambda done, total: progress("snapshot", done, total)) if progress else None,
+        proving=(lambda done, total: progress("prove snapshot", done, total)) if progress else None,
+    )
+    tally.ledger = snapshot_head(snapshot) if size is None else store_head(registry, size)
+    return BatchEngine(
+        snapshot,
+        rulebook,
+        when.as_of,
+        size,
+        settings.duckdb_memory_limit,
+        ledger=tally.ledger,
+        suppressed=suppressed(registry),
+    )
 
 
 def suppressed(registry: Registry) -> list[tuple[int, int]]:
