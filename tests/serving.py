@@ -58,12 +58,13 @@ def serving(env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Po
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
+                # Ready (warm-up done), which implies alive: a server that never warms fails here.
+                if httpx.get(f"{base}/v1/ready", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "credence serve did not start in 60 s"
+            assert time.monotonic() < deadline, "credence serve was not ready in 60 s"
             time.sleep(0.2)
         try:
             yield base, proc

@@ -19,6 +19,22 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
+@router.get(
+    "/ready",
+    summary="Readiness: 200 once start-up warm-up is done, 503 while it runs",
+    responses={503: {"description": "still warming up; retry shortly"}},
+)
+async def ready(request: Request) -> dict[str, str]:
+    """Load balancers and benchmarks wait for this before sending traffic: the
+    warm-up (region table, rulebook compiled for the score history, name index)
+    competes with requests for the interpreter while it runs."""
+    from credence.service.errors import Unavailable
+
+    if not service_of(request).warmed.is_set():
+        raise Unavailable("warming up: the rulebook and indexes are being prepared")
+    return {"status": "ready"}
+
+
 @router.get("/catalogue", summary="The published catalogue of record items")
 def catalogue(request: Request) -> dict[str, Any]:
     cat = service_of(request).registry.catalogue

@@ -27,11 +27,13 @@ def build(settings: Settings) -> tuple[object, object]:
 
 def _warm_portal(service: object) -> None:
     """Prepare the portal in the background: compile the live rulebook for the score
-    history's days (about 0.15 s each) and read organisations' names into the index, so
-    the first visitor does not wait for either.
+    history's days (about 0.15 s each), read organisations' names into the index and
+    the region table's counties into the ID check's cache, so the first visitor or
+    submitted batch does not wait for any of them.
     """
     import threading
 
+    from credence.core.ids import warm_regions
     from credence.portal.views import HISTORY_MONTHS, month_ends
     from credence.service.state import Service
 
@@ -39,11 +41,15 @@ def _warm_portal(service: object) -> None:
 
     def warm() -> None:
         try:
+            warm_regions()
             service.warm_history(month_ends(service.today(), HISTORY_MONTHS))
             service.names()  # the name index, read once from the store
         except Exception as exc:  # the pages compile on demand instead
             logging.getLogger("credence.api").warning("portal warm-up failed: %s", exc)
+        finally:
+            service.warmed.set()
 
+    service.warmed.clear()
     threading.Thread(target=warm, name="portal-warm-up", daemon=True).start()
 
 

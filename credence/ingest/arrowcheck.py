@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from credence.core.catalogue import REVOCATION, CatalogueItem
-from credence.core.ids import USCC_ALPHABET, SubjectKind, _region_existed
+from credence.core.ids import USCC_ALPHABET, SubjectKind, region_existed
 from credence.core.records import (
     EARLIEST_DATE,
     FIELD_MAX_LENGTHS,
@@ -204,7 +204,7 @@ class ArrowValidator:
         ok &= born <= self._today_number
         for i in np.flatnonzero(ok).tolist():  # region tables: once per (region, year), cached
             body = chars[i, :10].tobytes().decode("ascii")
-            ok[i] = _region_existed(body[:6], body[6:10])
+            ok[i] = region_existed(body[:6], body[6:10])
         valid[where] = ok
         return valid
 

@@ -73,5 +73,41 @@ class BatchProver:
             out.append(text)
         return out
 
+    def proof_texts(self, encode: Callable[[bytes], str]) -> list[list[str]]:
+        """Every batch leaf's proof, encoded, in leaf order: one walk down the tree.
+
+        Asking `proof_text` leaf by leaf walks from the root once per leaf
+        (about 20 steps of Python each at a million entries). Here each node
+        over the batch is visited once, carrying the encoded siblings above
+        it, so a proof costs one list copy: five times fewer steps for a batch
+        of thousands. The order is RFC 9162's (leaf-side sibling first), as
+        `inclusion_ranges` gives it; tests compare the two.
+        """
+        texts = self._texts
+        proofs: list[list[str]] = []
+
+        def text(lo: int, hi: int) -> str:
+            found = texts.get((lo, hi))
+            if found is None:
+                found = texts[(lo, hi)] = encode(self._hash(lo, hi))
+            return found
+
+        # Depth-first, left before right, so leaves come out in order; a stack,
+        # not recursion, so no tree is too deep for Python's recursion limit.
+        stack: list[tuple[int, int, list[str]]] = [(0, self.size, [])]
+        start = self.start
+        while stack:
+            lo, hi, above = stack.pop()
+            if hi - lo == 1:
+                proofs.append(above)
+                continue
+            k = _split(hi - lo)
+            mid = lo + k
+            if mid < hi and hi > start:  # the right child holds batch leaves
+                stack.append((mid, hi, [text(lo, mid), *above]))
+            if mid > start:  # the left child holds batch leaves
+                stack.append((lo, mid, [text(mid, hi), *above]))
+        return proofs
+
     def root(self) -> bytes:
         return self._hash(0, self.size)

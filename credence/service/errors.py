@@ -45,3 +45,10 @@ class NotFound(ServiceError):
 class Conflict(ServiceError):
     status = 409
     title = "Conflict"
+
+
+class Unavailable(ServiceError):
+    """The service cannot answer yet (still warming up); the client may retry soon."""
+
+    status = 503
+    title = "Service unavailable"

@@ -72,6 +72,9 @@ class Service:
         self._jobs: Jobs | None = None
         self._head: tuple[float, dict[str, Any]] | None = None
         self._live_at: tuple[int, Rulebook] | None = None
+        # Cleared while start-up warm-up (credence.api.server) runs; `GET /v1/ready`.
+        self.warmed = threading.Event()
+        self.warmed.set()
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -137,7 +137,8 @@ def submit(service: Service, party: Party, body: Any) -> dict[str, Any]:
         head = outcome.head
         checkpoint = make_checkpoint(service.registry, head.size, head.root)
         prover = BatchProver(outcome.before, [leaf for _, _, leaf in outcome.placed])
-        for index, seq, leaf in outcome.placed:
+        proofs = prover.proof_texts(b64)  # in seq order, as `placed` is
+        for (index, seq, leaf), proof in zip(outcome.placed, proofs, strict=True):
             receipts.append(
                 {
                     "index": index,
@@ -145,7 +146,7 @@ def submit(service: Service, party: Party, body: Any) -> dict[str, Any]:
                     "seq": seq,
                     "leaf_hash": b64(leaf),
                     "tree_size": head.size,
-                    "inclusion_proof": prover.proof_text(seq, b64),
+                    "inclusion_proof": proof,
                 }
             )
     for index, seq in outcome.repeats:

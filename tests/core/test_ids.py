@@ -152,3 +152,32 @@ def test_subject_fits_the_store_column() -> None:
     assert str(parse_subject(longest)) == longest
     with pytest.raises(InvalidSubject, match="longer than 160 characters"):
         parse_subject("a" * 32 + ":" + "B" * 128)
+
+
+def test_region_check_agrees_with_stdnum_for_every_county_code() -> None:
+    """The per-region cache against python-stdnum's own birth-place lookup, the oracle:
+    every county code in its table, in years before, at and after typical span ends."""
+    from stdnum.cn import ric as stdnum_ric
+    from stdnum.exceptions import ValidationError
+
+    from credence.core.ids import region_codes, region_existed
+
+    def stdnum_says(region: str, year: int) -> bool:
+        try:
+            stdnum_ric.get_birth_place(f"{region}{year}0101000X")
+        except (ValidationError, KeyError):
+            return False
+        return True
+
+    codes = region_codes()
+    assert len(codes) > 3000  # the whole table, not a stub
+    outside = ["000000", "999999", "110199", "710000"]  # no county there (or not in the table)
+    years = (1949, 1984, 2011, 2026)
+    differ = [
+        (code, year)
+        for code in [*codes, *outside]
+        for year in years
+        if region_existed(code, str(year)) != stdnum_says(code, year)
+    ]
+    assert differ == []
+    assert region_existed("110103", "2000") and not region_existed("110103", "2011")  # 崇文区

@@ -249,7 +249,7 @@ def test_dates_as_arrow_dates_and_dictionary_columns_are_read_like_the_reader() 
 
 def test_resident_id_check_digits_match_python_stdnum() -> None:
     """Certified exactly when stdnum accepts the ID and its region existed in its year."""
-    from credence.core.ids import _region_existed
+    from credence.core.ids import region_existed
 
     rng = random.Random(7)
     keys = []
@@ -259,7 +259,7 @@ def test_resident_id_check_digits_match_python_stdnum() -> None:
         body = f"{region}{born:%Y%m%d}{rng.randrange(1000):03d}"
         keys.append("ric:" + body + rng.choice("0123456789X"))
     got = ArrowValidator(validator())._valid_rics(pa.array(keys)).tolist()
-    expected = [stdnum_ric.is_valid(k[4:]) and _region_existed(k[4:10], k[10:14]) for k in keys]
+    expected = [stdnum_ric.is_valid(k[4:]) and region_existed(k[4:10], k[10:14]) for k in keys]
     assert got == expected
     assert 100 < sum(got) < 2900
 

@@ -39,3 +39,17 @@ def test_a_leaf_before_the_batch_is_refused() -> None:
         assert "not in this batch" in str(exc)
     else:
         raise AssertionError("a leaf before the batch got a proof")
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(min_value=0, max_value=300), st.integers(min_value=1, max_value=70))
+def test_the_whole_batch_walk_gives_each_leaf_its_rfc_proof(start: int, count: int) -> None:
+    """`proof_texts` (one walk for the batch) against PATH from every leaf, leaf by leaf."""
+    leaves = _leaves(start + count)
+    before = CompactRange()
+    before.extend(leaf_hash(x) for x in leaves[:start])
+    prover = BatchProver(before, [leaf_hash(x) for x in leaves[start:]])
+    texts = prover.proof_texts(bytes.hex)
+    assert len(texts) == count
+    for offset, text in enumerate(texts):
+        assert text == [h.hex() for h in inclusion_proof(leaves, start + offset)]

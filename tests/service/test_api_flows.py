@@ -293,3 +293,13 @@ def test_verify_passes_after_due_process_and_catches_tampering_with_it(world: Wo
         conn.execute(sa.insert(suppressions).values(seq=10_000, record_seq=seq, cause="lapsed"))
     found = verify_registry(world.registry, public_key=key)
     assert not found.ok and "no lapsed dispute" in found.problems[0]
+
+
+def test_ready_is_a_503_problem_while_warm_up_runs_then_200(world: World) -> None:
+    world.service.warmed.clear()
+    got = world.client.get("/v1/ready")
+    assert got.status_code == 503
+    assert got.headers["content-type"].startswith("application/problem+json")
+    assert "warming up" in got.json()["detail"]
+    world.service.warmed.set()
+    assert world.client.get("/v1/ready").json() == {"status": "ready"}

@@ -20,6 +20,7 @@ PUBLIC = "public"
 # (method, path template) -> who may call it: PUBLIC, or the roles.
 ACCESS: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/v1/health"): PUBLIC,
+    ("GET", "/v1/ready"): PUBLIC,
     ("GET", "/v1/catalogue"): PUBLIC,
     ("GET", "/v1/rulebooks"): PUBLIC,
     ("GET", "/v1/rulebooks/{name}"): PUBLIC,

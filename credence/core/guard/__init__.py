@@ -35,9 +35,18 @@ class ProhibitedUse:
         return f"refers to {self.category} ({self.term!r}), a prohibited category"
 
 
-def _context(subjects: Iterable[str] | None) -> Context:
-    kinds = {str(s) for s in subjects} if subjects is not None else set()
-    return Context(organisations_only=kinds == {"organisation"})
+def _organisations_only(subjects: Iterable[str] | None) -> bool:
+    if subjects is None:
+        return False
+    if isinstance(subjects, tuple):  # a catalogue item's kinds: the same few tuples
+        return _tuple_is_organisations_only(subjects)
+    return {str(s) for s in subjects} == {"organisation"}
+
+
+@functools.lru_cache(maxsize=64)
+def _tuple_is_organisations_only(subjects: tuple[str, ...]) -> bool:
+    """Cached: ingest asks it for every attribute value of every record."""
+    return {str(s) for s in subjects} == {"organisation"}
 
 
 @functools.lru_cache(maxsize=8192)
@@ -59,10 +68,10 @@ def find_prohibited(*texts: str, subjects: Iterable[str] | None = None) -> Prohi
     "medical", "union") are read as about the organisation's trade. Without
     them the guard assumes the text may be about a person.
     """
-    ctx = _context(subjects)
+    organisations_only = _organisations_only(subjects)
     for text in texts:
         if text:
-            found = _scan_text(text, ctx.organisations_only)
+            found = _scan_text(text, organisations_only)
             if found is not None:
                 return found
     return None
