@@ -109,11 +109,15 @@ def decide(
 
     rulebook = service.live(head)
     today = service.today().isoformat()
-    # Every write that could change this answer appends a ledger entry: cache by head size.
-    key = ("decide", subject, purpose, rulebook.content_hash, today, head["size"])
-    cached = service.cached(key)
-    if cached is not None or cached_only:
-        return cached  # type: ignore[no-any-return]
+    # Every write that could change this answer appends a ledger entry about the subject
+    # (or, for disputes and the like, an entry that counts as about everyone): the cached
+    # answer holds at a later head unless one lies in between (Service.cached_at).
+    key = ("decide", subject, purpose, rulebook.content_hash, today)
+    cached = service.cached_at(key, subject, head)
+    if cached is not None:
+        return cached if cached["ledger"] == head else {**cached, "ledger": head}
+    if cached_only:
+        return None
     pending = open_disputes(service, subject)
     if any(deadline < today for _, _, deadline in pending):
         lapse_overdue(service, subject)  # due process runs before the answer, not after
@@ -155,7 +159,7 @@ def decide(
         "ledger": head,
         "as_of": today,
     }
-    service.remember(key, answer)
+    service.remember_at(key, head, answer)
     return answer
 
 

@@ -4,11 +4,14 @@ One `Service` per process. Routers (credence.api) and the CLI call the
 functions in this package with it, so each operation has one code path.
 
 Answers for one subject are cached, keyed by what could change them: the
-subject, the rulebook, the service's day and the ledger's size. Every write
-that can change an answer (a record, a correction, a dispute step, a
-repair, a publication) appends a ledger entry, so a write anywhere, by this
-process or another, makes the next answer fresh: no batch run, no stale
-read, at the cost of one indexed read of the ledger's size per request.
+subject, the rulebook and the service's day, and stamped with the ledger's
+size when computed. Every write that can change an answer (a record, a
+correction, a dispute step, a repair, a publication) appends a ledger
+entry; when the head advances, the service reads which subjects the new
+positions are about (`Service._note_head`), and an answer stays good only
+if its subject is not among them. So a write anywhere, by this process or
+another, makes that subject's next answer fresh (no batch run, no stale
+read), while a steady flow of other subjects' records leaves the cache warm.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,6 +44,16 @@ _ENGINES = 40
 # How long the ledger's head is taken as current. Writes through this process invalidate it
 # at once (`touch`); a write by another process (`credence ingest`) is seen within this.
 HEAD_SECONDS = 0.2
+# Subjects remembered as changed since answers were cached; beyond it, all answers go.
+_CHANGED_LIMIT = 1_000_000
+# Ledger positions in a range that are not records (their subjects are not read).
+_ENTRIES_BETWEEN = sa.text("SELECT COUNT(*) FROM entries WHERE seq >= :lo AND seq < :hi")
+# The subjects of the records in a range, and of the records those correct or withdraw.
+_SUBJECTS_BETWEEN = sa.text(
+    "SELECT subject FROM records WHERE seq >= :lo AND seq < :hi "
+    "UNION SELECT r.subject FROM records c JOIN records r ON r.seq = c.corrects_seq "
+    "WHERE c.seq >= :lo AND c.seq < :hi"
+)
 
 
 class Service:
@@ -72,6 +86,12 @@ class Service:
         self._jobs: Jobs | None = None
         self._head: tuple[float, dict[str, Any]] | None = None
         self._live_at: tuple[int, Rulebook] | None = None
+        # What each head advance changed (see `_note_head`): cached answers survive an
+        # advance that did not touch their subject.
+        self._seen_size: int | None = None
+        self._all_changed_at = 0
+        self._changed_at: dict[str, int] = {}
+        self._advance_lock = threading.Lock()
         # Cleared while start-up warm-up (credence.api.server) runs; `GET /v1/ready`.
         self.warmed = threading.Event()
         self.warmed.set()
@@ -109,8 +129,69 @@ class Service:
         if found is not None and found[0] > now:
             return found[1]
         head = self._read_head()
+        self._note_head(int(head["size"]))
         self._head = (now + HEAD_SECONDS, head)
         return head
+
+    def _note_head(self, size: int) -> None:
+        """Record which subjects the ledger positions [last size seen, size) changed.
+
+        Keying cached answers by head size threw every answer away at each new
+        record anywhere, so under a steady flow of submissions every check was
+        computed afresh. Instead, a cached answer computed at size c stays good
+        at a later head unless a record about its subject (or correcting one
+        about it) lies in between; any other entry (a dispute, a lapse, a
+        repair, a publication, an erasure, a key) is rare and conservatively
+        counts as changing everybody.
+        """
+        with self._advance_lock:
+            seen = self._seen_size
+            if seen is None or size == seen:
+                self._seen_size = size
+                return
+            if size < seen:  # never on an honest ledger: forget everything
+                self._forget_all(size)
+                return
+            with self.engine.connect() as conn:
+                others = conn.execute(_ENTRIES_BETWEEN, {"lo": seen, "hi": size}).scalar()
+                if others:
+                    self._forget_all(size)
+                    return
+                touched = {
+                    row[0] for row in conn.execute(_SUBJECTS_BETWEEN, {"lo": seen, "hi": size})
+                }
+            if len(self._changed_at) + len(touched) > _CHANGED_LIMIT:
+                self._forget_all(size)  # bounded memory: start afresh
+                return
+            for subject in touched:
+                self._changed_at[subject] = size
+            self._seen_size = size
+
+    def _forget_all(self, size: int) -> None:
+        self._changed_at.clear()
+        self._all_changed_at = size
+        self._seen_size = size
+
+    def unchanged_since(self, subject: str, size: int) -> bool:
+        """Whether nothing about `subject` entered the ledger after head size `size`
+        (as far as the heads read so far tell)."""
+        with self._advance_lock:
+            return size >= self._all_changed_at and size >= self._changed_at.get(subject, 0)
+
+    def cached_at(self, key: tuple[Any, ...], subject: str, head: dict[str, Any]) -> Any:
+        """A value remembered by `remember_at` for `subject`, if it still holds at `head`."""
+        found = self.cached(key)
+        if found is None:
+            return None
+        size, value = found
+        if size == head["size"]:
+            return value
+        if size < head["size"] and self.unchanged_since(subject, size):
+            return value
+        return None
+
+    def remember_at(self, key: tuple[Any, ...], head: dict[str, Any], value: Any) -> None:
+        self.remember(key, (head["size"], value))
 
     def _read_head(self) -> dict[str, Any]:
         with self.engine.connect() as conn:
@@ -150,14 +231,14 @@ class Service:
     ) -> Assessment:
         """`subject` under `rulebook` on the service's day, at ledger `head` (cached)."""
         today = self.today()
-        key = ("assess", subject, rulebook.content_hash, today, head["size"], exclude)
-        found = self.cached(key)
+        key = ("assess", subject, rulebook.content_hash, today, exclude)
+        found = self.cached_at(key, subject, head)
         if found is not None:
-            return found  # type: ignore[no-any-return]
+            return replace(found, ledger=head) if found.ledger != head else found  # type: ignore[no-any-return]
         eng = self._store_engine(rulebook, today)
         with self.engine.connect() as conn:  # from the pool, back at once
             result = eng.assess(subject, exclude, conn=conn, ledger=head)
-        self.remember(key, result)
+        self.remember_at(key, head, result)
         return result
 
     @property
@@ -184,14 +265,14 @@ class Service:
     def assess_as_of(self, subject: str, rulebook: Rulebook, day: dt.date) -> Assessment:
         """`subject` under `rulebook` as of a past `day`, from the records held now (cached)."""
         head = self.ledger_head()
-        key = ("as_of", subject, rulebook.content_hash, day, head["size"])
-        found = self.cached(key)
+        key = ("as_of", subject, rulebook.content_hash, day)
+        found = self.cached_at(key, subject, head)
         if found is not None:
-            return found  # type: ignore[no-any-return]
+            return replace(found, ledger=head) if found.ledger != head else found  # type: ignore[no-any-return]
         eng = self._store_engine(rulebook, day)
         with self.engine.connect() as conn:
             result = eng.assess(subject, conn=conn, ledger=head)
-        self.remember(key, result)
+        self.remember_at(key, head, result)
         return result
 
     def warm_history(self, days: list[dt.date]) -> None:

@@ -303,3 +303,37 @@ def test_ready_is_a_503_problem_while_warm_up_runs_then_200(world: World) -> Non
     assert "warming up" in got.json()["detail"]
     world.service.warmed.set()
     assert world.client.get("/v1/ready").json() == {"status": "ready"}
+
+
+def test_another_subjects_record_leaves_a_cached_answer_standing(world: World, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """An answer is recomputed when the ledger gains something about its subject, not
+    when it gains a record about somebody else (then it speaks for the newer head)."""
+    from credence.engines.store import StoreEngine
+
+    computed: list[str] = []
+    assess = StoreEngine.assess
+
+    def counting(self, subject, *args, **kwargs):  # type: ignore[no-untyped-def]
+        computed.append(subject)
+        return assess(self, subject, *args, **kwargs)
+
+    monkeypatch.setattr(StoreEngine, "assess", counting)
+    first = world.check(PERSON_2)
+    assert first["decision"] == "allow" and len(computed) == 1
+    world.submit(listed(ORG, "C-31"))  # about an organisation, not about PERSON_2
+    again = world.check(PERSON_2)
+    assert again["decision"] == "allow" and len(computed) == 1  # not recomputed
+    assert again["ledger"]["size"] > first["ledger"]["size"]  # and it says so for the new head
+    world.submit(listed(PERSON_2, "C-32"))
+    assert world.check(PERSON_2)["decision"] == "deny" and len(computed) == 2
+
+
+def test_a_correction_moving_a_record_to_another_person_clears_the_first(world: World) -> None:
+    """The wrong person listed, then the source's correction names the right one: the
+    first person's answer changes at once, though the correction's subject is another."""
+    world.submit(listed(PERSON_2, "C-41"))
+    assert world.check(PERSON_2)["decision"] == "deny"
+    fixed = {**listed(PERSON, "C-42"), "corrects": "C-41"}
+    world.submit(fixed)
+    assert world.check(PERSON_2)["decision"] == "allow"
+    assert world.check(PERSON)["decision"] == "deny"
