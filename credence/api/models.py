@@ -22,7 +22,9 @@ class DisputeRequest(_Body):
 
 
 class MatchReason(_Body):
-    reason: str = Field(min_length=10, max_length=2000, description="Why (kept; hashed in the ledger)")
+    reason: str = Field(
+        min_length=10, max_length=2000, description="Why (kept; hashed in the ledger)"
+    )
 
 
 class RepairRequest(_Body):

@@ -87,8 +87,8 @@ def settings(person: bool) -> Any:
             ),
         ],
     )
-    comparisons = [name, region]
-    rules = [block_on("name_key"), block_on("regions")] if not person else []
+    comparisons: list[Any] = [name, region]
+    rules: list[Any] = [block_on("name_key"), block_on("regions")] if not person else []
     if person:
         date = CustomComparison(
             output_column_name="birth_date",
@@ -149,7 +149,7 @@ def score_pairs(
         left = api.register(_table(records), dataset_display_name="credence_records")
         right = api.register(_table(references), dataset_display_name="credence_references")
         linker = Linker([left, right], settings(person))
-        found = linker.inference.predict(warning_mode="never").as_pyarrow_table()
+        found = linker.inference.predict(warning_mode="never").as_pyarrow_table()  # type: ignore[no-untyped-call]
         return _pairs(found.to_pylist(), person)
     finally:
         con.close()

@@ -28,7 +28,12 @@ def _pair(name: str, date: str, region: str) -> ScoredPair:
 
 
 def test_name_only_agreement_never_links_whatever_the_weight() -> None:
-    for date, region in [("else", "else"), ("missing", "missing"), ("else", "same"), ("exact", "else")]:
+    for date, region in [
+        ("else", "else"),
+        ("missing", "missing"),
+        ("else", "same"),
+        ("exact", "else"),
+    ]:
         links, _ = decide([_pair("exact", date, region)], person=True)
         assert links == [], (date, region)
     org = ScoredPair("r1", "uscc:x", 40.0, 0.999999, {"name": "exact", "region": "else"})
@@ -73,7 +78,7 @@ def test_many_people_sharing_common_names_and_birth_years_give_zero_wrong_links(
     for j, (_, name, day, region) in enumerate(_people(100, random.Random(8))):
         if (name, day, region) not in known:
             records.append(Identity(f"x{j}", name, day, (region,)))
-    links, ambiguous = decide(score_pairs(records, references, person=True), person=True)
+    links, _ = decide(score_pairs(records, references, person=True), person=True)
     wrong = [(lk.record, lk.subject) for lk in links if truth.get(lk.record) != lk.subject]
     assert wrong == []
     # Most registered people are still found: the others share name, date and region.
