@@ -120,3 +120,26 @@ def test_an_unidentified_record_with_a_bad_field_is_refused_naming_it(world: Wor
     assert got.json()["field"] == "records[0].birth_date"
     got = _unidentified(world, "王小明", BORN, "11010")
     assert got.json()["field"] == "records[0].region"
+
+
+def test_the_portal_shows_the_match_with_its_evidence_and_takes_a_dispute(
+    world: World,  # noqa: F811
+) -> None:
+    w = world
+    _register(w, PERSON, "王小明", "Wang Xiaoming", REGION, "R-1")
+    assert _unidentified(w, "WANG Xiao-ming", BORN, REGION).status_code == 201
+    matches.resolve(w.service)
+    w.client.post("/me/sign-in", data={"key": w.keys["person"]})
+    page = w.client.get("/me").text
+    assert 'data-match="1"' in page
+    assert "WANG Xiao-ming, born 1980-01-01, region 110105" in page
+    assert "agreed: birth_date, name, region" in page
+    assert "counts for nothing until confirmed" in page
+    got = w.client.post(
+        "/me/matches/dispute",
+        data={"match": "1", "reason": "I was never at that court"},
+        follow_redirects=False,
+    )
+    assert got.status_code == 303 and got.headers["location"] == "/me?notice=match-1#matches"
+    queue = w.client.get("/v1/matches", headers=w.auth("auditor")).json()["matches"]
+    assert [(m["id"], m["status"]) for m in queue] == [(1, "disputed")]
