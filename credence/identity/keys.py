@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pypinyin import Style, lazy_pinyin
 
@@ -50,11 +51,16 @@ def name_tokens(name: str) -> list[str]:
     return sorted(t for t in tokens if t)
 
 
+@lru_cache(maxsize=200_000)
 def name_key(name: str) -> str:
-    """The comparable form of a name: sorted tokens joined by one space."""
+    """The comparable form of a name: sorted tokens joined by one space.
+
+    Cached: names repeat (王伟 many thousand times), and pinyin costs ~0.1 ms.
+    """
     return " ".join(name_tokens(name))
 
 
+@lru_cache(maxsize=200_000)
 def organisation_key(name: str) -> str:
     """An organisation's name as one run of letters and digits (pinyin for Chinese)."""
     plain = "".join(lazy_pinyin(name, style=Style.NORMAL, v_to_u=True, errors="default"))

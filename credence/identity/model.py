@@ -128,7 +128,8 @@ _SCHEMA = pa.schema(
 )
 
 
-def _table(side: Sequence[Identity]) -> pa.Table:
+def prepare(side: Sequence[Identity]) -> pa.Table:
+    """One side's comparison columns (name keys, regions) as an Arrow table."""
     return pa.Table.from_pylist([i.row() for i in side], schema=_SCHEMA)
 
 
@@ -138,6 +139,11 @@ def score_pairs(
     """Every blocked candidate pair of a record and a reference identity, scored."""
     if not records or not references:
         return []
+    return score_tables(prepare(records), prepare(references), person)
+
+
+def score_tables(records: pa.Table, references: pa.Table, person: bool) -> list[ScoredPair]:
+    """score_pairs on prepared sides: Splink's blocking and scoring on DuckDB, in memory."""
     import duckdb
     from splink import DuckDBAPI, Linker
 
@@ -146,36 +152,46 @@ def score_pairs(
     con = duckdb.connect()
     try:
         api = DuckDBAPI(connection=con)
-        left = api.register(_table(records), dataset_display_name="credence_records")
-        right = api.register(_table(references), dataset_display_name="credence_references")
+        left = api.register(records, dataset_display_name="credence_records")
+        right = api.register(references, dataset_display_name="credence_references")
         linker = Linker([left, right], settings(person))
         found = linker.inference.predict(warning_mode="never").as_pyarrow_table()  # type: ignore[no-untyped-call]
-        return _pairs(found.to_pylist(), person)
+        return _pairs(found, person)
     finally:
         con.close()
 
 
-def _pairs(rows: list[dict[str, Any]], person: bool) -> list[ScoredPair]:
+def _pairs(found: pa.Table, person: bool) -> list[ScoredPair]:
+    """The scored pairs, read column by column (a dict per row costs more than the scoring)."""
     fields = {"name": NAME_LEVELS, "region": REGION_LEVELS}
     if person:
         fields["birth_date"] = DATE_LEVELS
+    col = {name: found[name].to_pylist() for name in found.column_names if name in _KEPT}
+    gammas = {
+        f: [_level(g, names) for g in found[f"gamma_{f}"].to_pylist()]
+        for f, names in fields.items()
+    }
+    flipped = [d != "credence_records" for d in col["source_dataset_l"]]
     out = []
-    for row in rows:
-        ids = {
-            row["source_dataset_l"]: row["unique_id_l"],
-            row["source_dataset_r"]: row["unique_id_r"],
-        }
-        levels = {f: _level(row[f"gamma_{f}"], names) for f, names in fields.items()}
+    for i, flip in enumerate(flipped):
+        record, reference = col["unique_id_l"][i], col["unique_id_r"][i]
+        if flip:
+            record, reference = reference, record
         out.append(
             ScoredPair(
-                ids["credence_records"],
-                str(ids["credence_references"]).split("#", 1)[0],
-                float(row["match_weight"]),
-                float(row["match_probability"]),
-                levels,
+                str(record),
+                str(reference).split("#", 1)[0],
+                float(col["match_weight"][i]),
+                float(col["match_probability"][i]),
+                {f: gammas[f][i] for f in fields},
             )
         )
     return out
+
+
+_KEPT = frozenset(
+    {"source_dataset_l", "unique_id_l", "unique_id_r", "match_weight", "match_probability"}
+)
 
 
 def _level(gamma: int, names: tuple[str, ...]) -> str:
