@@ -107,3 +107,31 @@ def test_typos_transliterations_and_swapped_order_link_when_date_and_region_agre
     }  # a typo in the birth date or another district: left unmatched
     evidence = next(lk for lk in links if lk.record == "pinyin").evidence()
     assert evidence["agreed"] == ["birth_date", "name", "region"]
+
+
+def test_an_organisation_links_on_name_and_region_never_on_the_name_alone() -> None:
+    references = [
+        Identity("uscc:a#0", "朝阳鑫源贸易有限公司", None, ("110105",)),
+        Identity("uscc:a#1", "Chaoyang Xinyuan Maoyi Youxian Gongsi", None, ("110105",)),
+        Identity("uscc:b#0", "朝阳鑫源贸易有限公司", None, ("110108",)),  # same name elsewhere
+    ]
+    records = [
+        Identity("latin", "CHAOYANG XINYUAN MAOYI YOUXIAN GONGSI", None, ("110105",)),
+        Identity("chinese", "朝阳鑫源贸易有限公司", None, ("110108",)),
+        Identity("nowhere", "朝阳鑫源贸易有限公司", None, ("310101",)),
+    ]
+    links, _ = decide(score_pairs(records, references, person=False), person=False)
+    assert {lk.record: lk.subject for lk in links} == {"latin": "uscc:a", "chinese": "uscc:b"}
+
+
+def test_match_entries_are_canonical_ledger_entries() -> None:
+    from credence.ledger.entries import EntryError, match_entry, parse_entry
+
+    body = match_entry(7, "proposed", 3, "ab" * 32)
+    assert parse_entry(7, body).body["case"] == 3
+    try:
+        match_entry(7, "guessed", 3, "x")
+    except EntryError as exc:
+        assert "match action" in str(exc)
+    else:
+        raise AssertionError("an unknown match action was accepted")
