@@ -334,7 +334,9 @@ def _append(service: Service, row: Any, fields: dict[str, Any]) -> int:
         except BatchRefused as exc:
             _, why = exc.outcome.rejections[0]
             raise Conflict(f"the ledger refused the record: {why.field}: {why.reason}") from None
-    return outcome.placed[0][1]
+    # A duplicate is this very record appended by an earlier confirmation that stopped
+    # before its `confirmed` step was written: confirming again completes it.
+    return outcome.placed[0][1] if outcome.placed else outcome.repeats[0][1]
 
 
 # --- views -----------------------------------------------------------------------------

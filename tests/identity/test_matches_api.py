@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
+
 from credence.service import matches
 from credence.service.keys import issue_key
+from credence.store.schema import unidentified
 from credence.store.verify import verify_registry
 from tests.conftest import PERSON, PERSON_2
 from tests.service.conftest import World, world  # noqa: F401  (the fixture)
@@ -143,3 +146,32 @@ def test_the_portal_shows_the_match_with_its_evidence_and_takes_a_dispute(
     assert got.status_code == 303 and got.headers["location"] == "/me?notice=match-1#matches"
     queue = w.client.get("/v1/matches", headers=w.auth("auditor")).json()["matches"]
     assert [(m["id"], m["status"]) for m in queue] == [(1, "disputed")]
+
+
+def test_a_confirmation_cut_short_after_the_append_completes_when_repeated(
+    world: World,  # noqa: F811
+) -> None:
+    w = world
+    _register(w, PERSON, "王小明", "Wang Xiaoming", REGION, "R-1")
+    assert _unidentified(w, "王小明", BORN, REGION).status_code == 201
+    matches.resolve(w.service)
+    with w.service.engine.connect() as conn:
+        row = conn.execute(sa.select(unidentified).where(unidentified.c.id == 1)).one()
+    first = matches._append(w.service, row, _fields(row))  # the append, then a "crash"
+    assert _decision(w) == "deny"  # the record itself counts once it is in the ledger
+    got = w.client.post("/v1/matches/1/confirm", headers=w.auth("auditor"))
+    assert got.status_code == 200, got.text
+    assert got.json()["status"] == "confirmed" and got.json()["record_seq"] == first
+
+
+def _fields(row: Any) -> dict[str, Any]:
+    import json
+
+    return {
+        "item": row.item,
+        "subject": row.subject,
+        "reference": row.reference,
+        "occurred_on": row.occurred_on,
+        "decided_on": row.decided_on,
+        "attributes": json.loads(row.attributes),
+    }
