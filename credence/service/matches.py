@@ -92,17 +92,19 @@ def receive(service: Service, party: Party, body: Any) -> dict[str, Any]:
         rec = checked.sealed[0][1]
         staged.append((kind, ident, rec))
     today = service.today().isoformat()
-    ids = []
     with write_transaction(service.engine) as conn:
-        for kind, ident, rec in staged:
-            ids.append(_insert(conn, service, party, kind, ident, rec, today))
+        steps = [_insert(conn, party, kind, ident, rec, today) for kind, ident, rec in staged]
+        _steps(conn, service, steps)
+    ids = [case for case, *_ in steps]
     service.touch()
     return {"received": len(ids), "ids": ids}
 
 
-def _insert(
-    conn: sa.Connection, service: Service, party: Party, kind: str, ident: Any, rec: Any, day: str
-) -> int:
+Step = tuple[int, str, str, dict[str, Any]]  # (case, action, detail, column values)
+
+
+def _insert(conn: sa.Connection, party: Party, kind: str, ident: Any, rec: Any, day: str) -> Step:
+    """Store one received record; its `received` step, to be written with the batch's."""
     taken = conn.execute(
         sa.select(unidentified.c.id).where(
             unidentified.c.source_id == party.source_id,
@@ -131,8 +133,7 @@ def _insert(
     assert new is not None
     case = int(new[0])
     detail = _salted(salt, {**ident, "item": rec.item, "reference": rec.reference})
-    _step(conn, service, case, "received", detail, {})
-    return case
+    return (case, "received", detail, {})
 
 
 def _salted(salt: bytes, fields: dict[str, Any]) -> str:
@@ -143,12 +144,25 @@ def _salted(salt: bytes, fields: dict[str, Any]) -> str:
 def _step(
     conn: sa.Connection, service: Service, case: int, action: str, detail: str, values: Any
 ) -> int:
-    key = service.registry.signing_key()
-    (seq,), _ = append_entries(conn, key, [lambda s: match_entry(s, action, case, detail)])
-    conn.execute(
-        sa.update(unidentified).where(unidentified.c.id == case).values(last_entry=seq, **values)
-    )
-    return seq
+    return _steps(conn, service, [(case, action, detail, values)])[0]
+
+
+def _steps(conn: sa.Connection, service: Service, steps: list[Step]) -> list[int]:
+    """Append one `match` entry per step under one signed head, and update their rows."""
+    if not steps:
+        return []
+    makers = [
+        (lambda s, c=case, a=action, d=detail: match_entry(s, a, c, d))
+        for case, action, detail, _ in steps
+    ]
+    seqs, _ = append_entries(conn, service.registry.signing_key(), makers)  # type: ignore[arg-type]
+    for (case, _, _, values), seq in zip(steps, seqs, strict=True):
+        conn.execute(
+            sa.update(unidentified)
+            .where(unidentified.c.id == case)
+            .values(last_entry=seq, **values)
+        )
+    return seqs
 
 
 # --- resolution ------------------------------------------------------------------------
@@ -179,22 +193,18 @@ def resolve(service: Service) -> dict[str, int]:
         counts["pairs"] += len(pairs)
         links, ambiguous = decide(pairs, kind == "person")
         with write_transaction(service.engine) as conn:
+            steps: list[Step] = []
             for link in links:
                 row = rows[link.record]
                 evidence = link.evidence()
                 detail = _salted(row.salt, {"evidence": evidence, "subject": link.subject})
-                _step(
-                    conn,
-                    service,
-                    row.id,
-                    "proposed",
-                    detail,
-                    {
-                        "status": "pending",
-                        "subject": link.subject,
-                        "evidence": json.dumps(evidence, sort_keys=True),
-                    },
-                )
+                values = {
+                    "status": "pending",
+                    "subject": link.subject,
+                    "evidence": json.dumps(evidence, sort_keys=True),
+                }
+                steps.append((row.id, "proposed", detail, values))
+            _steps(conn, service, steps)
             for record in sorted(ambiguous):
                 conn.execute(
                     sa.update(unidentified)
