@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_yaml.py
 	$(BIN)/python benchmarks/bench_service.py
 	$(BIN)/python benchmarks/bench_portal.py
+	$(BIN)/python benchmarks/bench_identity.py
 	$(BIN)/python benchmarks/table.py --record
 
 clean:

@@ -21,6 +21,12 @@ class DisputeRequest(_Body):
     reason: str = Field(min_length=10, max_length=2000, description="Why the record is wrong")
 
 
+class MatchReason(_Body):
+    reason: str = Field(
+        min_length=10, max_length=2000, description="Why (kept; hashed in the ledger)"
+    )
+
+
 class RepairRequest(_Body):
     seq: int = Field(ge=0, description="The record to repair")
     statement: str = Field(min_length=10, max_length=2000, description="What was rectified")

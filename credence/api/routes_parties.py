@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -14,12 +14,13 @@ from credence.api.models import (
     DisputeAnswer,
     DisputeRequest,
     KeyRequest,
+    MatchReason,
     PublishRequest,
     RepairAnswer,
     RepairRequest,
     SourceRequest,
 )
-from credence.service import checks, disputes, files, idempotency, public, submit
+from credence.service import checks, disputes, files, idempotency, matches, public, submit
 from credence.service.errors import Invalid, NotFound, ServiceError
 from credence.service.inquiries import inquiries_about
 from credence.service.keys import Party
@@ -128,6 +129,18 @@ def answer_repair(
     return disputes.answer_repair(service_of(request), party, repair_id, body.outcome, body.answer)
 
 
+@router.post(
+    "/unidentified",
+    tags=["sources"],
+    status_code=201,
+    summary="Submit records without a valid ID (name, birth date, region): matched, then reviewed",
+)
+def submit_unidentified(
+    request: Request, party: Source, body: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    return matches.receive(service_of(request), party, body)
+
+
 # --- relying parties ---------------------------------------------------------------------
 
 
@@ -179,6 +192,17 @@ def file_dispute(request: Request, party: Subject, body: DisputeRequest) -> dict
     return disputes.file_dispute(service_of(request), party, body.seq, body.reason)
 
 
+@router.post(
+    "/me/matches/{match_id}/dispute",
+    tags=["subjects"],
+    summary="Dispute a probabilistic match in your file (it stops counting at once)",
+)
+def dispute_match(
+    request: Request, party: Subject, match_id: int, body: MatchReason
+) -> dict[str, Any]:
+    return matches.dispute(service_of(request), party, match_id, body.reason)
+
+
 @router.post("/me/repairs", tags=["subjects"], status_code=201, summary="Apply for credit repair")
 def apply_repair(request: Request, party: Subject, body: RepairRequest) -> dict[str, Any]:
     return disputes.apply_repair(service_of(request), party, body.seq, body.statement)
@@ -221,6 +245,23 @@ def list_inquiries(
 ) -> dict[str, Any]:
     key = _logged_read(request, party, subject, "audit-inquiries")
     return {"subject": key, "inquiries": inquiries_about(service_of(request).engine, key)}
+
+
+@router.get("/matches", tags=["auditors"], summary="Probabilistic matches awaiting review")
+def review_matches(request: Request, party: Auditor) -> dict[str, Any]:
+    return {"matches": matches.review_queue(service_of(request), party)}
+
+
+@router.post("/matches/{match_id}/confirm", tags=["auditors"], summary="Confirm a match")
+def confirm_match(request: Request, party: Auditor, match_id: int) -> dict[str, Any]:
+    return matches.confirm(service_of(request), party, match_id)
+
+
+@router.post("/matches/{match_id}/reject", tags=["auditors"], summary="Reject a match")
+def reject_match(
+    request: Request, party: Auditor, match_id: int, body: MatchReason
+) -> dict[str, Any]:
+    return matches.reject(service_of(request), party, match_id, body.reason)
 
 
 @router.get("/statistics", tags=["auditors"], summary="Records, disputes, repairs, inquiries")

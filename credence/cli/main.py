@@ -15,6 +15,7 @@ import typer
 
 from credence.cli import intake, keys, ledger, registry, rulebooks, scoring, serving
 from credence.cli.boundary import BoundaryGroup
+from credence.cli.identity import identity_app
 from credence.cli.witness import witness_app
 
 app = typer.Typer(
@@ -61,6 +62,7 @@ GROUPS = {
     "witness": witness_app,
     "proof": ledger.proof_app,
     "key": keys.key_app,
+    "identity": identity_app,
 }
 for command in COMMANDS:
     app.command()(command)

@@ -28,11 +28,13 @@ ACCESS = "access"  # an API key issued to a party, or revoked (schema 3)
 DISPUTE = "dispute"  # a record contested, and the outcome
 REPAIR = "repair"  # credit repair applied for, and the outcome
 RULEBOOK = "rulebook"  # a rulebook published (the latest is live)
-KINDS = (SOURCE, KEY, ERASURE, ACCESS, DISPUTE, REPAIR, RULEBOOK)
+MATCH = "match"  # a record without a valid ID: received, matched, reviewed, disputed (schema 4)
+KINDS = (SOURCE, KEY, ERASURE, ACCESS, DISPUTE, REPAIR, RULEBOOK, MATCH)
 KEY_ACTIONS = ("issue", "revoke")
 ACCESS_ACTIONS = ("issue", "revoke")
 DISPUTE_ACTIONS = ("filed", "confirmed", "corrected", "withdrawn", "lapsed")
 REPAIR_ACTIONS = ("applied", "rectified", "refused")
+MATCH_ACTIONS = ("received", "proposed", "confirmed", "rejected", "disputed")
 ROLES = ("source", "relying-party", "subject", "auditor", "admin")
 MAX_REASON = 200
 _REASON = re.compile(r"^[^\x00-\x1f\x7f]{3,200}$")
@@ -158,6 +160,19 @@ def rulebook_entry(seq: int, name: str, sha256: str) -> bytes:
     return _leaf(seq, RULEBOOK, {"name": name, "sha256": sha256})
 
 
+def match_entry(seq: int, action: str, case: int, detail: str) -> bytes:
+    """A step of identity resolution for unidentified record `case` (credence.identity).
+
+    `detail` never holds personal data: for `received` and `proposed`, a
+    salted SHA-256 of the record's identifying fields or of the match and its
+    evidence; for `confirmed`, `record:<seq>` (the record appended); for
+    `rejected` and `disputed`, the SHA-256 of the reason given.
+    """
+    if action not in MATCH_ACTIONS:
+        raise EntryError(f"match action must be one of {MATCH_ACTIONS}, not {action!r}")
+    return _leaf(seq, MATCH, {"action": action, "case": case, "detail": detail})
+
+
 def parse_entry(seq: int, body: bytes) -> Entry:
     """The entry stored at `seq`, refusing anything but its own canonical bytes."""
     try:
@@ -186,6 +201,7 @@ def _check_fields(kind: str, data: dict[str, Any]) -> None:
         DISPUTE: {"action", "detail", "dispute", "record"},
         REPAIR: {"action", "detail", "record", "repair"},
         RULEBOOK: {"name", "sha256"},
+        MATCH: {"action", "case", "detail"},
     }[kind] | {"kind", "seq", "v"}
     if set(data) != expected:
         raise EntryError(f"{kind} entry must have exactly the fields {sorted(expected)}")
@@ -210,6 +226,8 @@ def _check_fields(kind: str, data: dict[str, Any]) -> None:
         or not isinstance(data["repair"], int)
     ):
         raise EntryError("repair entry must name a known action, an application and a record")
+    if kind == MATCH and (data["action"] not in MATCH_ACTIONS or not isinstance(data["case"], int)):
+        raise EntryError("match entry must name a known action and an unidentified record")
     if kind == ACCESS and (data["action"] not in ACCESS_ACTIONS or data["role"] not in ROLES):
         raise EntryError("access entry must issue or revoke a key of a known role")
 

@@ -20,7 +20,7 @@ from credence.api.auth import service_of
 from credence.core.ids import InvalidSubject, check_uscc
 from credence.portal import charts, views
 from credence.service import public
-from credence.service.errors import ServiceError
+from credence.service.errors import NotFound, ServiceError
 from credence.service.keys import Party, authenticate
 from credence.service.state import Service
 
@@ -194,6 +194,18 @@ def dispute(request: Request, seq: str = Form(""), reason: str = Form("")) -> Re
     return _open_case(request, "dispute", disputes.file_dispute, seq, reason)
 
 
+@router.post("/me/matches/dispute")
+def dispute_match(request: Request, match: str = Form(""), reason: str = Form("")) -> Response:
+    from credence.service import matches
+
+    def file(service: Service, party: Party, case: object, text: object) -> dict[str, Any]:
+        if not isinstance(case, int):
+            raise NotFound("there is no such match in your file", field="match")
+        return matches.dispute(service, party, case, text)
+
+    return _open_case(request, "match", file, match, reason)
+
+
 def _open_case(
     request: Request,
     kind: str,
@@ -210,4 +222,5 @@ def _open_case(
         made = file(service_of(request), party, number, text)
     except ServiceError as error:
         return problem_page(request, error)
-    return RedirectResponse(f"/me?notice={kind}-{made['id']}#disputes", status_code=303)
+    anchor = "matches" if kind == "match" else "disputes"
+    return RedirectResponse(f"/me?notice={kind}-{made['id']}#{anchor}", status_code=303)

@@ -24,6 +24,7 @@ from credence.service.disputes import (
     repairs_of_subject,
 )
 from credence.service.inquiries import inquiries_about
+from credence.service.matches import matches_of_subject
 from credence.store.schema import records, sources, suppressions
 
 if TYPE_CHECKING:
@@ -162,4 +163,5 @@ def subject_file(service: Service, subject: str) -> dict[str, Any]:
         "disputes": held_disputes,
         "repairs": repairs_of_subject(service, subject),
         "inquiries": inquiries_about(service.engine, subject),
+        "matches": matches_of_subject(service, subject),
     }

@@ -15,10 +15,10 @@ import sqlalchemy as sa
 
 from credence.core.records import FIELD_MAX_LENGTHS as WIDTH
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # The Alembic revision that makes this schema (credence/store/migrations/versions/):
 # checked on every open without importing Alembic; a test keeps it equal to the head.
-SCHEMA_REVISION = "0002_schema_3"
+SCHEMA_REVISION = "0003_schema_4"
 
 metadata = sa.MetaData()
 
@@ -277,3 +277,37 @@ idempotency = sa.Table(
     sa.Column("response", sa.LargeBinary),
     sa.Column("created_at", sa.String(32), nullable=False),
 )
+
+# --- identity resolution (schema 4): records that came without a valid ID -------------
+
+# A source's record that names its subject by name, birth date and region instead of an ID
+# (credence.identity). It counts for nothing here: only when an auditor confirms the match
+# is it appended to `records` (record_seq), as a record of the matched subject. Each step
+# is a `match` ledger entry that commits to the personal fields by a salted hash.
+unidentified = sa.Table(
+    "unidentified",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source_id", sa.Integer, nullable=False),
+    sa.Column("reference", sa.String(WIDTH["reference"]), nullable=False),
+    sa.Column("item", sa.String(WIDTH["item"]), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # person | organisation
+    sa.Column("occurred_on", sa.String(WIDTH["occurred_on"]), nullable=False),
+    sa.Column("decided_on", sa.String(WIDTH["decided_on"])),
+    sa.Column("attributes", sa.Text),  # canonical JSON object
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("birth_date", sa.String(10)),  # persons only
+    sa.Column("region", sa.String(6), nullable=False),  # GB/T 2260 code of the address
+    sa.Column("salt", sa.LargeBinary(16), nullable=False),
+    sa.Column("received_on", sa.String(10), nullable=False),
+    # unmatched | ambiguous | pending | confirmed | rejected | disputed
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("subject", sa.String(WIDTH["subject"])),  # the matched subject
+    sa.Column("evidence", sa.Text),  # JSON: fields that agreed, levels, weight, probability
+    sa.Column("record_seq", sa.BigInteger),  # the record appended on confirmation
+    sa.Column("revoked_seq", sa.BigInteger),  # the revocation appended when disputed
+    sa.Column("last_entry", sa.BigInteger, nullable=False),  # the latest `match` entry
+    sa.UniqueConstraint("source_id", "reference", name="uq_unidentified_source_reference"),
+)
+sa.Index("ix_unidentified_status", unidentified.c.status)
+sa.Index("ix_unidentified_subject", unidentified.c.subject)

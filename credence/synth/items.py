@@ -74,6 +74,7 @@ _SOURCE_PATTERNS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "social.brave-*",
         ),
     ),
+    ("public-security", ("administrative.resident-registration",)),
 )
 
 # Reference prefixes (`CT-000000001`); references are unique within a source.
@@ -91,6 +92,7 @@ _REFERENCE_PREFIX = {
     "customs": "CU",
     "procurement": "PR",
     "civil-affairs": "CA",
+    "public-security": "PS",
 }
 
 
@@ -129,6 +131,7 @@ _POLARITY_WEIGHT = {Polarity.NEGATIVE: 1.0, Polarity.NEUTRAL: 1.0, Polarity.POSI
 WEIGHT_OVERRIDES: dict[str, float] = {
     "administrative.licence-granted": 8.0,
     "administrative.business-registration": 0.0,  # one per organisation, written apart
+    "administrative.resident-registration": 0.0,  # identity resolution's reference, not a fact
     "administrative.traffic-minor": 10.0,
     "administrative.traffic-red-light": 4.0,
     "administrative.drunk-driving": 2.0,

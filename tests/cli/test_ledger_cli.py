@@ -111,7 +111,7 @@ def test_migrate_a_schema_1_registry(tmp_path: Path) -> None:
         (old_root,) = conn.execute("SELECT root FROM tree_heads ORDER BY size DESC").fetchone()
         (old_size,) = conn.execute("SELECT max(size) FROM tree_heads").fetchone()
     done = runner.invoke(app, ["migrate"], env=env)
-    assert done.exit_code == 0 and "migrated schema 1 -> 3" in done.output, done.output
+    assert done.exit_code == 0 and "migrated schema 1 -> 4" in done.output, done.output
     ok = runner.invoke(app, ["verify"], env=env)
     assert ok.exit_code == 0, ok.output
     with sqlite3.connect(data / "credence.db") as conn:

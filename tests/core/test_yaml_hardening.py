@@ -254,6 +254,6 @@ def test_shipped_files_are_plain_yaml(path: Path) -> None:
 
 def test_presets_still_load() -> None:
     catalogue = load_catalogue(default_catalogue_path())
-    assert len(catalogue.items) == 49  # 48 + administrative.business-registration (issue 11)
+    assert len(catalogue.items) == 50  # 48 + business-registration (11), resident-registration (12)
     for name in preset_names():
         assert load_rulebook(resolve_rulebook_path(name), catalogue).name

@@ -35,13 +35,18 @@ ACCESS: dict[tuple[str, str], str | set[str]] = {
     ("POST", "/v1/disputes/{dispute_id}/answer"): {"source"},
     ("GET", "/v1/repairs"): {"source"},
     ("POST", "/v1/repairs/{repair_id}/answer"): {"source"},
+    ("POST", "/v1/unidentified"): {"source"},
     ("POST", "/v1/checks"): {"relying-party"},
     ("GET", "/v1/me"): {"subject"},
     ("POST", "/v1/me/disputes"): {"subject"},
     ("POST", "/v1/me/repairs"): {"subject"},
+    ("POST", "/v1/me/matches/{match_id}/dispute"): {"subject"},
     ("GET", "/v1/subjects/{subject}"): {"auditor"},
     ("GET", "/v1/inquiries"): {"auditor"},
     ("GET", "/v1/statistics"): {"auditor"},
+    ("GET", "/v1/matches"): {"auditor"},
+    ("POST", "/v1/matches/{match_id}/confirm"): {"auditor"},
+    ("POST", "/v1/matches/{match_id}/reject"): {"auditor"},
     ("GET", "/v1/ledger/records/{seq}"): {"auditor"},
     ("POST", "/v1/sources"): {"admin"},
     ("POST", "/v1/keys"): {"admin"},
@@ -63,6 +68,7 @@ PATH_VALUES = {
     "seq": "3",
     "dispute_id": "1",
     "repair_id": "1",
+    "match_id": "1",
     "subject": PERSON_2,
     "key_id": "999999",
 }
@@ -82,6 +88,9 @@ BODIES = {
     "/v1/rulebooks": {"rulebook": "gov-default"},
     "/v1/disputes/{dispute_id}/answer": {"outcome": "confirmed", "answer": "confirmed on file"},
     "/v1/repairs/{repair_id}/answer": {"outcome": "refused", "answer": "not rectified yet"},
+    "/v1/unidentified": {"records": []},
+    "/v1/matches/{match_id}/reject": {"reason": "not the same person at all"},
+    "/v1/me/matches/{match_id}/dispute": {"reason": "not me, never lived there"},
 }
 
 

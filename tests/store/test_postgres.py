@@ -34,7 +34,7 @@ pytestmark = pytest.mark.postgres
 def test_a_new_store_is_at_head_and_matches_the_metadata(pg_url: str, tmp_path: Path) -> None:
     registry, _ = Registry.init(Settings(data_dir=tmp_path / "data", db_url=pg_url))
     with registry.engine.connect() as conn:
-        assert schema_state(conn) == ("3", SCHEMA_REVISION)
+        assert schema_state(conn) == ("4", SCHEMA_REVISION)
     assert differences(registry.engine) == []
     registry.close()
 
@@ -52,7 +52,7 @@ def test_a_schema_2_store_from_before_alembic_is_migrated(pg_url: str, tmp_path:
     make_pre_alembic_schema_2(engine)
     with pytest.raises(StoreError, match="run `credence migrate`"):
         check_schema(engine)
-    assert "migrated schema 2 -> 3" in migrate_registry(settings)
+    assert "migrated schema 2 -> 4" in migrate_registry(settings)
     check_schema(engine)
     assert differences(engine) == []
     engine.dispose()

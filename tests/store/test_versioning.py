@@ -22,7 +22,7 @@ def test_the_revision_checked_on_open_is_alembic_head() -> None:
 
 def test_a_new_store_is_at_head_and_matches_the_metadata(registry: Registry) -> None:
     with registry.engine.connect() as conn:
-        assert schema_state(conn) == ("3", SCHEMA_REVISION)
+        assert schema_state(conn) == ("4", SCHEMA_REVISION)
     assert differences(registry.engine) == []
 
 
@@ -39,10 +39,10 @@ def test_a_schema_2_store_from_before_alembic_is_migrated(tmp_path: Path) -> Non
     make_pre_alembic_schema_2(engine)
     with pytest.raises(StoreError, match="run `credence migrate`"):
         check_schema(engine)
-    assert "migrated schema 2 -> 3" in migrate_registry(settings)
+    assert "migrated schema 2 -> 4" in migrate_registry(settings)
     check_schema(engine)
     with engine.connect() as conn:
-        assert schema_state(conn) == ("3", SCHEMA_REVISION)
+        assert schema_state(conn) == ("4", SCHEMA_REVISION)
     assert differences(engine) == []
     assert "nothing to do" in migrate_registry(settings)
     engine.dispose()
@@ -52,9 +52,9 @@ def test_the_schema_1_fixture_migrates_to_head(tmp_path: Path) -> None:
     data = tmp_path / "v1"
     shutil.copytree(Path(__file__).parents[1] / "fixtures" / "v1-registry", data)
     settings = Settings(data_dir=data)
-    assert "migrated schema 1 -> 3" in migrate_registry(settings)
+    assert "migrated schema 1 -> 4" in migrate_registry(settings)
     engine = create_engine(settings.database_url)
     with engine.connect() as conn:
-        assert schema_state(conn) == ("3", SCHEMA_REVISION)
+        assert schema_state(conn) == ("4", SCHEMA_REVISION)
     assert differences(engine) == []
     engine.dispose()
