@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from credence.cli import intake, keys, ledger, registry, rulebooks, scoring, serving
+from credence.cli import export, intake, keys, ledger, registry, rulebooks, scoring, serving
 from credence.cli.boundary import BoundaryGroup
 from credence.cli.witness import witness_app
 
@@ -50,6 +50,7 @@ COMMANDS = (
     intake.synth,
     *ledger.COMMANDS,
     *scoring.COMMANDS,
+    export.export,
     serving.serve,
     intake.demo,
 )

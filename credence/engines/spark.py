@@ -68,7 +68,7 @@ class SparkEngine:
         as_of: dt.date,
         known_size: int | None = None,
     ) -> None:
-        self.spark = spark
+        self.spark = spark.newSession()  # its own temporary views; the same Spark context
         self.source = source
         self.rulebook = rulebook
         self.as_of = as_of

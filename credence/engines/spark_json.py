@@ -140,7 +140,7 @@ class SparkLines:
             head = '{"list":' + _json(n) + ',"colour":' + _json(colour) + ',"since":"'
             columns.append(
                 f"max(CASE WHEN list = {slit(n)} THEN concat({slit(head)}, since, "
-                "'\",\"until\":\"', until, '\",\"records\":[', recs, ']}') END) "
+                '\'","until":"\', until, \'","records":[\', recs, \']}\') END) '
                 f"AS rec_{self.names.index(n)}"
             )
         recs = _joined("collect_list(l.seq)", "CAST(x AS STRING)")
@@ -202,8 +202,9 @@ class SparkLines:
             if whens:
                 parts.append(f"CASE {' '.join(whens)} END")
         parts.append(
-            "CASE WHEN unclamped <> score THEN concat('{\"rule\":\"scale\",\"area\":null,\"at\":', "
-            "CAST(score AS STRING), ',\"not_counted\":', CAST(unclamped - score AS STRING), '}') END"
+            "CASE WHEN unclamped <> score THEN concat("
+            '\'{"rule":"scale","area":null,"at":\', CAST(score AS STRING), '
+            "',\"not_counted\":', CAST(unclamped - score AS STRING), '}') END"
         )
         return f"CASE WHEN score IS NULL THEN '' ELSE concat_ws(',', {', '.join(parts)}) END"
 
@@ -266,7 +267,7 @@ class SparkLines:
         ]
         lists = f"concat_ws(',', {', '.join(slots)})" if slots else "''"
         return (
-            "concat('{\"subject\":', " + _js("s.subject") + ", ',\"kind\":\"', s.kind, "
+            "concat('{\"subject\":', " + _js("s.subject") + ', \',"kind":"\', s.kind, '
             "'\",\"score\":', coalesce(CAST(s.score AS STRING), 'null'), "
             "',\"grade\":', o.grade, ',\"records\":', CAST(s.records AS STRING), "
             f"',\"lists\":[', {lists}, '],\"measures\":', o.measures, "

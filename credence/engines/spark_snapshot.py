@@ -69,9 +69,7 @@ def _digest(path: Path) -> str:
 
 
 def _data_files(root: Path) -> list[Path]:
-    return sorted(
-        [*root.glob("records/bucket=*/*.parquet"), *root.glob("corrections/*.parquet")]
-    )
+    return sorted([*root.glob("records/bucket=*/*.parquet"), *root.glob("corrections/*.parquet")])
 
 
 def export_snapshot(
@@ -138,9 +136,10 @@ def read_export(dest: Path, check_digests: bool = True) -> SparkInput:
             if _digest(dest / rel) != digest:
                 raise SnapshotError(f"{dest / rel}: SHA-256 differs from the manifest's")
     rows = pq.read_table(dest / SUPPRESSIONS).to_pylist()
+    head = manifest.get("ledger") or {}
     return SparkInput(
         dest,
         int(manifest["buckets"]),
-        manifest.get("ledger"),
+        {"size": head.get("size"), "root": head.get("root")},  # the order every engine writes
         tuple((int(r["seq"]), int(r["corrects_seq"])) for r in rows),
     )
