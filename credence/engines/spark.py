@@ -150,11 +150,13 @@ def _write_parquet(frame: DataFrame, out: Path) -> None:
 
 def _write_jsonl(frame: DataFrame, out: Path | None, sink: BinaryIO | None) -> None:
     """Spark writes sorted part files beside `out`; they are joined in order, streamed."""
-    if out is not None:
+    if out is None:
+        scratch: Path | None = Path(tempfile.mkdtemp(prefix="credence-spark-"))
+        parts = Path(str(scratch)) / "parts"
+    else:
+        scratch = None
         parts = out.with_name(f".{out.name}.parts")
         shutil.rmtree(parts, ignore_errors=True)
-    else:
-        parts = Path(tempfile.mkdtemp(prefix="credence-spark-")) / "parts"
     frame.select("line").write.mode("overwrite").text(str(parts))
     try:
         files = sorted(parts.glob("part-*"))
@@ -167,7 +169,7 @@ def _write_jsonl(frame: DataFrame, out: Path | None, sink: BinaryIO | None) -> N
             assert sink is not None
             _join(files, sink)
     finally:
-        shutil.rmtree(parts, ignore_errors=True)
+        shutil.rmtree(scratch or parts, ignore_errors=True)
 
 
 def _join(files: Sequence[Path], target: BinaryIO) -> None:
