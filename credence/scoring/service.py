@@ -204,7 +204,9 @@ def score_spark_input(
     from credence.engines.spark import SparkEngine
     from credence.engines.spark_session import spark_session
 
-    spark = spark_session(settings.spark_master, shuffle_partitions=source.buckets)
+    spark = spark_session(
+        settings.spark_master, settings.spark_driver_memory, shuffle_partitions=source.buckets
+    )
     engine = SparkEngine(spark, source, rulebook, as_of, size)
     sink = None if out else sys.stdout.buffer
     run = engine.write(out, fmt, source.ledger, sink)
