@@ -34,7 +34,7 @@ from typing import Any
 import table
 from bench_score import DEFAULT_RECORDS_PER_SUBJECT, _say, ensure_registry
 
-DEFAULT_WORKDIR = Path(tempfile.gettempdir()) / "credence-bench-score"
+DEFAULT_WORKDIR = Path(tempfile.gettempdir()) / "credence-bench-spark"
 
 
 def _snapshot(args: argparse.Namespace, data: Path) -> Any:
