@@ -101,7 +101,7 @@ class SparkEngine:
         # Correction links are few beside the records: every task gets all of them.
         self._corrections().hint("broadcast").createOrReplaceTempView("corrections")
         for name, sql in self.program.steps:
-            lines._view(name, sql, keep=name in ("held", "contributions"))
+            lines.view(name, sql, keep=name in ("held", "contributions"))
 
     def subjects_held(self) -> int:
         """Subjects with any record known, whether or not it counts (the summary's total)."""

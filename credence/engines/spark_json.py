@@ -95,7 +95,8 @@ class SparkLines:
         self.scored = [k for k in SubjectKind if rulebook.scores(k)]
         self.kept: list[DataFrame] = []  # persisted here: unpersisted by `release`
 
-    def _view(self, name: str, sql: str, keep: bool = False) -> DataFrame:
+    def view(self, name: str, sql: str, keep: bool = False) -> DataFrame:
+        """Register `sql` as the temporary view `name` (persisted if `keep`: read again)."""
         frame = self.spark.sql(sql)
         if keep:
             frame = frame.persist()
@@ -128,10 +129,10 @@ class SparkLines:
 
     def _lists(self) -> None:
         if not self.record_lists:
-            self._view("j_lists", "SELECT CAST(NULL AS STRING) AS subject, '' AS reclists LIMIT 0")
+            self.view("j_lists", "SELECT CAST(NULL AS STRING) AS subject, '' AS reclists LIMIT 0")
             return
         assert self.program.listings is not None
-        self._view("j_listings", self.program.listings, keep=True)
+        self.view("j_listings", self.program.listings, keep=True)
         self._listing_ends()
         position = " ".join(f"WHEN {slit(n)} THEN {self.names.index(n)}" for n in self.names)
         columns = []
@@ -144,7 +145,7 @@ class SparkLines:
                 f"AS rec_{self.names.index(n)}"
             )
         recs = _joined("collect_list(l.seq)", "CAST(x AS STRING)")
-        self._view(
+        self.view(
             "j_lists",
             f"SELECT subject, {_joined('collect_list(pos)', 'CAST(x AS STRING)')} AS reclists, "
             f"{', '.join(columns)} FROM (SELECT l.subject, l.list, CASE l.list {position} END "
@@ -155,7 +156,7 @@ class SparkLines:
 
     def _reasons(self) -> None:
         if self.program.reasons is None:
-            self._view(
+            self.view(
                 "j_reasons",
                 "SELECT CAST(NULL AS STRING) AS subject, '' AS reasons, "
                 "CAST(0 AS BIGINT) AS counted LIMIT 0",
@@ -171,7 +172,7 @@ class SparkLines:
             + _js("x.item")
             + ", ',\"date\":\"', x.start, '\",\"points\":', CAST(x.points AS STRING), '}')"
         )
-        self._view(
+        self.view(
             "j_reasons",
             f"SELECT subject, concat_ws(',', transform({ranked}, x -> {each})) AS reasons, "
             "count(*) AS counted FROM contributions WHERE points <> 0 GROUP BY subject",
@@ -220,7 +221,7 @@ class SparkLines:
             f"{_kind('s.subject')} AS kind, l.reclists "
             f"FROM ({self.program.scores}) s LEFT JOIN j_lists l ON l.subject = s.subject"
         )
-        self._view(
+        self.view(
             "j_subjects",
             f"SELECT *, concat(kind, '{_OK}', coalesce(CAST(score AS STRING), ''), '{_OK}', "
             f"coalesce(reclists, '')) AS okey, {self._limits()} AS limits FROM ({inner}) s",
