@@ -4,8 +4,9 @@ For each size it builds (or reuses) a ledger, then in the same run:
 
 - times `verify_registry` end to end (every record's leaf recomputed from its
   stored content, every position, permission, entry, head signature and
-  root, and one checkpoint's consistency proof), with the peak memory of
-  this process and its workers;
+  root, and one checkpoint's consistency proof), with the peak memory and
+  the CPU time of this process and its workers (on a shared machine the CPU
+  time per leaf says more than the wall time);
 - measures the floor: SHA-256 of the same stored leaves' bytes, one core,
   hashlib in a tight loop (the leaf bytes are rebuilt from the stored
   records first, outside the timing).
@@ -28,6 +29,7 @@ import hashlib
 import multiprocessing as mp
 import os
 import random
+import resource
 import tempfile
 import time
 from collections import deque
@@ -217,6 +219,14 @@ def hash_floor(registry: Registry, limit: int) -> tuple[float, int]:
     return count / total, count
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (verify's workers, once its pool
+    has shut down): less sensitive than wall time to what else runs on the machine."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run(data: Path, leaves: int) -> None:
     registry = build(data, leaves)
     with registry.engine.connect() as conn:
@@ -232,14 +242,19 @@ def run(data: Path, leaves: int) -> None:
     load_before = os.getloadavg()[0]
     sampler = MemorySampler()
     sampler.start()
+    cpu_before = _cpu_seconds()
     started = time.perf_counter()
     report = verify_registry(registry, checkpoints=(claim,))
     seconds = time.perf_counter() - started
+    cpu = _cpu_seconds() - cpu_before
     peak = sampler.stop()
     assert report.ok, report.problems
     assert report.leaves == size, (report.leaves, size)
     rate = size / seconds
-    print(f"verify {size:,} leaves: {seconds:.1f} s = {rate:,.0f} leaves/s, peak {peak:,.0f} MiB")
+    print(
+        f"verify {size:,} leaves: {seconds:.1f} s = {rate:,.0f} leaves/s, peak {peak:,.0f} MiB, "
+        f"CPU {cpu:.1f} s ({cpu / size * 1e6:.2f} us a leaf)"
+    )
     floor, hashed = hash_floor(registry, min(size, 2_000_000))
     print(f"floor: SHA-256 of {hashed:,} stored leaves' bytes: {floor:,.0f} leaves/s")
     load_after = os.getloadavg()[0]
@@ -247,7 +262,8 @@ def run(data: Path, leaves: int) -> None:
     note = (
         f"{size:,} leaves ({report.records:,} records, {report.heads:,} signed heads, one "
         f"checkpoint proved) in {seconds:.1f} s, 2 worker processes; peak memory {peak:,.0f} MiB "
-        f"(RSS, this process and its workers); load average {load_before:.2f} before, "
+        f"(RSS, this process and its workers); CPU {cpu:.1f} s in all ({cpu / size * 1e6:.2f} us "
+        f"a leaf, this process and its workers); load average {load_before:.2f} before, "
         f"{load_after:.2f} after. Ledger written by the benchmark's generator with the real "
         "leaf, insert and sealing functions (not by ingest), a head per 50,000 records; the "
         f"floor hashed {hashed:,} of the stored leaves' bytes"

@@ -178,3 +178,55 @@ def test_chunks_on_postgresql_in_workers(pg_url: str, tmp_path: Path) -> None:
         assert problems[0].startswith("ledger entry #20 (source court, reference C-18): ")
         assert problems[1] == "ledger entry #33 is missing (next is #34)"
     registry.close()
+
+
+def test_a_correction_of_an_erased_record_is_checked_against_the_kept_row(
+    registry: Registry,
+    filled: Path,  # noqa: F811
+) -> None:
+    """The correction's target is looked up per record (not joined): live, then erased."""
+    target = G + 7  # C-7, which C-fix corrects
+    registry.erase(target, "retention period over")
+    for bits in BITS:
+        report = verify_registry(registry, workers=0, chunk_bits=bits)
+        assert report.ok, (bits, report.problems)
+        assert report.records == 2500  # C-7 is erased: 2,501 - 1 recomputed
+    # The kept row now names another reference: the correction no longer points at it.
+    edit(filled, f"UPDATE erased SET reference = 'C-8' WHERE seq = {target}")
+    problems = verify_registry(registry, workers=0).problems
+    assert (
+        f"ledger entry #{G + 2500} (source court, reference C-fix): its corrects link does "
+        "not point at the record it names"
+    ) in problems
+
+
+# Attribute texts and whether the fast check certifies them as the canonical (RFC 8785)
+# form of a non-empty object, worked out by hand: sorted keys, no spaces, integers below
+# 2**53, no lists or fractions (those it leaves to `attributes_problem`).
+ATTRIBUTES = [
+    ('{"amount":5000,"case":"(2019) No. 1"}', True),
+    ('{"a":{"b":1,"c":null},"d":false,"e":true}', True),
+    ('{"a":[1,"x"]}', False),  # a list: left to the reference check (which accepts it)
+    ('{"case":"(2019) No. 1","amount":5000}', False),  # keys out of order
+    ('{"amount": 5000}', False),  # a space
+    ('{"amount":5000}\n', False),  # trailing whitespace
+    ("{}", False),  # empty
+    ("[1,2]", False),  # not an object
+    ('{"a":1},"corrects":"C-7"', False),  # a field moved into the text
+    ('{"a":1,"a":1}', False),  # a key twice
+    ('{"a":"\\u0041"}', False),  # an escape RFC 8785 does not write
+    ('{"n":9007199254740993}', False),  # beyond 2**53: not written as is
+    ('{"x":1.5}', False),  # a fraction: left to the reference check (which accepts it)
+]
+
+
+@pytest.mark.parametrize(("text", "canonical"), ATTRIBUTES)
+def test_the_fast_attribute_check_never_accepts_what_the_reference_refuses(
+    text: str, canonical: bool
+) -> None:
+    from credence.store.verify_chunks import _canonical_attributes
+    from credence.store.verify_records import attributes_problem
+
+    assert _canonical_attributes(text) is canonical
+    if canonical:
+        assert attributes_problem(text) is None
