@@ -101,9 +101,11 @@ def test_the_auditor_sees_the_match_with_its_evidence_and_each_person_is_logged(
     assert "(threshold 0.99)" in text
     rows = dict(re.findall(r'<tr data-field="(\w+)">(.*?)</tr>', text, re.S))
     assert rows.keys() == {"name", "birth_date", "region"}
-    assert "<td>Xiaoming Wang</td><td>the same name</td><td>yes</td>" in rows["name"]
-    assert "<td>1980-01-01</td><td>the same date</td><td>yes</td>" in rows["birth_date"]
-    assert "<td>110105</td><td>the same district</td><td>yes</td>" in rows["region"]
+    assert '<td class="said">Xiaoming Wang</td><td>the same name</td><td>yes</td>' in rows["name"]
+    assert (
+        '<td class="said">1980-01-01</td><td>the same date</td><td>yes</td>' in rows["birth_date"]
+    )
+    assert '<td class="said">110105</td><td>the same district</td><td>yes</td>' in rows["region"]
     assert 'action="/review/confirm"' in text and 'action="/review/reject"' in text
     # One read of the person logged for this page view, as GET /v1/matches logs it.
     reads = _auditor_reads(w)
