@@ -168,8 +168,12 @@ def _steps(conn: sa.Connection, service: Service, steps: list[Step]) -> list[int
 # --- resolution ------------------------------------------------------------------------
 
 
-def resolve(service: Service) -> dict[str, int]:
-    """Match every unmatched (or ambiguous) record; links become pending matches."""
+def resolve(service: Service, engine: str = "duckdb") -> dict[str, int]:
+    """Match every unmatched (or ambiguous) record; links become pending matches.
+
+    `engine` runs the Splink model on DuckDB (in process) or on Spark
+    (CREDENCE_SPARK_MASTER, local[*] by default); the links are the same.
+    """
     from credence.identity.keys import Identity
     from credence.identity.model import score_pairs
     from credence.identity.references import organisation_references, person_references
@@ -183,13 +187,18 @@ def resolve(service: Service) -> dict[str, int]:
         refs = {"person": person_references(conn), "organisation": organisation_references(conn)}
     rows = {str(r.id): r for r in waiting}
     counts["considered"] = len(rows)
+    spark = None
+    if engine == "spark" and rows:
+        from credence.identity.spark import spark_session
+
+        spark = spark_session(service.settings.spark_master, service.settings.spark_driver_memory)
     for kind, references in refs.items():
         side = [
             Identity(str(r.id), r.name, r.birth_date, (r.region,))
             for r in waiting
             if r.kind == kind
         ]
-        pairs = score_pairs(side, references, kind == "person")
+        pairs = score_pairs(side, references, kind == "person", engine, spark)
         counts["pairs"] += len(pairs)
         links, ambiguous = decide(pairs, kind == "person")
         with write_transaction(service.engine) as conn:
