@@ -15,17 +15,15 @@ to the auditors' queue. Every step is a `match` ledger entry.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from credence.core.canonical import canonical_json
 from credence.core.catalogue import REVOCATION
 from credence.ingest.checking import check_batch
-from credence.ledger.entries import match_entry, text_hash
+from credence.ledger.entries import match_entry, salted_hash, text_hash
 from credence.service.errors import Conflict, Invalid, NotFound
 from credence.store.database import write_transaction
 from credence.store.schema import sources, unidentified
@@ -132,13 +130,8 @@ def _insert(conn: sa.Connection, party: Party, kind: str, ident: Any, rec: Any, 
     ).inserted_primary_key
     assert new is not None
     case = int(new[0])
-    detail = _salted(salt, {**ident, "item": rec.item, "reference": rec.reference})
+    detail = salted_hash(salt, {**ident, "item": rec.item, "reference": rec.reference})
     return (case, "received", detail, {})
-
-
-def _salted(salt: bytes, fields: dict[str, Any]) -> str:
-    """A commitment to personal fields that a guess of them cannot confirm without the salt."""
-    return hashlib.sha256(salt + canonical_json(fields)).hexdigest()
 
 
 def _step(
@@ -206,7 +199,7 @@ def resolve(service: Service, engine: str = "duckdb") -> dict[str, int]:
             for link in links:
                 row = rows[link.record]
                 evidence = link.evidence()
-                detail = _salted(row.salt, {"evidence": evidence, "subject": link.subject})
+                detail = salted_hash(row.salt, {"evidence": evidence, "subject": link.subject})
                 values = {
                     "status": "pending",
                     "subject": link.subject,
