@@ -238,7 +238,7 @@ def confirm(service: Service, party: Party, case: int) -> dict[str, Any]:
         raise Conflict(
             f"match {case} is {row.status}: only a pending or disputed match is confirmed"
         )
-    reference = row.reference if row.record_seq is None else f"match-{case}-upheld"
+    reference = _upheld_reference(service, row)
     seq = _append(
         service,
         row,
@@ -295,7 +295,8 @@ def dispute(service: Service, party: Party, case: int, reason: object) -> dict[s
             {
                 "item": REVOCATION,
                 "subject": row.subject,
-                "reference": f"match-{case}-disputed",
+                "reference": f"match-{case}-disputed"
+                + ("" if row.revoked_seq is None else f"-{row.record_seq}"),
                 "occurred_on": service.today().isoformat(),
                 "corrects": _current_reference(service, row),
             },
@@ -304,6 +305,21 @@ def dispute(service: Service, party: Party, case: int, reason: object) -> dict[s
         _step(conn, service, case, "disputed", text_hash(text), values)
     service.touch()
     return match_view(service, case)
+
+
+def _upheld_reference(service: Service, row: Any) -> str:
+    """The reference of the record a confirmation appends, new in each round of review.
+
+    The first confirmation appends the record under the source's reference; an
+    auditor upholding it after a dispute appends it again as `match-<id>-upheld`,
+    and after a later dispute as `match-<id>-upheld-<the revocation's seq>`
+    (a reference is used once per source). It depends only on the row, so a
+    confirmation cut short and repeated appends the same record.
+    """
+    if row.record_seq is None:
+        return str(row.reference)
+    first = _current_reference(service, row) == row.reference
+    return f"match-{row.id}-upheld" + ("" if first else f"-{row.revoked_seq}")
 
 
 def _current_reference(service: Service, row: Any) -> str:

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from credence.service import matches
-from credence.store.schema import unidentified
+from credence.store.schema import records, unidentified
 from credence.store.verify import verify_registry
 from tests.conftest import PERSON, PERSON_2
 from tests.identity.test_matches_api import BORN, REGION, _register, _unidentified
@@ -157,4 +157,31 @@ def test_a_confirmation_cut_short_is_named_until_it_is_completed(world: World) -
         "(a confirmation cut short: confirm it again)"
     ]
     assert w.client.post("/v1/matches/1/confirm", headers=w.auth("auditor")).status_code == 200
+    assert _problems(w) == []
+
+
+def test_a_match_upheld_may_be_disputed_and_upheld_again(lived: World) -> None:
+    """Each round of review appends records under new references (one use per source)."""
+    w = lived
+    assert w.check(PERSON)["decision"] == "deny"  # upheld once
+    why = {"reason": "I still have never been before that court"}
+    got = w.client.post("/v1/me/matches/1/dispute", json=why, headers=w.auth("person"))
+    assert got.status_code == 200, got.text
+    assert w.check(PERSON)["decision"] == "allow"  # disputed again: stops counting at once
+    assert w.client.post("/v1/matches/1/confirm", headers=w.auth("auditor")).status_code == 200
+    assert w.check(PERSON)["decision"] == "deny"  # upheld again: counts again
+    with w.service.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(records.c.seq, records.c.reference)
+            .where(
+                records.c.subject == PERSON,
+                records.c.item != "administrative.resident-registration",
+            )
+            .order_by(records.c.seq)
+        ).all()
+    (_, r1), (_, r2), (s3, r3), (s4, r4), (s5, r5) = rows
+    assert [r1, r2, r3] == ["U-1", "match-1-disputed", "match-1-upheld"]
+    assert [r4, r5] == [f"match-1-disputed-{s3}", f"match-1-upheld-{s4}"]
+    row = _row(w, 1)
+    assert (row.status, row.record_seq, row.revoked_seq) == ("confirmed", s5, s4)
     assert _problems(w) == []
