@@ -11,7 +11,7 @@ weights within 1e-4 and probabilities within 1e-6 (the precision the
 evidence is kept at), and the same `proposed` ledger entries, whose detail
 commits to the rounded evidence and the subject.
 
-Marked `spark`; skipped when PySpark is not installed.
+Marked `spark` and `slow` (about a minute); skipped when PySpark is not installed.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from credence.store.registry import Registry
 from credence.store.schema import entries, unidentified
 from tests.serving import cli
 
-pytestmark = pytest.mark.spark
+# `slow` too: about a minute (a JVM), kept out of `make test` once the spark tier is in it.
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 REGIONS = ("110105", "110108", "310104")
 NEXT = {"110105": "110106", "110108": "110109", "310104": "310105"}  # a neighbouring district
