@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from credence.cli import intake, keys, ledger, registry, rulebooks, scoring, serving
+from credence.cli import export, intake, keys, ledger, registry, rulebooks, scoring, serving
 from credence.cli.boundary import BoundaryGroup
 from credence.cli.identity import identity_app
 from credence.cli.witness import witness_app
@@ -51,6 +51,7 @@ COMMANDS = (
     intake.synth,
     *ledger.COMMANDS,
     *scoring.COMMANDS,
+    export.export,
     serving.serve,
     intake.demo,
 )

@@ -37,6 +37,12 @@ UNVERIFIED_HELP = (
     "Go on when the registry fails its integrity checks (with a warning); "
     "without it such a registry is refused"
 )
+ENGINE_HELP = "sql (the store), duckdb (batch) or spark (PySpark, CREDENCE_SPARK_MASTER)"
+FORMAT_HELP = "jsonl (default) or parquet (a directory; spark only); default: by --out's suffix"
+SNAPSHOT_HELP = (
+    "Score an export made by `credence export --format parquet DIR` (spark only; "
+    "no registry needed, e.g. on a cluster)"
+)
 KNOWN_AT_HELP = "Only records the ledger had signed by the end of this day: replays a past result"
 
 
@@ -170,35 +176,95 @@ def integrity_gate(registry: Registry, unverified: bool) -> None:
         )
 
 
+def _output_format(fmt: str | None, out: Path | None, engine: str) -> str:
+    """jsonl or parquet: as told, else by --out's suffix; Parquet only from Spark, to a path."""
+    chosen = fmt or ("parquet" if out and out.suffix == ".parquet" else "jsonl")
+    if chosen not in ("jsonl", "parquet"):
+        fail(f"--format must be jsonl or parquet, not {chosen!r}")
+    if chosen == "parquet" and (engine != "spark" or out is None):
+        fail("--format parquet needs --engine spark and --out DIR")
+    return chosen
+
+
 def score(
     rulebook: str = typer.Option("gov-default", "--rulebook", help=RULEBOOK_HELP),
     as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
     known_at: str | None = typer.Option(None, "--known-at", help=KNOWN_AT_HELP),
-    engine: str = typer.Option("duckdb", "--engine", help="sql (the store) or duckdb (batch)"),
+    engine: str = typer.Option("duckdb", "--engine", help=ENGINE_HELP),
     out: Path | None = typer.Option(None, "--out", help="Write JSONL here (default: stdout)"),
+    fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
+    snapshot: Path | None = typer.Option(None, "--snapshot", help=SNAPSHOT_HELP),
     unverified: bool = typer.Option(False, "--unverified", help=UNVERIFIED_HELP),
 ) -> None:
     """Assess every subject: one JSON line each (score, grade, lists, measures, reasons)."""
-    from credence.scoring.service import ENGINES, Tally, open_rulebook, score_jsonl
+    from credence.scoring.service import ENGINES, Tally, open_rulebook, score_jsonl, score_spark
 
     if engine not in ENGINES:
         fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    chosen = _output_format(fmt, out, engine)
     when = _when(as_of, known_at)
+    if engine == "spark":
+        _need_pyspark()
+    if snapshot is not None:
+        _score_export(snapshot, rulebook, when, out, chosen, engine)
+        return
     counts: Counter[str] = Counter()
     tally = Tally()
     with opened() as registry, user_errors():
         integrity_gate(registry, unverified)
         rb = open_rulebook(registry, rulebook)
         with progress_bar(console if out else err) as bar:
-            outcomes = score_jsonl(
-                registry, settings(), rb, when, out, engine, stage_progress(bar), tally
-            )
+            if engine == "spark":
+                outcomes = score_spark(
+                    registry, settings(), rb, when, out, chosen, stage_progress(bar), tally
+                )
+            else:
+                outcomes = score_jsonl(
+                    registry, settings(), rb, when, out, engine, stage_progress(bar), tally
+                )
         n = sum(o.subjects for o in outcomes)
         for outcome in outcomes:
             add_outcome_count(counts, outcome)
     report = console if out else err
     report.print(summarise(counts, rb))
     for line in score_summary(rb, when, n, tally):
+        report.print(line, highlight=False, markup=False, soft_wrap=True)
+    if out:
+        report.print(f"written to {out}", highlight=False, soft_wrap=True)
+
+
+def _need_pyspark() -> None:
+    from credence.engines.spark_session import MISSING, spark_available
+
+    if not spark_available():
+        fail(MISSING)
+
+
+def _score_export(
+    path: Path, rulebook: str, when: When, out: Path | None, fmt: str, engine: str
+) -> None:
+    """`score --snapshot DIR`: Spark over an export, with no registry (a cluster's driver)."""
+    from credence.core.rulebook import load_rulebook, resolve_rulebook_path
+    from credence.engines.spark_snapshot import read_export
+    from credence.scoring.service import Tally, score_spark_input
+    from credence.store.registry import Registry
+
+    if engine != "spark":
+        fail("--snapshot needs --engine spark")
+    if when.known_at is not None:
+        fail("--known-at needs the registry's tree heads: replay with the registry, not --snapshot")
+    config = settings()
+    tally = Tally()
+    with user_errors():
+        rb = load_rulebook(resolve_rulebook_path(rulebook), Registry.load_catalogue(config))
+        source = read_export(path)
+        outcomes = score_spark_input(config, source, rb, when.as_of, None, out, fmt, tally)
+    counts: Counter[str] = Counter()
+    for outcome in outcomes:
+        add_outcome_count(counts, outcome)
+    report = console if out else err
+    report.print(summarise(counts, rb))
+    for line in score_summary(rb, when, sum(o.subjects for o in outcomes), tally):
         report.print(line, highlight=False, markup=False, soft_wrap=True)
     if out:
         report.print(f"written to {out}", highlight=False, soft_wrap=True)
@@ -249,11 +315,11 @@ def simulate(
 ) -> None:
     """What a rule change would do: grades, lists and measures, by kind and region."""
     from credence.cli.simulate_report import print_simulation
-    from credence.scoring.service import ENGINES, open_rulebook
+    from credence.scoring.service import open_rulebook
     from credence.scoring.service import simulate as run
 
-    if engine not in ENGINES:
-        fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if engine not in ("sql", "duckdb"):
+        fail(f"--engine must be sql or duckdb for simulate, not {engine!r}")
     when = _when(as_of, None)
     with opened() as registry, user_errors():
         current = open_rulebook(registry, against)

@@ -33,13 +33,14 @@ from credence.engines.errors import SnapshotError
 from credence.engines.snapshot import Snapshot, ensure_snapshot
 from credence.engines.snapshot_check import check_snapshot
 from credence.engines.snapshot_state import mac_key
+from credence.engines.spark_snapshot import SparkInput
 from credence.engines.store import StoreEngine
 from credence.scoring.heads import snapshot_head, store_head
 from credence.settings import Settings
 from credence.store.registry import Registry
 from credence.store.schema import records, suppressions
 
-ENGINES = ("sql", "duckdb")
+ENGINES = ("sql", "duckdb", "spark")
 # kind, grade, (list, colour) entered, measures: what a summary counts subjects by
 OutcomeKey = tuple[SubjectKind, str | None, tuple[tuple[str, str], ...], tuple[str, ...]]
 DEFAULT_RULEBOOK = "gov-default"
@@ -110,8 +111,8 @@ def assess_all(
             yield from eng.assess_all()
             tally.subjects_held = eng.subjects_held()
         return
-    if engine != "duckdb":
-        raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if engine != "duckdb":  # the spark engine writes lines only (`score_spark`)
+        raise ValueError(f"assessments one by one come from sql or duckdb, not {engine!r}")
     batch = _batch_engine(registry, settings, rulebook, when, size, tally, progress)
     yield from batch.run(
         progress=(lambda done, total: progress("score", done, total)) if progress else None
@@ -136,6 +137,8 @@ def score_jsonl(
     lines are the same either way (the cross-engine tests compare them).
     """
     tally = tally if tally is not None else Tally()
+    if engine == "spark":
+        return score_spark(registry, settings, rulebook, when, out, "jsonl", progress, tally)
     if engine != "duckdb":
         found: dict[OutcomeKey, int] = {}
 
@@ -158,6 +161,57 @@ def score_jsonl(
     if tmp and out:
         tmp.replace(out)
     tally.subjects_held = batch.subjects_held
+    return run.outcomes
+
+
+def score_spark(
+    registry: Registry,
+    settings: Settings,
+    rulebook: Rulebook,
+    when: When,
+    out: Path | None,
+    fmt: str = "jsonl",
+    progress: Callable[[str, int, int], None] | None = None,
+    tally: Tally | None = None,
+) -> list[OutcomeCount]:
+    """Every subject scored by Spark over the verified snapshot, written as `fmt` to `out`."""
+    tally = tally if tally is not None else Tally()
+    size = known_size(registry, when)
+    if progress:
+        progress("snapshot", 0, -1)
+    snapshot = verified_snapshot(
+        registry,
+        settings,
+        progress=(lambda done, total: progress("snapshot", done, total)) if progress else None,
+        proving=(lambda done, total: progress("prove snapshot", done, total)) if progress else None,
+    )
+    tally.ledger = snapshot_head(snapshot) if size is None else store_head(registry, size)
+    source = SparkInput(snapshot.path, snapshot.buckets, tally.ledger, tuple(suppressed(registry)))
+    return score_spark_input(settings, source, rulebook, when.as_of, size, out, fmt, tally)
+
+
+def score_spark_input(
+    settings: Settings,
+    source: SparkInput,
+    rulebook: Rulebook,
+    as_of: dt.date,
+    size: int | None,
+    out: Path | None,
+    fmt: str,
+    tally: Tally,
+) -> list[OutcomeCount]:
+    """Spark over `source` (the data directory's snapshot or an export), on the set master."""
+    from credence.engines.spark import SparkEngine
+    from credence.engines.spark_session import spark_session
+
+    spark = spark_session(
+        settings.spark_master, settings.spark_driver_memory, shuffle_partitions=source.buckets
+    )
+    engine = SparkEngine(spark, source, rulebook, as_of, size)
+    sink = None if out else sys.stdout.buffer
+    run = engine.write(out, fmt, source.ledger, sink)
+    tally.ledger = source.ledger
+    tally.subjects_held = run.subjects_held
     return run.outcomes
 
 
