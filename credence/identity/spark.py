@@ -8,18 +8,22 @@ marker `spark`). Splink compares names with Jaro-Winkler and dates with
 Damerau-Levenshtein through Java UDFs in a jar it ships; the jar must be on
 the session's class path when the session starts, so the session is made
 here with it (`spark.jars`). PySpark is optional (`credence[spark]`), so
-nothing imports it at module level.
+nothing imports it at module level. The session is not the scoring engine's
+(credence.engines.spark_session), which needs no jar.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import sys
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+
+from credence.engines.spark_session import spark_available
+
+__all__ = ["MISSING", "predict", "spark_available", "spark_session"]
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -31,11 +35,6 @@ MISSING = (
 # Candidate pairs are few beside the records of a scoring run: a few shuffle partitions
 # keep a local run quick, and Splink repartitions its big intermediate tables itself.
 SHUFFLE_PARTITIONS = 8
-
-
-def spark_available() -> bool:
-    """Whether PySpark can be imported (without importing it)."""
-    return importlib.util.find_spec("pyspark") is not None
 
 
 def spark_session(master: str = "local[*]", memory: str = "2g") -> SparkSession:
