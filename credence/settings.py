@@ -40,9 +40,10 @@ class Settings(BaseSettings):
     score_buckets: int = Field(default=16, ge=1, le=4096)
     # Memory DuckDB may use for batch scoring before it spills to disk.
     duckdb_memory_limit: str = "3GB"
-    # Spark master for `credence score --engine spark`: local[*] runs Spark in this
-    # process on every core; spark://host:7077 (or yarn, k8s://...) a cluster, whose
-    # workers need credence installed and must read the snapshot (`credence export`).
+    # Spark master for `credence score --engine spark` and `credence identity resolve
+    # --engine spark`: local[*] runs Spark in this process on every core;
+    # spark://host:7077 (or yarn, k8s://...) a cluster, whose workers need credence
+    # installed and, for scoring, must read the snapshot (`credence export`).
     spark_master: str = "local[*]"
     # Memory of the Spark driver (spark.driver.memory), which in local mode also runs
     # every task; beyond it Spark spills to disk. A cluster sizes its executors itself.

@@ -74,11 +74,13 @@ def _portal(app: FastAPI) -> None:
 
     from fastapi.staticfiles import StaticFiles
 
+    from credence.portal.review import router as review_router
     from credence.portal.routes import router
 
     static = Path(__file__).parent.parent / "portal" / "static"
     app.mount("/portal-static", StaticFiles(directory=static), name="portal-static")
     app.include_router(router)
+    app.include_router(review_router)
 
 
 def _bearer_in_schema(app: FastAPI) -> None:

@@ -1,12 +1,13 @@
 """The Splink model: candidate pairs by blocking, then Fellegi-Sunter match weights.
 
-The model is written once as Splink settings and runs on DuckDB here (Splink
-transpiles the same settings for Spark at scale: pass a SparkAPI instead of
-the DuckDBAPI). Its m and u probabilities are fixed, not trained, and there
-is no term-frequency adjustment, so a pair's weight never depends on the
-batch it came in with and can be recomputed from the evidence alone
-(docs/identity.md). Common names are handled by the hard rules instead
-(credence.identity.rules). Nothing is downloaded: Splink's SQL runs in-process.
+The model is written once as Splink settings and runs on DuckDB here or, with
+engine="spark", on Spark through Splink's SparkAPI (credence.identity.spark),
+which transpiles the same settings to Spark SQL. Its m and u probabilities are
+fixed, not trained, and there is no term-frequency adjustment, so a pair's
+weight never depends on the batch it came in with and can be recomputed from
+the evidence alone (docs/identity.md). Common names are handled by the hard
+rules instead (credence.identity.rules). Nothing is downloaded: Splink's SQL
+runs in-process.
 """
 
 from __future__ import annotations
@@ -133,17 +134,45 @@ def prepare(side: Sequence[Identity]) -> pa.Table:
     return pa.Table.from_pylist([i.row() for i in side], schema=_SCHEMA)
 
 
+ENGINES = ("duckdb", "spark")
+
+
 def score_pairs(
-    records: Sequence[Identity], references: Sequence[Identity], person: bool
+    records: Sequence[Identity],
+    references: Sequence[Identity],
+    person: bool,
+    engine: str = "duckdb",
+    spark: Any = None,
 ) -> list[ScoredPair]:
-    """Every blocked candidate pair of a record and a reference identity, scored."""
+    """Every blocked candidate pair of a record and a reference identity, scored.
+
+    `engine` is where Splink runs the settings: `duckdb` (in memory, here) or
+    `spark` (on `spark`, a session from credence.identity.spark).
+    """
     if not records or not references:
         return []
-    return score_tables(prepare(records), prepare(references), person)
+    return score_tables(prepare(records), prepare(references), person, engine, spark)
 
 
-def score_tables(records: pa.Table, references: pa.Table, person: bool) -> list[ScoredPair]:
-    """score_pairs on prepared sides: Splink's blocking and scoring on DuckDB, in memory."""
+def score_tables(
+    records: pa.Table,
+    references: pa.Table,
+    person: bool,
+    engine: str = "duckdb",
+    spark: Any = None,
+) -> list[ScoredPair]:
+    """score_pairs on prepared sides: Splink's blocking and scoring, then the evidence."""
+    if engine == "spark":
+        from credence.identity.spark import predict
+
+        return _pairs(predict(spark, records, references, settings(person)), person)
+    if engine != "duckdb":
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    return _pairs(_predict_duckdb(records, references, person), person)
+
+
+def _predict_duckdb(records: pa.Table, references: pa.Table, person: bool) -> pa.Table:
+    """Splink on an in-memory DuckDB: the scored pairs as an Arrow table."""
     import duckdb
     from splink import DuckDBAPI, Linker
 
@@ -155,8 +184,8 @@ def score_tables(records: pa.Table, references: pa.Table, person: bool) -> list[
         left = api.register(records, dataset_display_name="credence_records")
         right = api.register(references, dataset_display_name="credence_references")
         linker = Linker([left, right], settings(person))
-        found = linker.inference.predict(warning_mode="never").as_pyarrow_table()  # type: ignore[no-untyped-call]
-        return _pairs(found, person)
+        found: pa.Table = linker.inference.predict(warning_mode="never").as_pyarrow_table()  # type: ignore[no-untyped-call]
+        return found
     finally:
         con.close()
 

@@ -160,6 +160,12 @@ def rulebook_entry(seq: int, name: str, sha256: str) -> bytes:
     return _leaf(seq, RULEBOOK, {"name": name, "sha256": sha256})
 
 
+def salted_hash(salt: bytes, fields: dict[str, Any]) -> str:
+    """Hex SHA-256 of a salt and canonical fields: a `match` entry's commitment to personal
+    data, which a guess of the fields cannot confirm without the salt (kept in the store)."""
+    return hashlib.sha256(salt + canonical_json(fields)).hexdigest()
+
+
 def match_entry(seq: int, action: str, case: int, detail: str) -> bytes:
     """A step of identity resolution for unidentified record `case` (credence.identity).
 

@@ -213,3 +213,49 @@ def my_file_page(service: Service, subject: str) -> dict[str, Any]:
     view = files.subject_file(service, subject)
     view["titles"] = {code: item.title for code, item in service.registry.catalogue.items.items()}
     return view
+
+
+# How each evidence level reads to an auditor (credence.identity.model's level names).
+LEVEL_WORDS = {
+    "name": {
+        "exact": "the same name",
+        "close": "nearly the same (Jaro-Winkler ≥ 0.94)",
+        "similar": "similar (Jaro-Winkler ≥ 0.85)",
+        "else": "different",
+    },
+    "birth_date": {"exact": "the same date", "typo": "one edit apart", "else": "different"},
+    "region": {
+        "same": "the same district",
+        "prefecture": "the same prefecture",
+        "else": "different",
+    },
+}
+FIELD_WORDS = {"name": "Name", "birth_date": "Birth date", "region": "Region"}
+
+
+def review_page(service: Service, queue: list[dict[str, Any]]) -> dict[str, Any]:
+    """The auditors' queue as `GET /v1/matches` gives it, each field's evidence in words.
+
+    Nothing is added to what the API shows: each row pairs a field the record
+    said with the level its comparison reached and whether it agreed.
+    """
+    shown = []
+    for match in queue:
+        evidence = match["evidence"] or {}
+        levels = evidence.get("levels", {})
+        said = match.get("as_received") or {}
+        fields = [f for f in ("name", "birth_date", "region") if f in levels]
+        rows = [
+            {
+                "field": f,
+                "label": FIELD_WORDS[f],
+                "said": said.get(f),
+                "level": levels[f],
+                "words": LEVEL_WORDS[f].get(levels[f], levels[f]),
+                "agreed": f in evidence.get("agreed", []),
+            }
+            for f in fields
+        ]
+        shown.append({**match, "fields": rows})
+    titles = {code: item.title for code, item in service.registry.catalogue.items.items()}
+    return {"matches": shown, "titles": titles}

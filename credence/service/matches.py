@@ -15,17 +15,15 @@ to the auditors' queue. Every step is a `match` ledger entry.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from credence.core.canonical import canonical_json
 from credence.core.catalogue import REVOCATION
 from credence.ingest.checking import check_batch
-from credence.ledger.entries import match_entry, text_hash
+from credence.ledger.entries import match_entry, salted_hash, text_hash
 from credence.service.errors import Conflict, Invalid, NotFound
 from credence.store.database import write_transaction
 from credence.store.schema import sources, unidentified
@@ -132,13 +130,8 @@ def _insert(conn: sa.Connection, party: Party, kind: str, ident: Any, rec: Any, 
     ).inserted_primary_key
     assert new is not None
     case = int(new[0])
-    detail = _salted(salt, {**ident, "item": rec.item, "reference": rec.reference})
+    detail = salted_hash(salt, {**ident, "item": rec.item, "reference": rec.reference})
     return (case, "received", detail, {})
-
-
-def _salted(salt: bytes, fields: dict[str, Any]) -> str:
-    """A commitment to personal fields that a guess of them cannot confirm without the salt."""
-    return hashlib.sha256(salt + canonical_json(fields)).hexdigest()
 
 
 def _step(
@@ -168,8 +161,12 @@ def _steps(conn: sa.Connection, service: Service, steps: list[Step]) -> list[int
 # --- resolution ------------------------------------------------------------------------
 
 
-def resolve(service: Service) -> dict[str, int]:
-    """Match every unmatched (or ambiguous) record; links become pending matches."""
+def resolve(service: Service, engine: str = "duckdb") -> dict[str, int]:
+    """Match every unmatched (or ambiguous) record; links become pending matches.
+
+    `engine` runs the Splink model on DuckDB (in process) or on Spark
+    (CREDENCE_SPARK_MASTER, local[*] by default); the links are the same.
+    """
     from credence.identity.keys import Identity
     from credence.identity.model import score_pairs
     from credence.identity.references import organisation_references, person_references
@@ -183,13 +180,18 @@ def resolve(service: Service) -> dict[str, int]:
         refs = {"person": person_references(conn), "organisation": organisation_references(conn)}
     rows = {str(r.id): r for r in waiting}
     counts["considered"] = len(rows)
+    spark = None
+    if engine == "spark" and rows:
+        from credence.identity.spark import spark_session
+
+        spark = spark_session(service.settings.spark_master, service.settings.spark_driver_memory)
     for kind, references in refs.items():
         side = [
             Identity(str(r.id), r.name, r.birth_date, (r.region,))
             for r in waiting
             if r.kind == kind
         ]
-        pairs = score_pairs(side, references, kind == "person")
+        pairs = score_pairs(side, references, kind == "person", engine, spark)
         counts["pairs"] += len(pairs)
         links, ambiguous = decide(pairs, kind == "person")
         with write_transaction(service.engine) as conn:
@@ -197,7 +199,7 @@ def resolve(service: Service) -> dict[str, int]:
             for link in links:
                 row = rows[link.record]
                 evidence = link.evidence()
-                detail = _salted(row.salt, {"evidence": evidence, "subject": link.subject})
+                detail = salted_hash(row.salt, {"evidence": evidence, "subject": link.subject})
                 values = {
                     "status": "pending",
                     "subject": link.subject,
@@ -236,7 +238,7 @@ def confirm(service: Service, party: Party, case: int) -> dict[str, Any]:
         raise Conflict(
             f"match {case} is {row.status}: only a pending or disputed match is confirmed"
         )
-    reference = row.reference if row.record_seq is None else f"match-{case}-upheld"
+    reference = _upheld_reference(service, row)
     seq = _append(
         service,
         row,
@@ -293,7 +295,8 @@ def dispute(service: Service, party: Party, case: int, reason: object) -> dict[s
             {
                 "item": REVOCATION,
                 "subject": row.subject,
-                "reference": f"match-{case}-disputed",
+                "reference": f"match-{case}-disputed"
+                + ("" if row.revoked_seq is None else f"-{row.record_seq}"),
                 "occurred_on": service.today().isoformat(),
                 "corrects": _current_reference(service, row),
             },
@@ -302,6 +305,21 @@ def dispute(service: Service, party: Party, case: int, reason: object) -> dict[s
         _step(conn, service, case, "disputed", text_hash(text), values)
     service.touch()
     return match_view(service, case)
+
+
+def _upheld_reference(service: Service, row: Any) -> str:
+    """The reference of the record a confirmation appends, new in each round of review.
+
+    The first confirmation appends the record under the source's reference; an
+    auditor upholding it after a dispute appends it again as `match-<id>-upheld`,
+    and after a later dispute as `match-<id>-upheld-<the revocation's seq>`
+    (a reference is used once per source). It depends only on the row, so a
+    confirmation cut short and repeated appends the same record.
+    """
+    if row.record_seq is None:
+        return str(row.reference)
+    first = _current_reference(service, row) == row.reference
+    return f"match-{row.id}-upheld" + ("" if first else f"-{row.revoked_seq}")
 
 
 def _current_reference(service: Service, row: Any) -> str:

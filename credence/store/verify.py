@@ -37,6 +37,7 @@ from credence.store.verify_chunks import (
     init_worker,
     start_worker,
 )
+from credence.store.verify_identity import check_identity
 from credence.store.verify_log import Finding, LogWalk, walk_log
 
 _PARALLEL_MIN = 100_000  # below this, starting worker processes costs more than it saves
@@ -115,6 +116,8 @@ def verify_registry(
     report.leaves, report.heads, report.records = walk.leaves, walk.heads, walk.records
     if walk.record_problem is not None:
         report.problems.insert(0, walk.record_problem[1])  # the first bad record in log order
+    if report.ok:  # the entries are the signed ones: check what the store made of them
+        report.problems.extend(check_identity(registry.engine))
     if report.ok:
         _check_checkpoints(walk, checkpoints, wanted, size, report)
         _check_witnesses(walk, checkpoints, witnesses, report)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from credence.cli.main import app
@@ -51,3 +52,21 @@ def test_resolve_reports_the_pending_match(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "considered 1 record(s)" in result.output
     assert "1 pending match(es) for review, 0 ambiguous" in result.output
+
+
+def test_resolve_on_spark_without_pyspark_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import credence.identity.spark as spark
+
+    monkeypatch.setattr(spark, "spark_available", lambda: False)
+    env = {"CREDENCE_DATA_DIR": str(tmp_path / "data")}
+    result = CliRunner().invoke(app, ["identity", "resolve", "--engine", "spark"], env=env)
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: identity resolution on Spark needs PySpark: install credence[spark] "
+        "(pip install 'credence[spark]')"
+    ]
+    result = CliRunner().invoke(app, ["identity", "resolve", "--engine", "polars"], env=env)
+    assert result.exit_code == 2
+    assert "--engine must be one of duckdb, spark, not 'polars'" in result.output
