@@ -27,6 +27,7 @@ from credence.core.assessment import Assessment
 from credence.core.cutoffs import compute_cutoffs
 from credence.core.rulebook import Rulebook
 from credence.engines.batch_json import JsonLines, OutcomeCount, line_bytes
+from credence.engines.fused import FusedProgram
 from credence.engines.merge import merge_results
 from credence.engines.snapshot import Snapshot
 from credence.engines.sqlgen import compile_program
@@ -88,21 +89,44 @@ class BatchEngine:
         self.known_size = known_size
         self.ledger = ledger
         self.subjects_held = 0  # subjects with any record known, counted as buckets are read
-        self.program = compile_program(
-            rulebook, compute_cutoffs(rulebook, as_of), "duckdb", known_size=known_size
-        )
+        cutoffs = compute_cutoffs(rulebook, as_of)
+        self.program = compile_program(rulebook, cutoffs, "duckdb", known_size=known_size)
+        self.fused = FusedProgram(rulebook, cutoffs, known_size, max_seq=snapshot.size)
         self.memory_limit = memory_limit
         self.timings = BatchTimings()
 
     def _steps(self, con: duckdb.DuckDBPyConnection, buckets: list[int]) -> None:
         """Materialise the program's steps over `records` = these buckets."""
-        files = ", ".join(f"'{self.snapshot.bucket_glob(b)}'" for b in buckets)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW records AS SELECT * FROM read_parquet([{files}])")
+        self._records(con, buckets)
         for name, sql in self.program.steps:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
         # A subject's records are all in one bucket, so the per-group counts add up exactly.
         held = con.execute(self.program.subjects).fetchone()
         self.subjects_held += int(held[0]) if held else 0
+
+    def _fused(self, con: duckdb.DuckDBPyConnection, buckets: list[int], corrected: bool) -> None:
+        """The fused pass over `records` = these buckets: `f`, one row per subject."""
+        self._records(con, buckets)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE f AS {self.fused.aggregate(corrected)}")
+        held = con.execute("SELECT count(*) FROM f").fetchone()
+        self.subjects_held += int(held[0]) if held else 0
+
+    def _records(self, con: duckdb.DuckDBPyConnection, buckets: list[int]) -> None:
+        files = ", ".join(f"'{self.snapshot.bucket_glob(b)}'" for b in buckets)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW records AS SELECT * FROM read_parquet([{files}])")
+
+    def _corrected(self, con: duckdb.DuckDBPyConnection) -> bool:
+        """`corrected`: the seqs corrected (within the known size) and `rules`; any corrected?"""
+        known = f" AND seq < {int(self.known_size)}" if self.known_size is not None else ""
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE corrected AS SELECT DISTINCT corrects_seq AS seq "
+            f"FROM corrections WHERE corrects_seq IS NOT NULL{known}"
+        )
+        for name, sql in self.program.steps:
+            if name == "rules":
+                con.execute(f"CREATE OR REPLACE TEMP TABLE rules AS {sql}")
+        found = con.execute("SELECT count(*) FROM corrected").fetchone()
+        return bool(found and found[0])
 
     def _bucket_rows(
         self, con: duckdb.DuckDBPyConnection, buckets: list[int]
@@ -140,11 +164,12 @@ class BatchEngine:
         result = JsonRun()
         con = self._connect()
         try:
+            corrected = self._corrected(con)
             groups = self.snapshot.groups(self.group_bytes)
             for index, group in enumerate(groups):
                 started = time.perf_counter()
-                self._steps(con, group)
-                counts, batches = lines.group_lines(con)
+                self._fused(con, group, corrected)
+                counts, batches = lines.fused_lines(con, self.fused)
                 took = time.perf_counter() - started
                 started = time.perf_counter()
                 for batch in batches:
