@@ -1,28 +1,35 @@
 """Scale benchmark: a 10-million-subject snapshot scored by DuckDB in buckets, bounded memory.
 
-Usage: python benchmarks/bench_scale.py [--subjects N] [--records-per-subject R]
-       [--buckets B] [--memory-limit M] [--group-mib G] [--workdir DIR] [--keep]
+Usage: python benchmarks/bench_scale.py [--copies K] [--buckets B] [--memory-limit M]
+       [--group-mib G] [--city DIR] [--workdir DIR] [--generate-only] [--drop]
 
 Data: the snapshot is GENERATED, NOT INGESTED. Ingesting 200 million rows
-through the ordinary pipeline would take hours on this machine, so the
-records are drawn with the synthetic city's own generator
-(`credence.synth`: its population, heavy-tailed activity, item mix from the
-default catalogue, attribute documents, performances after listings) and
-written straight into the snapshot's format (`snapshot._write_part`: the
-same columns, the same `records/bucket=K/part-*.parquet` layout, the same
-bucket hash, a manifest). Bad rows are not drawn (ingest would reject them)
-and there are no corrections. The city has `--subjects` subjects, of whom
-under half get records (activity is skewed), so the default city of
-22,000,000 at 9.1 records each gives about 10 million subjects with about 20
-records each: 200 million records. The figures name the exact counts.
+through the ordinary pipeline would take hours on this machine (and drawing
+them one by one with the synthesiser over two hours under load), so:
 
-The snapshot is cached under `--workdir` (default
-/tmp/credence-bench-scale/snapshot-<subjects>x<per>-b<buckets>) and reused;
-`--drop` removes it after the run. Then `BatchEngine.write_jsonl` (what
-`credence score --engine duckdb --out FILE` runs) scores it in a child
-process whose resident memory (with its own children) is sampled every
-0.1 s; the JSON lines go to /dev/null-like counting sink, so the disk is
-not the bottleneck and no 40 GB file is left behind.
+1. the records of a synthetic city are drawn by `credence.synth` (the city
+   bench_score ingests: 2,200,000 subjects, 9.1 records each, seed 1, about
+   20 million records of the default catalogue's items, with its
+   heavy-tailed activity, attribute documents and performances after
+   listings); it is reused from bench_score's work directory when there,
+   synthesised otherwise;
+2. its rows are written `--copies` times (default 10) straight into the
+   snapshot's format (the columns `snapshot` writes, `records/bucket=K/`
+   parts, the same bucket hash, a manifest), copy c's subjects with their
+   last character (a check digit) replaced by the letter c, so each copy is
+   a city of different subjects with the same record mix. Rows whose
+   subject or date is malformed (the synthesiser's deliberately bad rows,
+   which ingest would reject) are left out; there are no corrections.
+
+About 45% of the city's subjects have records, so ten copies hold about
+10 million subjects and 200 million records; the figures name the exact
+counts. The snapshot is cached under `--workdir` (default
+/tmp/credence-bench-scale/) and reused; `--drop` removes it after the run.
+
+Then `BatchEngine.write_jsonl` (what `credence score --engine duckdb --out
+FILE` runs) scores it, bucket group by bucket group, in a child process
+whose resident memory (with its own children) is sampled every 0.1 s. The
+JSON lines are counted and thrown away, so no 50 GB file is left behind.
 
 Target (issue 12): 10 million subjects / 200 million records scored on
 DuckDB under 8 GB peak.
@@ -44,10 +51,15 @@ import table
 from measure import MemorySampler
 
 DEFAULT_WORKDIR = Path(tempfile.gettempdir()) / "credence-bench-scale"
-DEFAULT_SUBJECTS = 22_000_000  # under half get records: ~10M subjects assessed
-DEFAULT_RECORDS_PER_SUBJECT = 9.1  # of the city: ~200M records, ~20 per subject with any
+# The city bench_score ingests (its defaults), reused from its work directory when there.
+CITY_SUBJECTS, CITY_PER_SUBJECT, CITY_SEED = 2_200_000, 9.1, 1
+DEFAULT_CITY = (
+    Path(tempfile.gettempdir())
+    / "credence-bench-score"
+    / f"registry-{CITY_SUBJECTS}x{CITY_PER_SUBJECT:g}-seed{CITY_SEED}"
+    / "city"
+)
 PEAK_RSS_TARGET_MIB = 8 * 1024
-WRITE_ROWS = 4_000_000  # records gathered before one Parquet part is written
 
 
 def _say(text: str) -> None:
@@ -57,94 +69,65 @@ def _say(text: str) -> None:
 # --- generating the snapshot ----------------------------------------------------------------
 
 
-def generate(path: Path, subjects: int, per_subject: float, buckets: int, seed: int) -> int:
-    """Write a snapshot of a synthetic city's records at `path`; the records written."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
+def generate(path: Path, city: Path, copies: int, buckets: int) -> int:
+    """Write `copies` copies of the city's records as a snapshot at `path`; the records written.
 
-    from credence.core.catalogue import default_catalogue_path, load_catalogue
+    Copy c's subjects are the city's with the last character (a check digit)
+    replaced by the letter c, so every copy holds different subjects with the
+    same record mix; seqs run on from copy to copy.
+    """
     from credence.engines import snapshot as snap
     from credence.engines.batch import connect
-    from credence.synth.arrays import epoch_day
-    from credence.synth.attributes import attributes_column
-    from credence.synth.city import CHUNK_RECORDS, DEFAULT_AS_OF
-    from credence.synth.items import item_table, source_specs
-    from credence.synth.population import population, streams
-    from credence.synth.records import activity, draw_chunk
-    from credence.synth.text import iso_dates, join, padded
 
     if path.exists():
         shutil.rmtree(path)
-    path.mkdir(parents=True, mode=0o700)
-    items = item_table(load_catalogue(default_catalogue_path()), source_specs("parquet"))
-    pop = population(subjects, seed, DEFAULT_AS_OF)
-    _pop_rng, rng, _bad_rng = streams(seed)
-    cum = activity(pop, rng)
-    today = epoch_day(DEFAULT_AS_OF)
-    codes = pa.array(items.codes, pa.string())
-    sources = pa.array([s.name for s in items.sources], pa.string())
-    salts = np.random.default_rng(seed + 1)
-    con = connect("2GB")
-    target = round(subjects * per_subject)
-    drawn = written = 0
-    pending: list[pa.Table] = []
-    t0 = time.perf_counter()
-
-    def flush() -> None:
-        nonlocal written
-        if not pending:
-            return
-        chunk = pa.concat_tables(pending)
-        pending.clear()
-        snap._write_part(con, path, chunk, written, buckets)
-        written += chunk.num_rows
-        rate = written / (time.perf_counter() - t0)
-        _say(f"  generated {written:,} records ({rate:,.0f}/s)")
-
+    (path / "records").mkdir(parents=True, mode=0o700)
+    con = connect("4GB")
+    con.execute("SET preserve_insertion_order = false")
+    con.execute(f"SET temp_directory = {_quote(str(path / 'tmp'))}")
     try:
-        while drawn < target:
-            rows = draw_chunk(min(CHUNK_RECORDS, target - drawn), pop, cum, items, today, rng)
-            drawn += rows.item.size
-            n = rows.item.size
-            lo = written + sum(t.num_rows for t in pending)
-            seq = np.arange(lo, lo + n, dtype=np.int64)
-            salt = salts.bytes(16 * n)
-            pending.append(
-                pa.table(
-                    {
-                        "seq": pa.array(seq),
-                        "subject": pc.take(pop.keys, pa.array(rows.subject)),
-                        "item": pc.take(codes, pa.array(rows.item)),
-                        "occurred_on": iso_dates(rows.occurred),
-                        "decided_on": iso_dates(rows.decided),
-                        "attributes": attributes_column(rows, items, pop, rng),
-                        "corrects_seq": pa.nulls(n, pa.int64()),
-                        "reference": join("G-", padded(seq, 10)),
-                        "source": pc.take(sources, pa.array(items.source_of[rows.item])),
-                        "corrects": pa.nulls(n, pa.string()),
-                        "salt": pa.FixedSizeBinaryArray.from_buffers(
-                            pa.binary(16), n, [None, pa.py_buffer(salt)]
-                        ).cast(pa.binary()),
-                    },
-                    schema=snap._SCHEMA,
-                )
+        # The city's feeds are text, as delivered; the ledger's rows are what ingest accepted.
+        con.execute(
+            "CREATE TEMP TABLE base AS SELECT row_number() OVER () - 1 AS n, item, subject, "
+            "occurred_on, decided_on, attributes, reference, "
+            "regexp_extract(filename, '([^/]+)[.]parquet$', 1) AS source FROM read_parquet("
+            f"{_quote(str(city / '*.parquet'))}, filename = true) "
+            "WHERE subject SIMILAR TO '(ric|uscc):[0-9A-Z]{18}' "
+            "AND occurred_on SIMILAR TO '[0-9]{4}-[0-9]{2}-[0-9]{2}'"
+        )
+        found = con.execute("SELECT count(*) FROM base").fetchone()
+        per_copy = int(found[0]) if found else 0
+        t0 = time.perf_counter()
+        for c in range(copies):
+            subject = f"left(subject, -1) || '{chr(ord('A') + c)}'"
+            con.execute(
+                f"COPY (SELECT n + {c * per_copy} AS seq, {subject} AS subject, item, "
+                "occurred_on, decided_on, attributes, CAST(NULL AS BIGINT) AS corrects_seq, "
+                f"reference || '-{c}' AS reference, source, CAST(NULL AS VARCHAR) AS corrects, "
+                f"unhex(md5(reference || '-{c}')) AS salt, {snap.bucket_sql(subject, buckets)} "
+                f"AS bucket FROM base) TO {_quote(str(path / 'records'))} (FORMAT parquet, "
+                f"PARTITION_BY (bucket), FILENAME_PATTERN 'part-{c * per_copy:012d}-{{i}}', "
+                "OVERWRITE_OR_IGNORE true, ROW_GROUP_SIZE 262144)"
             )
-            if sum(t.num_rows for t in pending) >= WRITE_ROWS:
-                flush()
-        flush()
+            done = (c + 1) * per_copy
+            _say(f"  copy {c + 1}/{copies}: {done:,} records ({time.perf_counter() - t0:.0f} s)")
     finally:
         con.close()
+    shutil.rmtree(path / "tmp", ignore_errors=True)
     manifest = {
         "format": snap.FORMAT,
-        "size": written,
+        "size": copies * per_copy,
         "buckets": buckets,
         "root": None,
         "hash_probe": snap.hash_probe(),
-        "generated": {"subjects": subjects, "records_per_subject": per_subject, "seed": seed},
+        "generated": {"city": str(city), "copies": copies},
     }
     (path / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return written
+    return copies * per_copy
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 # --- scoring ----------------------------------------------------------------------------------
@@ -217,35 +200,36 @@ def sink_any(sink: _Counting) -> BinaryIO:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--subjects", type=int, default=DEFAULT_SUBJECTS)
-    parser.add_argument("--records-per-subject", type=float, default=DEFAULT_RECORDS_PER_SUBJECT)
+    parser.add_argument("--copies", type=int, default=10, help="copies of the city's records")
     parser.add_argument("--buckets", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--memory-limit", default="4GB", help="DuckDB memory limit")
     parser.add_argument("--group-mib", type=int, default=256, help="Parquet MiB per bucket group")
+    parser.add_argument("--city", type=Path, default=DEFAULT_CITY, help="a synthetic city's feeds")
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     parser.add_argument("--generate-only", action="store_true")
     parser.add_argument("--drop", action="store_true", help="remove the snapshot afterwards")
     args = parser.parse_args()
+    if args.copies < 1 or args.copies > 26 or args.buckets < 1:
+        parser.error("--copies must be 1 to 26 and --buckets at least 1")
     args.workdir.mkdir(parents=True, exist_ok=True)
-    name = f"snapshot-{args.subjects}x{args.records_per_subject:g}-b{args.buckets}-s{args.seed}"
-    path = args.workdir / name
+    if not (args.city / "manifest.json").exists():
+        from bench_score import ensure_city
+
+        ensure_city(args.city, CITY_SUBJECTS, CITY_SEED, CITY_PER_SUBJECT)
+    path = args.workdir / f"snapshot-{args.city.parent.name}-x{args.copies}-b{args.buckets}"
     done = path / "manifest.json"
-    generate_s = 0.0
     if done.exists():
         _say(f"snapshot: reusing {path}")
     else:
-        _say(f"snapshot: generating {args.subjects:,} subjects into {path} ...")
+        _say(f"snapshot: writing {args.copies} copies of {args.city} into {path} ...")
         t0 = time.perf_counter()
-        generate(path, args.subjects, args.records_per_subject, args.buckets, args.seed)
-        generate_s = time.perf_counter() - t0
-        _say(f"snapshot: generated in {generate_s:.0f} s")
+        generate(path, args.city, args.copies, args.buckets)
+        _say(f"snapshot: generated in {time.perf_counter() - t0:.0f} s")
     manifest = json.loads(done.read_text())
     parquet = sum(f.stat().st_size for f in path.rglob("*.parquet"))
     _say(f"snapshot: {manifest['size']:,} records, {parquet / 2**30:.1f} GiB of Parquet")
     if args.generate_only:
         return
-
     out = args.workdir / "score-result.json"
     _say(f"score: gov-default, {args.buckets} buckets, DuckDB memory limit {args.memory_limit}")
     sampler = MemorySampler()
@@ -273,8 +257,8 @@ def main() -> None:
             unit="MiB",
             at_most=PEAK_RSS_TARGET_MIB,
             note=(
-                f"snapshot generated, not ingested (synthetic city of {args.subjects:,} "
-                f"subjects, seed {args.seed}, {parquet / 2**30:.1f} GiB Parquet); resident memory "
+                f"snapshot generated, not ingested ({args.copies} copies of the records of "
+                f"{args.city}, {parquet / 2**30:.1f} GiB Parquet); resident memory "
                 "of the scoring process and its children, sampled every 0.1 s; "
                 f"{args.buckets} buckets in {r['groups']} groups of ~{args.group_mib} MiB; "
                 f"DuckDB memory limit {args.memory_limit}; {r['rulebook']}; {load}"

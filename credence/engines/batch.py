@@ -16,9 +16,12 @@ same Python as the store engine (`merge`), for `simulate` and the tests.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import duckdb
@@ -58,8 +61,18 @@ class BatchTimings:
 
 
 def connect(memory_limit: str = "3GB", threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with bounded memory (it spills to a temp directory beyond it)."""
-    config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit}
+    """An in-memory DuckDB with bounded memory: beyond it, it spills to a temp directory.
+
+    The directory is this process's own under the system temp directory (an
+    in-memory DuckDB would otherwise spill into `.tmp` under wherever it was
+    started); DuckDB removes what it wrote there when the connection closes.
+    """
+    spill = Path(tempfile.gettempdir()) / f"credence-duckdb-{os.getpid()}"
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": memory_limit,
+        "temp_directory": str(spill),
+        "enable_progress_bar": False,  # the engine reports progress itself, bucket group by group
+    }
     if threads:
         config["threads"] = threads
     return duckdb.connect(config=config)
@@ -169,7 +182,7 @@ class BatchEngine:
             for index, group in enumerate(groups):
                 started = time.perf_counter()
                 self._fused(con, group, corrected)
-                counts, batches = lines.fused_lines(con, self.fused)
+                counts, batches = lines.fused_lines(con, self.fused, corrected)
                 took = time.perf_counter() - started
                 started = time.perf_counter()
                 for batch in batches:

@@ -287,14 +287,18 @@ class JsonLines:
         return counts, iter(reader)
 
     def fused_lines(
-        self, con: duckdb.DuckDBPyConnection, fused: FusedProgram, rows_per_batch: int = 65_536
+        self,
+        con: duckdb.DuckDBPyConnection,
+        fused: FusedProgram,
+        corrected: bool,
+        rows_per_batch: int = 65_536,
     ) -> tuple[list[OutcomeCount], Iterator[pa.RecordBatch]]:
         """`group_lines` after the fused pass: from `f` (one row per subject) instead of steps.
 
-        Only the records lists look at are unnested into `held`, for the
-        listing SQL; reasons and cuts come ready from `f`.
+        Only the records lists look at are read into `held`, for the listing
+        SQL; reasons and cuts come ready from `f`.
         """
-        con.execute(f"CREATE OR REPLACE TEMP TABLE held AS {fused.held_listed()}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE held AS {fused.held_listed(corrected)}")
         self._lists(con)
         con.execute(
             "CREATE OR REPLACE TEMP TABLE j_subjects AS SELECT *, "

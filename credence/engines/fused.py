@@ -14,9 +14,9 @@ straight off the Parquet scan (`aggregate`):
   many records fell in each area (`totals` caps only areas present);
 - the top reasons by (|points| desc, seq) with `arg_min(..., n)` and their
   number (the `reasons` ranking, without a window or a sort);
-- the records a record-entered list may need, kept as a small list per
-  subject, so the listing SQL (`Program.listings`, unchanged) runs over
-  those few rows only.
+- the records a record-entered list may need are read again in a second,
+  filtered scan (`held_listed`: a few percent of the rows), so the listing
+  SQL (`Program.listings`, unchanged) runs over those rows only.
 
 Only the per-subject result is materialised (a twentieth of the records);
 `batch_json` turns it into lines. The store engine's `compile_program`
@@ -87,18 +87,13 @@ class FusedProgram:
         return f"CASE WHEN x.start < u.public_from THEN 0 {' '.join(cases)} ELSE 0 END"
 
     def records(self, corrected: bool) -> str:
-        """Every record up to the known size, with `start`, the held flag and list attributes."""
+        """Every record up to the known size, with `start` and the held flag."""
         where = f" WHERE r.seq < {int(self.known)}" if self.known is not None else ""
         join = " LEFT JOIN corrected c ON c.seq = r.seq" if corrected else ""
         held = self.held() + (" AND c.seq IS NULL" if corrected else "")
-        attributes = (
-            f"CASE WHEN r.item IN ({', '.join(_lit(c) for c in self.listed)}) THEN r.attributes END"
-            if self.listed
-            else "CAST(NULL AS VARCHAR)"
-        )
         return (
             "SELECT r.seq, r.subject, r.item, COALESCE(r.decided_on, r.occurred_on) AS start, "
-            f"{attributes} AS attributes, ({held}) AS h FROM records r{join}{where}"
+            f"({held}) AS h FROM records r{join}{where}"
         )
 
     # --- per subject --------------------------------------------------------------------------
@@ -133,26 +128,30 @@ class FusedProgram:
                 f"{key}, {MAX_REASONS}) FILTER (WHERE x.scored AND x.points <> 0) AS top"
             )
             columns.append("count(*) FILTER (WHERE x.scored AND x.points <> 0) AS counted")
-        if self.listed:
-            columns.append(
-                "list({'seq': x.seq, 'item': x.item, 'start': x.start, "
-                f"'attributes': x.attributes}}) FILTER (WHERE x.h AND x.item IN "
-                f"({', '.join(_lit(c) for c in self.listed)})) AS linked"
-            )
         return f"SELECT {', '.join(columns)} FROM {source} GROUP BY x.subject"
 
-    def held_listed(self) -> str:
-        """`held` for the listing SQL: only the records lists look at, from `f`'s lists."""
+    def held_listed(self, corrected: bool) -> str:
+        """`held` for the listing SQL: only the records lists look at, in a second scan.
+
+        Gathering them in the aggregate (a list per subject) cost twice what
+        DuckDB takes to read those few rows again, filtered on `item`.
+        """
         if not self.listed:
             return (
                 "SELECT CAST(NULL AS BIGINT) AS seq, CAST(NULL AS VARCHAR) AS subject, "
                 "CAST(NULL AS VARCHAR) AS item, CAST(NULL AS VARCHAR) AS start, "
                 "CAST(NULL AS VARCHAR) AS attributes WHERE FALSE"
             )
+        tests = [self.held(), f"r.item IN ({', '.join(_lit(c) for c in self.listed)})"]
+        if self.known is not None:
+            tests.append(f"r.seq < {int(self.known)}")
+        join = ""
+        if corrected:
+            join = " LEFT JOIN corrected c ON c.seq = r.seq"
+            tests.append("c.seq IS NULL")
         return (
-            "SELECT l['seq'] AS seq, subject, l['item'] AS item, l['start'] AS start, "
-            "l['attributes'] AS attributes FROM ("
-            "SELECT subject, unnest(linked) AS l FROM f WHERE linked IS NOT NULL)"
+            "SELECT r.seq, r.subject, r.item, COALESCE(r.decided_on, r.occurred_on) AS start, "
+            f"r.attributes FROM records r{join} WHERE {' AND '.join(tests)}"
         )
 
     def subjects(self, kind: str) -> str:
