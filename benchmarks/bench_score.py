@@ -25,6 +25,10 @@ Each run then, timed separately:
 4. times `StoreEngine.assess` (one subject, the engine behind checks) on
    `--samples` random subjects of the same registry: p50 and p99.
 
+Steps 2 and 3 are also timed in CPU seconds (user + system, every DuckDB
+thread): on a machine shared with other work, wall-clock time counts the
+time other processes held the cores, and the CPU-time ratio is the steadier.
+
 Figures go to benchmarks/table.py (`make bench` prints and records them).
 Targets (issue 10): batch scoring within 2x the scan floor, peak memory
 under 4 GB, one subject on the store under 5 ms at p99.
