@@ -18,7 +18,7 @@ them one by one with the synthesiser over two hours under load), so:
    parts, the same bucket hash, a manifest), copy c's subjects with their
    last character (a check digit) replaced by the letter c, so each copy is
    a city of different subjects with the same record mix. Rows whose
-   subject, date or attributes are plainly malformed (the synthesiser's
+   subject, dates or attributes are malformed (the synthesiser's
    deliberately bad rows, 0.1%, which ingest would reject: a ledger never
    holds attributes that are not JSON) are left out; the few bad rows that
    look well-formed (an unknown item, a wrong check digit) stay in. The
@@ -112,7 +112,8 @@ def generate(path: Path, city: Path, copies: int, buckets: int) -> int:
                 f"{snap.bucket_sql(subject, buckets)} AS bucket "
                 f"FROM read_parquet({_quote(str(city / '*.parquet'))}, filename = true, "
                 "file_row_number = true) WHERE (subject LIKE 'ric:%' OR subject LIKE 'uscc:%') "
-                "AND length(subject) > 6 AND length(occurred_on) = 10 "
+                "AND length(subject) > 6 AND try_cast(occurred_on AS DATE) IS NOT NULL "
+                "AND (decided_on IS NULL OR try_cast(decided_on AS DATE) IS NOT NULL) "
                 "AND (attributes IS NULL OR json_valid(attributes))) "
                 f"TO {_quote(str(path / 'records'))} (FORMAT parquet, PARTITION_BY (bucket), "
                 f"FILENAME_PATTERN 'part-{c * total:012d}-{{i}}', OVERWRITE_OR_IGNORE true, "
