@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check bench lint typecheck clean
+.PHONY: demo test check bench bench-scale lint typecheck clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("credence needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -38,6 +38,13 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_service.py
 	$(BIN)/python benchmarks/bench_portal.py
 	$(BIN)/python benchmarks/bench_identity.py
+	$(BIN)/python benchmarks/table.py --record
+
+# 10M subjects / 200M records (a generated snapshot, ~6 GB under /tmp): an hour or more
+# on two cores, so not part of `bench`.
+bench-scale: $(STAMP)
+	rm -f benchmarks/out/run.jsonl
+	$(BIN)/python benchmarks/bench_scale.py
 	$(BIN)/python benchmarks/table.py --record
 
 clean:

@@ -1,24 +1,34 @@
-"""The `duckdb` engine: the compiled rulebook over a Parquet snapshot, one bucket at a time.
+"""The `duckdb` engine: the compiled rulebook over a Parquet snapshot, one bucket group at a time.
 
-The same SQL the store engine runs (transpiled to DuckDB's dialect), over
-`records` = one hash bucket of the snapshot and `corrections` = all of them.
-Each step is materialised as a temporary table, so a record is read from
-Parquet once per run; buckets are scored one after another, so memory is
-bounded by the largest bucket and DuckDB's memory limit, whatever the size
-of the registry.
+Memory is bounded whatever the registry's size: the snapshot is split into
+hash buckets of subjects (`snapshot`), buckets are gathered into groups of
+about `group_bytes` of Parquet, and groups are scored one after another;
+within a group DuckDB keeps to `memory_limit` and spills beyond it to a
+temporary directory of this process's own (`connect`). So a bigger registry
+takes longer, not more memory: 200 million records in 128 buckets score in
+under 8 GB (benchmarks/bench_scale.py). The Spark engine reads the same
+bucket files (`Snapshot.bucket_glob`), so its partitions are these buckets.
 
-`write_jsonl` is the batch path (`credence score --engine duckdb`): DuckDB
-builds every subject's JSON line itself (`batch_json`), so no Python runs per
-subject. `run`/`run_buckets` still give `Assessment` objects through the
-same Python as the store engine (`merge`), for `simulate` and the tests.
+`write_jsonl` is the batch path (`credence score --engine duckdb`): per
+group, one fused DuckDB pass over the records (`fused`: held, points,
+capped totals and ranked reasons aggregated per subject straight off the
+Parquet scan, no per-record table), a second scan of the few records lists
+look at, then DuckDB builds every subject's JSON line itself
+(`batch_json`), so no Python runs per subject. `run`/`run_buckets` still
+give `Assessment` objects through the same Python as the store engine
+(`merge`), from `sqlgen`'s steps materialised one by one, for `simulate`
+and the tests.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import duckdb
@@ -27,6 +37,7 @@ from credence.core.assessment import Assessment
 from credence.core.cutoffs import compute_cutoffs
 from credence.core.rulebook import Rulebook
 from credence.engines.batch_json import JsonLines, OutcomeCount, line_bytes
+from credence.engines.fused import FusedProgram
 from credence.engines.merge import merge_results
 from credence.engines.snapshot import Snapshot
 from credence.engines.sqlgen import compile_program
@@ -57,11 +68,22 @@ class BatchTimings:
 
 
 def connect(memory_limit: str = "3GB", threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with bounded memory (it spills to a temp directory beyond it)."""
-    config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit}
+    """An in-memory DuckDB with bounded memory: beyond it, it spills to a temp directory.
+
+    The directory is this process's own under the system temp directory (an
+    in-memory DuckDB would otherwise spill into `.tmp` under wherever it was
+    started); DuckDB removes what it wrote there when the connection closes.
+    """
+    spill = Path(tempfile.gettempdir()) / f"credence-duckdb-{os.getpid()}"
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": memory_limit,
+        "temp_directory": str(spill),
+    }
     if threads:
         config["threads"] = threads
-    return duckdb.connect(config=config)
+    con = duckdb.connect(config=config)
+    con.execute("SET enable_progress_bar = false")  # the engine reports progress by bucket group
+    return con
 
 
 class BatchEngine:
@@ -88,21 +110,44 @@ class BatchEngine:
         self.known_size = known_size
         self.ledger = ledger
         self.subjects_held = 0  # subjects with any record known, counted as buckets are read
-        self.program = compile_program(
-            rulebook, compute_cutoffs(rulebook, as_of), "duckdb", known_size=known_size
-        )
+        cutoffs = compute_cutoffs(rulebook, as_of)
+        self.program = compile_program(rulebook, cutoffs, "duckdb", known_size=known_size)
+        self.fused = FusedProgram(rulebook, cutoffs, known_size, max_seq=snapshot.size)
         self.memory_limit = memory_limit
         self.timings = BatchTimings()
 
     def _steps(self, con: duckdb.DuckDBPyConnection, buckets: list[int]) -> None:
         """Materialise the program's steps over `records` = these buckets."""
-        files = ", ".join(f"'{self.snapshot.bucket_glob(b)}'" for b in buckets)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW records AS SELECT * FROM read_parquet([{files}])")
+        self._records(con, buckets)
         for name, sql in self.program.steps:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
         # A subject's records are all in one bucket, so the per-group counts add up exactly.
         held = con.execute(self.program.subjects).fetchone()
         self.subjects_held += int(held[0]) if held else 0
+
+    def _fused(self, con: duckdb.DuckDBPyConnection, buckets: list[int], corrected: bool) -> None:
+        """The fused pass over `records` = these buckets: `f`, one row per subject."""
+        self._records(con, buckets)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE f AS {self.fused.aggregate(corrected)}")
+        held = con.execute("SELECT count(*) FROM f").fetchone()
+        self.subjects_held += int(held[0]) if held else 0
+
+    def _records(self, con: duckdb.DuckDBPyConnection, buckets: list[int]) -> None:
+        files = ", ".join(f"'{self.snapshot.bucket_glob(b)}'" for b in buckets)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW records AS SELECT * FROM read_parquet([{files}])")
+
+    def _corrected(self, con: duckdb.DuckDBPyConnection) -> bool:
+        """`corrected`: the seqs corrected (within the known size) and `rules`; any corrected?"""
+        known = f" AND seq < {int(self.known_size)}" if self.known_size is not None else ""
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE corrected AS SELECT DISTINCT corrects_seq AS seq "
+            f"FROM corrections WHERE corrects_seq IS NOT NULL{known}"
+        )
+        for name, sql in self.program.steps:
+            if name == "rules":
+                con.execute(f"CREATE OR REPLACE TEMP TABLE rules AS {sql}")
+        found = con.execute("SELECT count(*) FROM corrected").fetchone()
+        return bool(found and found[0])
 
     def _bucket_rows(
         self, con: duckdb.DuckDBPyConnection, buckets: list[int]
@@ -140,11 +185,12 @@ class BatchEngine:
         result = JsonRun()
         con = self._connect()
         try:
+            corrected = self._corrected(con)
             groups = self.snapshot.groups(self.group_bytes)
             for index, group in enumerate(groups):
                 started = time.perf_counter()
-                self._steps(con, group)
-                counts, batches = lines.group_lines(con)
+                self._fused(con, group, corrected)
+                counts, batches = lines.fused_lines(con, self.fused, corrected)
                 took = time.perf_counter() - started
                 started = time.perf_counter()
                 for batch in batches:

@@ -33,6 +33,7 @@ from credence.core.assessment import _listing_end as listing_end
 from credence.core.assessment import _outcome as outcome_for
 from credence.core.ids import SubjectKind
 from credence.core.rulebook import Rulebook
+from credence.engines.fused import FusedProgram
 from credence.engines.sqlgen import Program
 
 _OK = "o"  # separator inside an outcome key (kind, score, record lists)
@@ -248,18 +249,20 @@ class JsonLines:
         con.unregister("j_outcomes_arrow")
         return counts
 
-    def _line(self) -> str:
+    def _line(self, lists: str = "l", reasons: str = "r") -> str:
+        """A line's text; `lists` and `reasons` name the relations holding those columns."""
         slots = []
         for i, name in enumerate(self.names):
-            slots.append(f"l.rec_{i}" if name in self.record_lists else f"o.sl_{i}")
+            slots.append(f"{lists}.rec_{i}" if name in self.record_lists else f"o.sl_{i}")
         lists = f"concat_ws(',', {', '.join(slots)})" if slots else "''"
         return (
             '\'{"subject":\' || to_json(s.subject) || \',"kind":"\' || s.kind || '
             "'\",\"score\":' || coalesce(CAST(s.score AS VARCHAR), 'null') || "
             "',\"grade\":' || o.grade || ',\"records\":' || CAST(s.records AS VARCHAR) || "
             f"',\"lists\":[' || {lists} || '],\"measures\":' || o.measures || "
-            "',\"reasons\":[' || coalesce(r.reasons, '') || '],\"more_reasons\":' || "
-            f"CAST(coalesce(r.counted - least(r.counted, {MAX_REASONS}), 0) AS VARCHAR) || "
+            f"',\"reasons\":[' || coalesce({reasons}.reasons, '') || '],\"more_reasons\":' || "
+            f"CAST(coalesce({reasons}.counted - least({reasons}.counted, {MAX_REASONS}), 0) "
+            "AS VARCHAR) || "
             f"',\"limits\":[' || s.limits || '],' || {_lit(self.tail)} || chr(10)"
         )
 
@@ -279,6 +282,35 @@ class JsonLines:
             "JOIN j_outcomes o ON o.okey = s.okey "
             "LEFT JOIN j_lists l ON l.subject = s.subject "
             "LEFT JOIN j_reasons r ON r.subject = s.subject ORDER BY s.subject"
+        )
+        reader = con.sql(query).to_arrow_reader(rows_per_batch)
+        return counts, iter(reader)
+
+    def fused_lines(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        fused: FusedProgram,
+        corrected: bool,
+        rows_per_batch: int = 65_536,
+    ) -> tuple[list[OutcomeCount], Iterator[pa.RecordBatch]]:
+        """`group_lines` after the fused pass: from `f` (one row per subject) instead of steps.
+
+        Only the records lists look at are read into `held`, for the listing
+        SQL; reasons and cuts come ready from `f`.
+        """
+        con.execute(f"CREATE OR REPLACE TEMP TABLE held AS {fused.held_listed(corrected)}")
+        self._lists(con)
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE j_subjects AS SELECT *, "
+            f"kind || '{_OK}' || coalesce(CAST(score AS VARCHAR), '') || '{_OK}' || "
+            f"coalesce(reclists, '') AS okey, {self._limits()} AS limits FROM ("
+            f"SELECT s.*, l.* EXCLUDE (subject) FROM ({fused.subjects(self._kind('f.subject'))}) s "
+            "LEFT JOIN j_lists l ON l.subject = s.subject) s"
+        )
+        counts = self._outcomes(con)
+        query = (
+            f"SELECT {self._line('s', 's')} AS line FROM j_subjects s "
+            "JOIN j_outcomes o ON o.okey = s.okey ORDER BY s.subject"
         )
         reader = con.sql(query).to_arrow_reader(rows_per_batch)
         return counts, iter(reader)

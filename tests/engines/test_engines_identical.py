@@ -167,3 +167,23 @@ def test_one_subject_matches_the_batch(city_registry: tuple[Registry, Settings])
     with StoreEngine(registry.engine, rulebook, AS_OF) as store:
         for expected in sample:
             assert store.assess(expected.subject) == expected
+
+
+def test_reasons_ranked_alike_without_the_packed_key(
+    city_registry: tuple[Registry, Settings],
+) -> None:
+    """Reasons rank by one packed BIGINT when points and seqs fit, else by a (points, seq)
+    pair: both orders give the same lines (ties on |points| are broken by seq either way)."""
+    registry, settings = city_registry
+    rulebook = load_rulebook(resolve_rulebook_path("gov-default"), registry.catalogue)
+    snapshot = ensure_snapshot(registry.engine, settings.snapshot_dir, settings.score_buckets)
+    found = []
+    for packed in (True, False):
+        batch = BatchEngine(snapshot, rulebook, AS_OF)
+        assert batch.fused.packed
+        batch.fused.packed = packed
+        sink = io.BytesIO()
+        batch.write_jsonl(sink)
+        found.append(sink.getvalue())
+    assert found[0] == found[1]
+    assert found[0].count(b'"more_reasons":0') < found[0].count(b"\n")  # some lines rank > 4
