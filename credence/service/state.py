@@ -20,11 +20,12 @@ import datetime as dt
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from credence.core.assessment import Assessment
@@ -36,7 +37,7 @@ from credence.service.names import NameIndex
 from credence.service.simulations import Simulations
 from credence.settings import Settings
 from credence.store.registry import Registry
-from credence.store.schema import ledger_state, tree_heads
+from credence.store.schema import ledger_state, records, tree_heads
 
 _CACHE_SIZE = 50_000
 # Compiled engines kept: one per (rulebook, day); the portal's score history needs 13 days.
@@ -46,8 +47,14 @@ _ENGINES = 40
 HEAD_SECONDS = 0.2
 # Subjects remembered as changed since answers were cached; beyond it, all answers go.
 _CHANGED_LIMIT = 1_000_000
-# Ledger positions in a range that are not records (their subjects are not read).
-_ENTRIES_BETWEEN = sa.text("SELECT COUNT(*) FROM entries WHERE seq >= :lo AND seq < :hi")
+# Ledger positions in a range that are not records: read for the subject they touch.
+_ENTRIES_BETWEEN = sa.text("SELECT kind, body FROM entries WHERE seq >= :lo AND seq < :hi")
+# Entry kinds that change no cached answer: governance and keys; a publication changes
+# the live rulebook, which answers are keyed by; a match counts only through the
+# record its confirmation appends (or the revocation its dispute appends).
+_NEUTRAL_KINDS = frozenset({"source", "key", "access", "rulebook", "match"})
+# Entry kinds about one record (and so one subject): its dispute or repair steps.
+_RECORD_KINDS = frozenset({"dispute", "repair"})
 # The subjects of the records in a range, and of the records those correct or withdraw.
 _SUBJECTS_BETWEEN = sa.text(
     "SELECT subject FROM records WHERE seq >= :lo AND seq < :hi "
@@ -140,9 +147,11 @@ class Service:
         record anywhere, so under a steady flow of submissions every check was
         computed afresh. Instead, a cached answer computed at size c stays good
         at a later head unless a record about its subject (or correcting one
-        about it) lies in between; any other entry (a dispute, a lapse, a
-        repair, a publication, an erasure, a key) is rare and conservatively
-        counts as changing everybody.
+        about it) lies in between, or a dispute or repair step about one of
+        its records (filed, answered, lapsed, granted). Keys, sources,
+        publications (answers are keyed by the rulebook) and match steps
+        (which count only through the records they append) change no answer;
+        an erasure, or a kind this code does not know, changes everybody's.
         """
         with self._advance_lock:
             seen = self._seen_size
@@ -153,13 +162,22 @@ class Service:
                 self._forget_all(size)
                 return
             with self.engine.connect() as conn:
-                others = conn.execute(_ENTRIES_BETWEEN, {"lo": seen, "hi": size}).scalar()
-                if others:
+                span = {"lo": seen, "hi": size}
+                about = _records_named(conn.execute(_ENTRIES_BETWEEN, span))
+                if about is None:  # an erasure, or a kind this code does not know
                     self._forget_all(size)
                     return
-                touched = {
-                    row[0] for row in conn.execute(_SUBJECTS_BETWEEN, {"lo": seen, "hi": size})
-                }
+                touched = {row[0] for row in conn.execute(_SUBJECTS_BETWEEN, span)}
+                if about:
+                    found = conn.execute(
+                        sa.select(records.c.seq, records.c.subject).where(
+                            records.c.seq.in_(sorted(about))
+                        )
+                    ).all()
+                    if len(found) != len(about):  # a step about an erased record
+                        self._forget_all(size)
+                        return
+                    touched.update(subject for _, subject in found)
             if len(self._changed_at) + len(touched) > _CHANGED_LIMIT:
                 self._forget_all(size)  # bounded memory: start afresh
                 return
@@ -293,3 +311,22 @@ class Service:
             self._cache[key] = value
             if len(self._cache) > _CACHE_SIZE:
                 self._cache.popitem(last=False)
+
+
+def _records_named(rows: Iterable[Any]) -> set[int] | None:
+    """The records that dispute and repair entries among `rows` (kind, body) are about,
+    or None when an entry could change answers about anybody (erasure, unknown kind)."""
+    about: set[int] = set()
+    for kind, body in rows:
+        if kind in _NEUTRAL_KINDS:
+            continue
+        if kind not in _RECORD_KINDS:
+            return None
+        try:
+            record = orjson.loads(bytes(body))["record"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return None  # verify names a malformed entry; here, refresh everything
+        if not isinstance(record, int):
+            return None
+        about.add(record)
+    return about

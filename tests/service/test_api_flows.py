@@ -337,3 +337,36 @@ def test_a_correction_moving_a_record_to_another_person_clears_the_first(world: 
     world.submit(fixed)
     assert world.check(PERSON_2)["decision"] == "allow"
     assert world.check(PERSON)["decision"] == "deny"
+
+
+def test_a_dispute_refreshes_its_subjects_answer_and_no_one_elses(
+    world: World, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A dispute step is about one record: that subject's cached answer goes (deny turns
+    to review), another subject's stays cached, and issuing a key changes no answer."""
+    from credence.engines.store import StoreEngine
+    from credence.service.keys import issue_key
+
+    seq = world.submit(listed(PERSON_2, "C-51"))["receipts"][0]["seq"]
+    computed: list[str] = []
+    assess = StoreEngine.assess
+
+    def counting(self, subject, *args, **kwargs):  # type: ignore[no-untyped-def]
+        computed.append(subject)
+        return assess(self, subject, *args, **kwargs)
+
+    monkeypatch.setattr(StoreEngine, "assess", counting)
+    assert world.check(PERSON)["decision"] == "allow"
+    assert world.check(PERSON_2)["decision"] == "deny"
+    assert computed == [PERSON, PERSON_2]
+    issue_key(world.registry, "auditor", "second-inspector")  # an access entry
+    filed = world.client.post(
+        "/v1/me/disputes",
+        json={"seq": seq, "reason": "this judgment is not about me"},
+        headers=world.auth("person2"),
+    )
+    assert filed.status_code == 201, filed.text
+    assert world.check(PERSON)["decision"] == "allow"
+    assert computed.count(PERSON) == 1  # still cached
+    assert world.check(PERSON_2)["decision"] == "review"
+    assert computed.count(PERSON_2) >= 2  # computed afresh
