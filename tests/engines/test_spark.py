@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.spark
 
-TODAY = dt.date(2026, 11, 1)
+TODAY = dt.date(2026, 11, 1)  # the synthetic city's day
 PAST = dt.date(2025, 6, 1)
 LEDGER = {"size": 12, "root": 'ab"cd\\'}  # quoted and escaped like any JSON text
 
@@ -277,12 +277,13 @@ def test_a_missing_pyspark_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path
 def test_national_city_agrees_on_all_three_engines(
     spark: SparkSession, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """100,000 subjects, every preset, today and a past day: every line the same."""
+    """100,000 subjects, every preset, today (the run's real day, and the city's day)
+    and a past day: every line the same."""
     root = tmp_path_factory.mktemp("spark-nation")
     registry, _, snapshot = _city(root, 100_000, 16)
     try:
         for preset in preset_names():
-            for as_of in (TODAY, PAST):
+            for as_of in (dt.date.today(), TODAY, PAST):
                 found = _three_engines(spark, registry, snapshot, preset, as_of, None)
                 assert len(found) > 10_000
     finally:
