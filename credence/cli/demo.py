@@ -206,6 +206,8 @@ def _print_report(
     console.print(areas)
     table = Table("source", "rows", "accepted", "already held", "rejected", "rows/s")
     for r in reports:
+        if not r.rows:
+            continue  # named below the table instead of a row of zeros
         table.add_row(
             r.source,
             f"{r.rows:,}",
@@ -215,6 +217,12 @@ def _print_report(
             f"{r.rows / max(r.seconds, 1e-9):,.0f}",
         )
     console.print(table)
+    silent = sorted(r.source for r in reports if not r.rows)
+    if silent:
+        console.print(
+            f"sent nothing in this city: {', '.join(silent)} "
+            "(the synthetic city has no resident registrations; see docs/identity.md)"
+        )
     rows = sum(r.rows for r in reports)
     seconds = sum(r.seconds for r in reports)
     console.print(
