@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     today: dt.date | None = None
     # Days a source has to answer a dispute before the record is suppressed.
     dispute_days: int = Field(default=30, ge=1, le=365)
+    # `credence serve` assesses every subject with the batch engine at start-up (and when
+    # the day turns or another rulebook goes live), so a first check is a lookup; about
+    # 2 KB of memory per subject held. False: every first check is computed on the store.
+    prepare_answers: bool = True
 
     def service_today(self) -> dt.date:
         """The service's today: CREDENCE_TODAY if set, else the UTC date."""

@@ -8,9 +8,13 @@ the route template only (credence.api.problems).
 from __future__ import annotations
 
 import logging
+import time
 
 from credence.settings import Settings
 from credence.store.registry import Registry
+
+# How often the warm-up thread looks whether the prepared answers still serve.
+PREPARED_POLL_SECONDS = 30.0
 
 
 def build(settings: Settings) -> tuple[object, object]:
@@ -44,13 +48,35 @@ def _warm_portal(service: object) -> None:
             warm_regions()
             service.warm_history(month_ends(service.today(), HISTORY_MONTHS))
             service.names()  # the name index, read once from the store
+            if service.settings.prepare_answers:
+                _prepare(service)
         except Exception as exc:  # the pages compile on demand instead
             logging.getLogger("credence.api").warning("portal warm-up failed: %s", exc)
         finally:
             service.warmed.set()
+        while service.settings.prepare_answers:  # a new day, or another rulebook live
+            time.sleep(PREPARED_POLL_SECONDS)
+            prepared = service.prepared
+            if prepared is None or not prepared.serves(
+                service.today(), service.live().content_hash
+            ):
+                _prepare(service)
 
     service.warmed.clear()
     threading.Thread(target=warm, name="portal-warm-up", daemon=True).start()
+
+
+def _prepare(service: object) -> None:
+    """Every subject's answer from one batch run (credence.service.prepared); on failure
+    the answers are computed on the store, as without it."""
+    from credence.service.prepared import prepare
+    from credence.service.state import Service
+
+    assert isinstance(service, Service)
+    try:
+        service.prepared = prepare(service)
+    except Exception as exc:
+        logging.getLogger("credence.api").warning("preparing answers failed: %s", exc)
 
 
 def serve(settings: Settings, announce: bool = True) -> None:

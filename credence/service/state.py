@@ -34,6 +34,7 @@ from credence.engines.store import StoreEngine
 from credence.service.background import Jobs
 from credence.service.inquiries import InquiryLog
 from credence.service.names import NameIndex
+from credence.service.prepared import PreparedAnswers
 from credence.service.simulations import Simulations
 from credence.settings import Settings
 from credence.store.registry import Registry
@@ -99,6 +100,7 @@ class Service:
         self._all_changed_at = 0
         self._changed_at: dict[str, int] = {}
         self._advance_lock = threading.Lock()
+        self.prepared: PreparedAnswers | None = None  # see credence.service.prepared
         # Cleared while start-up warm-up (credence.api.server) runs; `GET /v1/ready`.
         self.warmed = threading.Event()
         self.warmed.set()
@@ -161,29 +163,48 @@ class Service:
             if size < seen:  # never on an honest ledger: forget everything
                 self._forget_all(size)
                 return
-            with self.engine.connect() as conn:
-                span = {"lo": seen, "hi": size}
-                about = _records_named(conn.execute(_ENTRIES_BETWEEN, span))
-                if about is None:  # an erasure, or a kind this code does not know
-                    self._forget_all(size)
-                    return
-                touched = {row[0] for row in conn.execute(_SUBJECTS_BETWEEN, span)}
-                if about:
-                    found = conn.execute(
-                        sa.select(records.c.seq, records.c.subject).where(
-                            records.c.seq.in_(sorted(about))
-                        )
-                    ).all()
-                    if len(found) != len(about):  # a step about an erased record
-                        self._forget_all(size)
-                        return
-                    touched.update(subject for _, subject in found)
-            if len(self._changed_at) + len(touched) > _CHANGED_LIMIT:
-                self._forget_all(size)  # bounded memory: start afresh
+            touched = self._changes(seen, size)
+            if touched is None or len(self._changed_at) + len(touched) > _CHANGED_LIMIT:
+                self._forget_all(size)  # an erasure or unknown kind; or bounded memory
                 return
             for subject in touched:
                 self._changed_at[subject] = size
             self._seen_size = size
+
+    def _changes(self, lo: int, hi: int) -> set[str] | None:
+        """The subjects whose answers the ledger positions [lo, hi) may change; None
+        when they may change anybody's (an erasure, a kind this code does not know)."""
+        with self.engine.connect() as conn:
+            span = {"lo": lo, "hi": hi}
+            about = _records_named(conn.execute(_ENTRIES_BETWEEN, span))
+            if about is None:
+                return None
+            touched = {row[0] for row in conn.execute(_SUBJECTS_BETWEEN, span)}
+            if about:
+                found = conn.execute(
+                    sa.select(records.c.seq, records.c.subject).where(
+                        records.c.seq.in_(sorted(about))
+                    )
+                ).all()
+                if len(found) != len(about):  # a step about an erased record
+                    return None
+                touched.update(subject for _, subject in found)
+        return touched
+
+    def note_changes_since(self, size: int) -> None:
+        """Answers computed at `size` by someone else (a batch run) are to be judged
+        fresh: mark what the ledger gained between `size` and the last head seen."""
+        self.ledger_head()
+        with self._advance_lock:
+            seen = self._seen_size
+            if seen is None or size >= seen:
+                return
+            touched = self._changes(size, seen)
+            if touched is None or len(self._changed_at) + len(touched) > _CHANGED_LIMIT:
+                self._forget_all(seen)
+                return
+            for subject in touched:
+                self._changed_at[subject] = max(seen, self._changed_at.get(subject, 0))
 
     def _forget_all(self, size: int) -> None:
         self._changed_at.clear()
@@ -253,9 +274,19 @@ class Service:
         found = self.cached_at(key, subject, head)
         if found is not None:
             return replace(found, ledger=head) if found.ledger != head else found  # type: ignore[no-any-return]
-        eng = self._store_engine(rulebook, today)
-        with self.engine.connect() as conn:  # from the pool, back at once
-            result = eng.assess(subject, exclude, conn=conn, ledger=head)
+        prepared = self.prepared
+        if (
+            not exclude
+            and prepared is not None
+            and prepared.serves(today, rulebook.content_hash)
+            and subject in prepared.answers
+            and self.unchanged_since(subject, prepared.size)
+        ):
+            result = replace(prepared.answers[subject], ledger=head)
+        else:
+            eng = self._store_engine(rulebook, today)
+            with self.engine.connect() as conn:  # from the pool, back at once
+                result = eng.assess(subject, exclude, conn=conn, ledger=head)
         self.remember_at(key, head, result)
         return result
 
