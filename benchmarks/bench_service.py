@@ -393,6 +393,7 @@ class Setup:
     source_key: str
     seconds: float
     warmup: float
+    first_seconds: float  # the first-check phases' length
 
 
 def settle() -> None:
@@ -414,11 +415,11 @@ def check_load(s: Setup, subjects: Path, limit: int, seconds: float) -> Load:
     return wrk(s.scripts["checks"], url, CONNECTIONS, seconds, str(subjects), str(limit), s.rp_key)
 
 
-def check_phase(s: Setup, limit: int, label: str) -> Checked:
+def check_phase(s: Setup, limit: int, label: str, seconds: float | None = None) -> Checked:
     """One measured check load over the first `limit` measured subjects, with the rows it
     logged."""
     before = inquiry_rows(s.data)
-    load = check_load(s, s.measured, limit, s.seconds)
+    load = check_load(s, s.measured, limit, seconds or s.seconds)
     settle()
     rows = inquiry_rows(s.data) - before
     print(
@@ -433,7 +434,8 @@ def checks(s: Setup, measured: int) -> tuple[Checked, Checked]:
     measured check is its subject's first since the server started."""
     check_load(s, s.warming, 0, s.warmup)
     settle()
-    cold = check_phase(s, measured, "first (prepared)")
+    # Shorter, so that it does not go round its subjects again (then some would be repeats).
+    cold = check_phase(s, measured, "first (prepared)", s.first_seconds)
     # Warm: only the subjects the cold phase checked, so every answer may come from the cache.
     seen = min(cold.load.sent, measured)
     check_load(s, s.measured, seen, s.warmup)
@@ -567,6 +569,7 @@ def prepare(args: argparse.Namespace, tmp: Path) -> tuple[Subjects, dict[str, st
         source_key=issue_key(env, "source", "bench-court", "--source", court_source(data)),
         seconds=args.seconds,
         warmup=args.warmup,
+        first_seconds=args.first_seconds,
     )
     return subjects, env, setup
 
@@ -588,7 +591,9 @@ def run(args: argparse.Namespace, tmp: Path) -> tuple[Results, Subjects]:
         setup.url = url
         check_load(setup, setup.warming, 0, setup.warmup)
         settle()
-        computed = check_phase(setup, len(subjects.measured), "computed on the store")
+        computed = check_phase(
+            setup, len(subjects.measured), "computed on the store", setup.first_seconds
+        )
     batch = batches(tmp, subjects.measured, args.batches)
     return Results(base, cold, warm, computed, single, batch), subjects
 
@@ -704,7 +709,8 @@ def record(r: Results, subjects: Subjects, args: argparse.Namespace, load: str) 
         f"(10 records per subject), {subjects.with_records:,} subjects with records; checks "
         f"over {len(subjects.measured):,} of them drawn at random ({subjects.listed:,} listed "
         f"under gov-default, the rest clean), purpose {PURPOSE}",
-        f"- loads: wrk -t1, {args.seconds:g} s each after a {args.warmup:g} s warm-up not "
+        f"- loads: wrk -t1, {args.seconds:g} s each ({args.first_seconds:g} s for first "
+        f"checks) after a {args.warmup:g} s warm-up not "
         "counted; the first-check phases' warm-ups check other subjects; single submits are "
         f"one new {ITEM} record each; batches of {BATCH:,} new records ({args.batches} batches, "
         "httpx client, wall time of the whole loop) into fresh registries on SQLite and on "
@@ -780,9 +786,12 @@ def print_table(rows: list[tuple[str, str, str, str]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subjects", type=int, default=100_000, help="size of the city")
-    parser.add_argument("--checks", type=int, default=20_000, help="distinct subjects checked")
+    parser.add_argument("--checks", type=int, default=45_000, help="distinct subjects checked")
     parser.add_argument("--seconds", type=float, default=10.0, help="each measured load")
     parser.add_argument("--warmup", type=float, default=3.0, help="each uncounted warm-up")
+    parser.add_argument(
+        "--first-seconds", type=float, default=5.0, help="each first-check load (no repeats)"
+    )
     parser.add_argument("--batches", type=int, default=20, help=f"batches of {BATCH:,} records")
     parser.add_argument(
         "--dir", type=Path, help="keep the city here and reuse it (not with --record)"

@@ -103,7 +103,8 @@ def decide(
 ) -> dict[str, Any] | None:
     """The decision for `subject` and `purpose` at `head` (no logging: `check` logs).
 
-    `cached_only`: None unless the answer is cached (nothing is computed).
+    `cached_only`: None unless the answer is cached or can be made without a query
+    (prepared, its subject unchanged since, no dispute of it open).
     """
     from credence.service.disputes import lapse_overdue
 
@@ -116,9 +117,9 @@ def decide(
     cached = service.cached_at(key, subject, head)
     if cached is not None:
         return cached if cached["ledger"] == head else {**cached, "ledger": head}
-    if cached_only:
-        return None
-    pending = open_disputes(service, subject)
+    if cached_only and not service.answerable_in_memory(subject, rulebook):
+        return None  # it needs the store: the caller computes it off the event loop
+    pending = open_disputes(service, subject) if service.may_have_open_disputes(subject) else []
     if any(deadline < today for _, _, deadline in pending):
         lapse_overdue(service, subject)  # due process runs before the answer, not after
         head = service.ledger_head()

@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from credence.core.assessment import Assessment
+from credence.core.rulebook import Rulebook
+from credence.engines.merge import merge_results
 
 if TYPE_CHECKING:
     from credence.service.state import Service
@@ -48,6 +50,20 @@ class PreparedAnswers:
 
     def serves(self, as_of: dt.date, rulebook_hash: str) -> bool:
         return as_of == self.as_of and rulebook_hash == self.rulebook_hash
+
+    def answer(self, subject: str, rulebook: Rulebook, ledger: dict[str, Any]) -> Assessment:
+        """`subject`'s prepared assessment, stamped with `ledger`.
+
+        A subject the batch run did not assess had no record counting at its
+        head (the run assesses every subject that has one), so its assessment
+        is the one the store engine gives a subject without a row: the base,
+        built by the same function from the same empty result.
+        """
+        found = self.answers.get(subject)
+        if found is not None:
+            return replace(found, ledger=ledger)
+        base = rulebook.score.base if rulebook.score else None
+        return next(merge_results(rulebook, [(subject, base, 0)], [], [], self.as_of, None, ledger))
 
 
 def prepare(service: Service) -> PreparedAnswers | None:
@@ -73,5 +89,6 @@ def prepare(service: Service) -> PreparedAnswers | None:
     assert tally.ledger is not None
     size = int(tally.ledger["size"])
     service.note_changes_since(size)
+    service.may_have_open_disputes("")  # read who has a dispute open, once, now
     log.info("prepared %d answers as of %s at ledger size %d", len(answers), today, size)
     return PreparedAnswers(today, rulebook.content_hash, size, answers)

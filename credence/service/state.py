@@ -56,6 +56,7 @@ _ENTRIES_BETWEEN = sa.text("SELECT kind, body FROM entries WHERE seq >= :lo AND 
 _NEUTRAL_KINDS = frozenset({"source", "key", "access", "rulebook", "match"})
 # Entry kinds about one record (and so one subject): its dispute or repair steps.
 _RECORD_KINDS = frozenset({"dispute", "repair"})
+_OPEN_DISPUTED = sa.text("SELECT DISTINCT subject FROM disputes WHERE status = 'open'")
 # The subjects of the records in a range, and of the records those correct or withdraw.
 _SUBJECTS_BETWEEN = sa.text(
     "SELECT subject FROM records WHERE seq >= :lo AND seq < :hi "
@@ -101,6 +102,9 @@ class Service:
         self._changed_at: dict[str, int] = {}
         self._advance_lock = threading.Lock()
         self.prepared: PreparedAnswers | None = None  # see credence.service.prepared
+        # Subjects with a dispute open (None: to be read again), so that a check of anybody
+        # else needs no query for disputes; re-read when the ledger gains a dispute step.
+        self._disputed: frozenset[str] | None = None
         # Cleared while start-up warm-up (credence.api.server) runs; `GET /v1/ready`.
         self.warmed = threading.Event()
         self.warmed.set()
@@ -176,7 +180,10 @@ class Service:
         when they may change anybody's (an erasure, a kind this code does not know)."""
         with self.engine.connect() as conn:
             span = {"lo": lo, "hi": hi}
-            about = _records_named(conn.execute(_ENTRIES_BETWEEN, span))
+            steps = conn.execute(_ENTRIES_BETWEEN, span).all()
+            if any(kind == "dispute" for kind, _ in steps):
+                self._disputed = None
+            about = _records_named(steps)
             if about is None:
                 return None
             touched = {row[0] for row in conn.execute(_SUBJECTS_BETWEEN, span)}
@@ -207,9 +214,31 @@ class Service:
                 self._changed_at[subject] = max(seen, self._changed_at.get(subject, 0))
 
     def _forget_all(self, size: int) -> None:
+        self._disputed = None
         self._changed_at.clear()
         self._all_changed_at = size
         self._seen_size = size
+
+    def may_have_open_disputes(self, subject: str) -> bool:
+        """Whether `subject` has a dispute open (as of the last head seen)."""
+        disputed = self._disputed
+        if disputed is None:
+            with self.engine.connect() as conn:
+                disputed = frozenset(r[0] for r in conn.execute(_OPEN_DISPUTED))
+            self._disputed = disputed
+        return subject in disputed
+
+    def answerable_in_memory(self, subject: str, rulebook: Rulebook) -> bool:
+        """Whether a check of `subject` can be answered without a query: its answer is
+        prepared and still holds, and no dispute of it is open (as far as known)."""
+        prepared = self.prepared
+        return (
+            prepared is not None
+            and self._disputed is not None
+            and subject not in self._disputed
+            and prepared.serves(self.today(), rulebook.content_hash)
+            and self.unchanged_since(subject, prepared.size)
+        )
 
     def unchanged_since(self, subject: str, size: int) -> bool:
         """Whether nothing about `subject` entered the ledger after head size `size`
@@ -279,10 +308,9 @@ class Service:
             not exclude
             and prepared is not None
             and prepared.serves(today, rulebook.content_hash)
-            and subject in prepared.answers
             and self.unchanged_since(subject, prepared.size)
         ):
-            result = replace(prepared.answers[subject], ledger=head)
+            result = prepared.answer(subject, rulebook, head)
         else:
             eng = self._store_engine(rulebook, today)
             with self.engine.connect() as conn:  # from the pool, back at once

@@ -129,3 +129,47 @@ def test_prepared_answers_serve_only_their_day_and_rulebook(
     world.set_today(world.service.today() + dt.timedelta(days=1))
     assert world.check(ORG)["decision"] == "deny"
     assert computed == [ORG]  # another day: computed on the store
+
+
+def test_a_subject_without_a_record_counting_gets_the_stores_base_answer(
+    world: World, computed: list[str]
+) -> None:
+    """PERSON_2 and ORG hold no record; the batch run assessed only PERSON. Their
+    answers are still prepared: exactly what the store engine gives them."""
+    world.submit(listed(PERSON, "C-10"))
+    world.service.prepared = prepare(world.service)
+    assert world.service.prepared is not None
+    assert set(world.service.prepared.answers) == {PERSON}
+    rulebook, head = world.service.live(), world.service.ledger_head()
+    computed.clear()
+    prepared = {s: world.service.assess(s, rulebook, head).to_dict() for s in (PERSON_2, ORG)}
+    assert computed == []
+    store = Service(world.registry, world.service.settings)  # no prepared answers
+    try:
+        for subject in (PERSON_2, ORG):
+            assert store.assess(subject, rulebook, head).to_dict() == prepared[subject]
+    finally:
+        store.close()
+    assert computed == [PERSON_2, ORG]
+    assert world.check(PERSON_2)["decision"] == "allow"
+
+
+def test_a_prepared_first_check_needs_no_query_unless_a_dispute_is_open(world: World) -> None:
+    """On the event loop (`cached_only`), a prepared answer is given at once; a subject
+    with a dispute open is left to the worker thread, which reads the dispute."""
+    from credence.service.checks import decide
+
+    seq = world.submit(listed(PERSON, "C-11"), listed(ORG, "C-12"))["receipts"][0]["seq"]
+    world.service.prepared = prepare(world.service)
+    head = world.service.ledger_head()
+    answer = decide(world.service, ORG, "flight-booking", head, cached_only=True)
+    assert answer is not None and answer["decision"] == "deny"
+    filed = world.client.post(
+        "/v1/me/disputes",
+        json={"seq": seq, "reason": "this judgment is not about me"},
+        headers=world.auth("person"),
+    )
+    assert filed.status_code == 201, filed.text
+    head = world.service.ledger_head()
+    assert decide(world.service, PERSON, "flight-booking", head, cached_only=True) is None
+    assert decide(world.service, PERSON, "flight-booking", head)["decision"] == "review"  # type: ignore[index]
