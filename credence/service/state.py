@@ -310,11 +310,13 @@ class Service:
             and prepared.serves(today, rulebook.content_hash)
             and self.unchanged_since(subject, prepared.size)
         ):
-            result = prepared.answer(subject, rulebook, head)
-        else:
-            eng = self._store_engine(rulebook, today)
-            with self.engine.connect() as conn:  # from the pool, back at once
-                result = eng.assess(subject, exclude, conn=conn, ledger=head)
+            # Not cached again: it is in memory already, and the cache's room is better
+            # spent on the answers to checks (a cache too small for the subjects being
+            # checked turns every check into a miss).
+            return prepared.answer(subject, rulebook, head)
+        eng = self._store_engine(rulebook, today)
+        with self.engine.connect() as conn:  # from the pool, back at once
+            result = eng.assess(subject, exclude, conn=conn, ledger=head)
         self.remember_at(key, head, result)
         return result
 
