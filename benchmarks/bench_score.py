@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import table
-from measure import MemorySampler
+from measure import MemorySampler, open_cached
 
 DEFAULT_WORKDIR = Path(tempfile.gettempdir()) / "credence-bench-score"
 FLOOR_RATIO_TARGET = 2.0
@@ -230,12 +230,11 @@ def run_batch(
     from credence.engines.batch import BatchEngine
     from credence.engines.snapshot import ensure_snapshot
     from credence.settings import Settings
-    from credence.store.registry import Registry
 
     snapshot_dir = args.workdir / "snapshot"
     if snapshot_dir.exists():
         shutil.rmtree(snapshot_dir)
-    registry = Registry.open(Settings(data_dir=data))
+    registry = open_cached(Settings(data_dir=data))
     try:
         _say(f"export: the snapshot from the ledger ({info['records']:,} records) ...")
         t0 = time.perf_counter()
@@ -313,9 +312,8 @@ def run_store(
 
     from credence.engines.store import StoreEngine
     from credence.settings import Settings
-    from credence.store.registry import Registry
 
-    registry = Registry.open(Settings(data_dir=data))
+    registry = open_cached(Settings(data_dir=data))
     try:
         with registry.engine.connect() as conn:
             subjects = [

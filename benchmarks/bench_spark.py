@@ -33,6 +33,7 @@ from typing import Any
 
 import table
 from bench_score import DEFAULT_RECORDS_PER_SUBJECT, _say, ensure_registry
+from measure import open_cached
 
 DEFAULT_WORKDIR = Path(tempfile.gettempdir()) / "credence-bench-spark"
 
@@ -40,9 +41,8 @@ DEFAULT_WORKDIR = Path(tempfile.gettempdir()) / "credence-bench-spark"
 def _snapshot(args: argparse.Namespace, data: Path) -> Any:
     from credence.engines.snapshot import ensure_snapshot
     from credence.settings import Settings
-    from credence.store.registry import Registry
 
-    registry = Registry.open(Settings(data_dir=data))
+    registry = open_cached(Settings(data_dir=data))
     try:
         return ensure_snapshot(registry.engine, args.workdir / "snapshot-spark", args.buckets)
     finally:

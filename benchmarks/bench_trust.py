@@ -21,7 +21,7 @@ import datetime as dt
 import time
 from pathlib import Path
 
-from measure import MemorySampler, machine
+from measure import MemorySampler, machine, open_cached
 
 from credence.engines.snapshot import ensure_snapshot
 from credence.engines.snapshot_check import check_snapshot
@@ -41,7 +41,7 @@ def build(data: Path, subjects: int) -> Registry:
     """A registry of a `subjects`-strong city at 10 records per subject (reused if present)."""
     settings = Settings(data_dir=data)
     if (data / "credence.db").exists():
-        return Registry.open(settings)
+        return open_cached(settings)
     registry, _ = Registry.init(settings)
     city = data / "city"
     manifest = synthesise(city, subjects, 2026, records_per_subject=10.0)

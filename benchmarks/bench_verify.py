@@ -39,7 +39,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from measure import MemorySampler
+from measure import MemorySampler, open_cached
 from table import Figure, add
 
 from credence.core.records import Record
@@ -143,7 +143,7 @@ def build(data: Path, leaves: int) -> Registry:
     settings = Settings(data_dir=data)
     done = data / "built"
     if done.exists():
-        return Registry.open(settings)
+        return open_cached(settings)
     if data.exists():
         for f in data.glob("credence.db*"):
             f.unlink()

@@ -7,6 +7,7 @@ import os
 import platform
 import threading
 from pathlib import Path
+from typing import Any
 
 
 def _rss_kib(pid: int) -> int:
@@ -71,3 +72,13 @@ def machine(extra: str = "") -> str:
     ram = f", {int(mem.split()[0]) / 2**20:.1f} GiB RAM" if mem else ""
     tail = f", {extra}" if extra else ""
     return f"{cpu}, {os.cpu_count()} cores{ram}, Python {platform.python_version()}{tail}"
+
+
+def open_cached(settings: Any) -> Any:
+    """A registry a benchmark cached in an earlier run, brought to the current schema
+    first (`credence migrate`): a cache from before a schema change stays usable."""
+    from credence.store.migrate import migrate_registry
+    from credence.store.registry import Registry
+
+    migrate_registry(settings)
+    return Registry.open(settings)
