@@ -391,6 +391,10 @@ class _ChunkWalk:
         directly, the same bytes as `verify_records.expected_leaf`; any other
         goes to `verify_records` (`_slow`). Either gives the same verdict and
         message.
+
+        It is long on purpose: split into `_place`, `_is_direct`, `_direct` and
+        a leaf-building function (tried at review, 2026-11-27), the same walk of
+        the 1M-leaf bench_verify ledger took 8.2 us of CPU a leaf instead of 7.7.
         """
         small = self.small
         next_small = small[self.si].seq if self.si < len(small) else None
