@@ -76,8 +76,8 @@ class Settings(BaseSettings):
     # Days a source has to answer a dispute before the record is suppressed.
     dispute_days: int = Field(default=30, ge=1, le=365)
     # `credence serve` assesses every subject with the batch engine at start-up (and when
-    # the day turns or another rulebook goes live), so a first check is a lookup; about
-    # 2 KB of memory per subject held. False: every first check is computed on the store.
+    # the day turns or another rulebook goes live), so a first check is a lookup; under
+    # 1 KiB of memory per subject held. False: every first check is computed on the store.
     prepare_answers: bool = True
 
     def service_today(self) -> dt.date:

@@ -17,9 +17,9 @@ store, at once. The prepared answers are the engines' identical output
 (tests/engines compare the batch and store engines line by line), restamped
 with the head they are served at.
 
-Memory: about 2 KB per subject held (100,000 subjects: some 200 MB). Set
-`CREDENCE_PREPARE_ANSWERS=0` to do without, on a registry too large for one
-process's memory.
+Memory: under 1 KiB per subject held (the demo city's 49,888 subjects with
+records: 37 MiB of resident memory). Set `CREDENCE_PREPARE_ANSWERS=false` to
+do without, on a registry too large for one process's memory.
 """
 
 from __future__ import annotations

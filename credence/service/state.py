@@ -231,14 +231,26 @@ class Service:
     def answerable_in_memory(self, subject: str, rulebook: Rulebook) -> bool:
         """Whether a check of `subject` can be answered without a query: its answer is
         prepared and still holds, and no dispute of it is open (as far as known)."""
-        prepared = self.prepared
+        disputed = self._disputed
         return (
-            prepared is not None
-            and self._disputed is not None
-            and subject not in self._disputed
-            and prepared.serves(self.today(), rulebook.content_hash)
-            and self.unchanged_since(subject, prepared.size)
+            disputed is not None
+            and subject not in disputed
+            and self._prepared_for(subject, rulebook, self.today()) is not None
         )
+
+    def _prepared_for(
+        self, subject: str, rulebook: Rulebook, today: dt.date
+    ) -> PreparedAnswers | None:
+        """The prepared answers, if they hold `subject`'s answer under `rulebook` today:
+        the same day and rulebook, and nothing about the subject since their head."""
+        prepared = self.prepared
+        if (
+            prepared is not None
+            and prepared.serves(today, rulebook.content_hash)
+            and self.unchanged_since(subject, prepared.size)
+        ):
+            return prepared
+        return None
 
     def unchanged_since(self, subject: str, size: int) -> bool:
         """Whether nothing about `subject` entered the ledger after head size `size`
@@ -303,13 +315,8 @@ class Service:
         found = self.cached_at(key, subject, head)
         if found is not None:
             return replace(found, ledger=head) if found.ledger != head else found  # type: ignore[no-any-return]
-        prepared = self.prepared
-        if (
-            not exclude
-            and prepared is not None
-            and prepared.serves(today, rulebook.content_hash)
-            and self.unchanged_since(subject, prepared.size)
-        ):
+        prepared = None if exclude else self._prepared_for(subject, rulebook, today)
+        if prepared is not None:
             # Not cached again: it is in memory already, and the cache's room is better
             # spent on the answers to checks (a cache too small for the subjects being
             # checked turns every check into a miss).
