@@ -239,13 +239,20 @@ def _check_rows(
         if corrections
         else "SELECT 0::BIGINT AS seq, 0::BIGINT AS corrects_seq WHERE false"
     )
-    differs = _first(
-        con,
-        f"SELECT count(*) FROM ((({linked}) EXCEPT ({listed})) "
-        f"UNION ALL (({listed}) EXCEPT ({linked})))",
-    )
-    if differs:
-        raise SnapshotError("the snapshot's corrections differ from its records")
+    differs = con.execute(
+        f"SELECT d.seq, r.seq IS NOT NULL FROM ((({linked}) EXCEPT ({listed})) "
+        f"UNION ALL (({listed}) EXCEPT ({linked}))) d LEFT JOIN (SELECT DISTINCT seq FROM rows) "
+        "r USING (seq) ORDER BY d.seq LIMIT 1"
+    ).fetchone()
+    if differs is not None:
+        seq, present = differs
+        if not present:  # corrections/ lists a correction whose row is gone
+            raise SnapshotError(
+                f"ledger entry #{seq} is missing in the snapshot (corrections/ lists it)"
+            )
+        raise SnapshotError(
+            f"snapshot row #{seq}: the snapshot's corrections differ from its records"
+        )
 
 
 def _other_leaves(engine: sa.Engine, start: int, size: int) -> list[tuple[int, bytes]]:

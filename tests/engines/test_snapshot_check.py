@@ -100,6 +100,24 @@ def test_a_corrected_rows_changed_reference_names_that_row(
         check(registry, snap)
 
 
+def test_a_removed_correction_row_is_named(registry: Registry, snap: Snapshot) -> None:
+    """A correction's row removed while corrections/ still lists it names the missing entry.
+
+    Found by the tamper drill: the check said only that the corrections differ.
+    """
+    removed = None
+    for path in sorted((snap.path / "records").glob("*/*.parquet")):
+        table = pq.read_table(path, partitioning=None)
+        refs = table.column("reference").to_pylist()
+        if "C-fix" in refs:
+            at = refs.index("C-fix")
+            removed = table.column("seq")[at].as_py()
+            pq.write_table(pa.concat_tables([table.slice(0, at), table.slice(at + 1)]), path)
+    assert removed is not None
+    with pytest.raises(SnapshotError, match=rf"entry #{removed} is missing"):
+        check(registry, snap)
+
+
 def test_a_row_from_another_registry_is_refused(registry: Registry, snap: Snapshot) -> None:
     def duplicate(t: pa.Table) -> pa.Table:
         return pa.concat_tables([t, t.slice(0, 1)])
