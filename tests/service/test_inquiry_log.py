@@ -7,7 +7,10 @@ threads, as FastAPI's sync routes do.
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -70,5 +73,69 @@ def test_concurrent_inquiries_each_get_one_row(tmp_path: Path) -> None:
         assert sorted(ids) == sorted(r[0] for r in stored)
         assert len(stored) == 40 == len(set(ids))
         assert {r[1] for r in stored} == {f"S{n}" for n in range(40)}
+    finally:
+        log.close()
+
+
+def test_checks_on_the_event_loop_get_their_own_rows(tmp_path: Path) -> None:
+    """Rows from the loop go to disk a group at a time; each id is that row's id.
+
+    Many groups: the first check's group is in flight while the rest queue up.
+    """
+    engine, log = _log(tmp_path)
+
+    async def many() -> list[int]:
+        return list(await asyncio.gather(*(log.arecord(**_row(n)) for n in range(300))))
+
+    try:
+        ids = asyncio.run(many())
+        with engine.connect() as conn:
+            stored = dict(conn.execute(sa.select(inquiries.c.id, inquiries.c.subject)).all())
+        assert len(stored) == 300 == len(set(ids))
+        assert [stored[i] for i in ids] == [f"S{n}" for n in range(300)]
+    finally:
+        log.close()
+
+
+def test_an_event_loop_group_that_fails_answers_every_waiter(tmp_path: Path) -> None:
+    """A row the table refuses (no subject) fails its group; nobody waits for ever."""
+    engine, log = _log(tmp_path)
+
+    async def both() -> list[object]:
+        bad = {**_row(1), "subject": None}
+        return list(
+            await asyncio.gather(log.arecord(**bad), log.arecord(**_row(2)), return_exceptions=True)
+        )
+
+    try:
+        got = asyncio.run(asyncio.wait_for(both(), timeout=10))
+        assert all(isinstance(g, sa.exc.SQLAlchemyError | sqlite3.Error) for g in got), got
+        with engine.connect() as conn:  # one statement, one transaction: nothing half-written
+            assert conn.execute(sa.select(sa.func.count()).select_from(inquiries)).scalar() == 0
+        assert isinstance(asyncio.run(log.arecord(**_row(3))), int)  # and the log goes on
+    finally:
+        log.close()
+
+
+def test_the_wal_is_copied_into_the_database_while_rows_keep_coming(tmp_path: Path) -> None:
+    """The writer never checkpoints; a thread of its own does, so the WAL stays bounded.
+
+    New rows live in the WAL until a checkpoint copies them into the database
+    file: the file grows only then.
+    """
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'inq.db'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+    metadata.create_all(engine, tables=[inquiries])
+    database = tmp_path / "inq.db"
+    before = database.stat().st_size
+    log = InquiryLog(engine)
+    try:
+        for n in range(400):
+            log.record(**_row(n))
+        deadline = time.monotonic() + 10
+        while database.stat().st_size == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert database.stat().st_size > before
     finally:
         log.close()
