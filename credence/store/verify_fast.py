@@ -1,0 +1,227 @@
+"""A chunk of the log proved column by column, or handed back to the ordered walk.
+
+`verify_chunks._ChunkWalk` checks a chunk position by position, one record
+at a time through a long loop: right for every case and every message, but
+most of its time goes to the interpreter stepping through that loop. Here
+a batch of rows is turned into columns, and each check runs once over a
+whole column, in C where Python allows it (set and list comparisons, one
+regular-expression scan of a column's joined text, `map`); what is left per
+record is building its content and leaf text and hashing them, in list
+comprehensions.
+
+It is an all-or-nothing proof: `prove_chunk` returns the chunk's leaves only
+when every position from `lo` on is held exactly once, every record's item
+was permitted to its source there, every record's leaf is the one rebuilt
+from its values, and all of those values are of the plain kind whose bytes
+the ordered walk's direct path writes the same way (`_plain_batch`). On
+anything else (a gap, a mismatch, a value that needs escaping, an unknown
+source, a row of the wrong type) it returns None, and the walk checks the
+chunk as before, so every finding and message is the walk's own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from credence.ledger.leaf import LEAF_VERSION
+
+_SEQ_LIMIT = 2**53  # beyond this RFC 8785 writes `seq` otherwise (verify_records._flat_simple)
+
+# source id -> the items that pass as they are (`any_item`: every item)
+Passes = dict[int, Any]
+# (source id, item) -> True when the walk finds nothing wrong with the pair (its own rule)
+Judge = Callable[[int, str], bool]
+# seqs of corrections -> the (source id, reference) of the record each one points at
+Targets = Callable[[list[int]], dict[int, tuple[Any, Any]]]
+
+
+def _plain_text(text: str) -> bool:
+    """True when RFC 8785 writes every character of `text` as it is (it escapes '"', '\\'
+    and U+0000..U+001F; `isprintable` refuses those, and more: those go to the walk)."""
+    return text.isprintable() and '"' not in text and "\\" not in text
+
+
+class SubjectDigests(dict[str, str]):
+    """subject -> HMAC-SHA256(key, subject) in hex, computed on first lookup (so the
+    comprehensions look subjects up in C), with the key's pads hashed once."""
+
+    def __init__(self, key: bytes, limit: int = 250_000) -> None:
+        super().__init__()
+        block = 64
+        if len(key) > block:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(block, b"\0")
+        self.inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self.outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+        self.limit = limit
+
+    def __missing__(self, subject: str) -> str:
+        inner = self.inner.copy()
+        inner.update(subject.encode("utf-8"))
+        outer = self.outer.copy()
+        outer.update(inner.digest())
+        digest = self[subject] = outer.hexdigest()
+        return digest
+
+    def trim(self) -> None:
+        """Keep it bounded (between batches)."""
+        if len(self) >= self.limit:
+            self.clear()
+
+
+class ChunkProof:
+    """Proves the record rows of one chunk batch by batch (`add`), then the positions
+    (`leaves`). Any method returning False or None means: walk the chunk instead."""
+
+    def __init__(
+        self,
+        lo: int,
+        sources: dict[int, str],
+        passes: list[tuple[int, Passes, Judge]],
+        any_item: object,
+        digests: SubjectDigests,
+        canonical: Callable[[str], bool],
+        targets: Targets,
+    ) -> None:
+        self.lo = lo
+        self.sources = sources  # source id -> name, for names written as they are
+        self.passes = passes  # (first seq, passes, judge) in seq order
+        self.any_item = any_item
+        self.digests = digests
+        self.canonical = canonical  # True: a canonical attributes text (verify_chunks)
+        self.targets = targets
+        self.seqs: list[int] = []
+        self.stored: list[Any] = []
+
+    def add(self, batch: Sequence[Sequence[Any]]) -> bool:
+        """Check a batch of record rows (the walk's 12 columns, in seq order)."""
+        if not batch:
+            return True
+        try:
+            columns = tuple(zip(*batch, strict=True))
+            if len(columns) != 12 or not self._plain_batch(columns):
+                return False
+            if not self._permitted(columns[0], columns[2], columns[4]):
+                return False
+            if not self._leaves_match(columns):
+                return False
+        except (TypeError, ValueError, AttributeError, KeyError):
+            return False  # a value of the wrong type: the walk says what is wrong
+        self.seqs.extend(columns[0])
+        self.stored.extend(columns[1])
+        return True
+
+    def _plain_batch(self, columns: tuple[tuple[Any, ...], ...]) -> bool:
+        """Every value of the kind whose leaf the comprehensions write as the reference does:
+        known sources with plain names, text with nothing to escape, 16-byte salts,
+        canonical attributes, corrections pointing at the record they name."""
+        seq, _, source_id, reference, item, subject, occurred, decided, attributes = columns[:9]
+        corrects, corrects_seq, salt = columns[9:]
+        if not set(source_id) <= self.sources.keys() or seq[-1] >= _SEQ_LIMIT:
+            return False
+        if set(map(len, salt)) != {16}:  # a salt of another type fails to hash below
+            return False
+        texts = [reference, item, subject, occurred, [d for d in decided if d is not None]]
+        texts.append([c for c in corrects if c is not None])
+        if not all(map(_plain_text, map("".join, texts))):
+            return False
+        if not all(map(self.canonical, [a for a in attributes if a is not None])):
+            return False
+        return self._links(seq, source_id, corrects, corrects_seq)
+
+    def _links(
+        self,
+        seq: tuple[int, ...],
+        source_id: tuple[int, ...],
+        corrects: tuple[str | None, ...],
+        corrects_seq: tuple[int | None, ...],
+    ) -> bool:
+        """A correction names (by reference) the record it points at (by seq), as
+        `verify_records.leaf_problem` checks; a record with either half alone is wrong."""
+        n = len(seq)
+        if corrects.count(None) == n and corrects_seq.count(None) == n:
+            return True
+        links: list[tuple[int, str, int]] = []
+        for i, c, t in zip(source_id, corrects, corrects_seq, strict=True):
+            if c is None and t is None:
+                continue
+            if c is None or t is None:
+                return False
+            links.append((i, c, t))
+        found = self.targets([t for _, _, t in links])
+        return all(found.get(t) == (i, c) for i, c, t in links)
+
+    def _permitted(
+        self, seq: tuple[int, ...], source_id: tuple[int, ...], item: tuple[str, ...]
+    ) -> bool:
+        """Each (source, item) pair passes under the source entries in force at its seq."""
+        any_item = self.any_item
+        for k, (start, passes, judge) in enumerate(self.passes):
+            end = self.passes[k + 1][0] if k + 1 < len(self.passes) else None
+            lo = 0 if start <= seq[0] else bisect_left(seq, start)
+            hi = len(seq) if end is None or end > seq[-1] else bisect_left(seq, end)
+            for sid, it in set(zip(source_id[lo:hi], item[lo:hi], strict=True)):
+                allowed = passes.get(sid)
+                if allowed is any_item or (allowed is not None and it in allowed):
+                    continue
+                if not judge(sid, it):
+                    return False
+        return True
+
+    def _leaves_match(self, columns: tuple[tuple[Any, ...], ...]) -> bool:
+        """Each record's leaf hash, rebuilt (verify_records.expected_leaf for plain values),
+        is the stored one."""
+        seq, stored, source_id, reference, item, subject, occurred, decided, attributes = columns[
+            :9
+        ]
+        corrects, salt = columns[9], columns[11]
+        sha256 = hashlib.sha256
+        self.digests.trim()
+        names = list(map(self.sources.__getitem__, source_id))
+        subjects = list(map(self.digests.__getitem__, subject))
+        attrs = ["" if a is None else f'"attributes":{a},' for a in attributes]
+        if corrects.count(None) == len(corrects):
+            fixes = [""] * len(corrects)
+        else:
+            fixes = ["" if c is None else f'"corrects":"{c}",' for c in corrects]
+        dated = ["" if d is None else f'"decided_on":"{d}",' for d in decided]
+        hashes = [
+            sha256(
+                k
+                + f'{{{a}{c}{d}"item":"{i}","occurred_on":"{o}","reference":"{r}",'
+                f'"source":"{s}","subject":"{u}"}}'.encode()
+            ).hexdigest()
+            for k, a, c, d, i, o, r, s, u in zip(
+                salt, attrs, fixes, dated, item, occurred, reference, names, subject, strict=True
+            )
+        ]
+        decisions = ["null" if d is None else f'"{d}"' for d in decided]
+        leaves = [
+            sha256(
+                f'\x00{{"decided_on":{d},"item":"{i}","kind":"record","occurred_on":"{o}",'
+                f'"record_hash":"{h}","seq":{q},"source":"{s}","subject_hash":"{u}",'
+                f'"v":{LEAF_VERSION}}}'.encode()
+            ).digest()
+            for d, i, o, h, q, s, u in zip(
+                decisions, item, occurred, hashes, seq, names, subjects, strict=True
+            )
+        ]
+        return leaves == list(stored)
+
+    def leaves(self, small: Sequence[tuple[int, bytes]]) -> list[Any] | None:
+        """The chunk's leaf hashes in position order, when its positions run from `lo`
+        without a gap or a repeat (records and the `small` ones, each (seq, leaf hash))."""
+        seqs, lo = self.seqs, self.lo
+        leaves = list(self.stored)
+        if small:
+            every = sorted([*seqs, *(s for s, _ in small)])
+            if every != list(range(lo, lo + len(every))):
+                return None
+            for at, leaf in small:
+                leaves.insert(at - lo, leaf)
+        elif seqs != list(range(lo, lo + len(seqs))):
+            return None
+        return leaves

@@ -1,0 +1,194 @@
+"""The bulk proof of a chunk (`verify_fast`) never says more than the ordered walk.
+
+Every chunk verify checks is checked twice here: walked (`_walk_chunk`, whose
+result verify reports) and proved in bulk (`_proved_chunk`). Whenever the
+bulk proof gives a result, the walk must have found nothing in that chunk
+and must give exactly the same result (positions, records, first and last
+position, subtrees). On the untouched registry of `test_verify` every chunk
+must be proved in bulk (else the fast path would be dead code); after each
+tamper below, the chunk holding it must not be.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from credence.store import verify as verify_module
+from credence.store import verify_chunks as chunks
+from credence.store.registry import Registry
+from credence.store.verify import verify_registry
+from credence.store.verify_chunks import ChunkResult, ChunkTask
+from tests.conftest import GOVERNANCE as G
+from tests.store.test_verify import filled  # noqa: F401  (the fixture)
+
+BITS = (3, 6, 16)  # chunks of 8, 64 and 65,536 positions
+
+
+def _same(a: ChunkResult, b: ChunkResult) -> bool:
+    fields = ("lo", "positions", "records", "first_seq", "end", "nodes")
+    return all(getattr(a, f) == getattr(b, f) for f in fields)
+
+
+@pytest.fixture
+def checked(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[ChunkTask, bool]]]:
+    """Each chunk verify checks, and whether the bulk proof gave a result for it."""
+    seen: list[tuple[ChunkTask, bool]] = []
+
+    def both(task: ChunkTask) -> ChunkResult:
+        walked = chunks._walk_chunk(task)
+        proved = chunks._proved_chunk(task)
+        if proved is not None:
+            assert walked.finding is None and walked.record_problem is None, (task.lo, walked)
+            assert _same(proved, walked), (task.lo, proved, walked)
+        seen.append((task, proved is not None))
+        return walked
+
+    monkeypatch.setattr(verify_module, "check_chunk", both)
+    yield seen
+
+
+def edit(db: Path, *statements: str) -> None:
+    with sqlite3.connect(db) as conn:
+        for sql in statements:
+            conn.execute(sql)
+
+
+def test_every_chunk_of_an_untouched_ledger_is_proved_in_bulk(
+    registry: Registry,
+    filled: Path,  # noqa: F811
+    checked: list[tuple[ChunkTask, bool]],
+) -> None:
+    for bits in BITS:
+        checked.clear()
+        report = verify_registry(registry, workers=0, chunk_bits=bits)
+        assert report.ok, report.problems
+        assert checked and all(proved for _, proved in checked), bits
+
+
+# (what is done to the record at G + 9 (reference C-9), or around it)
+TAMPERS = [
+    ("a changed date", ["UPDATE records SET occurred_on = '2024-03-02' WHERE seq = {s}"]),
+    ("a wrong leaf hash", ["UPDATE records SET leaf_hash = zeroblob(32) WHERE seq = {s}"]),
+    ("a quote in a reference", ["UPDATE records SET reference = 'C-9\"' WHERE seq = {s}"]),
+    ("a backslash in a subject", ["UPDATE records SET subject = subject || '\\' WHERE seq = {s}"]),
+    ("a newline in an item", ["UPDATE records SET item = item || char(10) WHERE seq = {s}"]),
+    ("a NUL for a decision date", ["UPDATE records SET decided_on = char(0) WHERE seq = {s}"]),
+    (
+        "a no-break space",
+        ["UPDATE records SET occurred_on = occurred_on || char(160) WHERE seq = {s}"],
+    ),
+    ("a salt of 15 bytes", ["UPDATE records SET salt = substr(salt, 1, 15) WHERE seq = {s}"]),
+    ("spaced attributes", ["UPDATE records SET attributes = '{\"amount\": 1}' WHERE seq = {s}"]),
+    (
+        "a fraction in attributes",
+        ["UPDATE records SET attributes = '{\"amount\":1.0}' WHERE seq = {s}"],
+    ),
+    ("a list in attributes", ["UPDATE records SET attributes = '{\"a\":[1]}' WHERE seq = {s}"]),
+    ("empty attributes", ["UPDATE records SET attributes = '{}' WHERE seq = {s}"]),
+    ("an unknown source", ["UPDATE records SET source_id = 99 WHERE seq = {s}"]),
+    (
+        "a forbidden item",
+        ["UPDATE records SET item = 'administrative.drunk-driving' WHERE seq = {s}"],
+    ),
+    ("a record gone", ["DELETE FROM records WHERE seq = {s}"]),
+    ("a record moved", ["UPDATE records SET seq = 1 WHERE seq = {s}"]),
+    ("a correction made plain", ["UPDATE records SET corrects = NULL WHERE corrects IS NOT NULL"]),
+    (
+        "a correction unlinked",
+        ["UPDATE records SET corrects_seq = NULL WHERE corrects IS NOT NULL"],
+    ),
+    (
+        "a correction relinked",
+        [f"UPDATE records SET corrects_seq = {G + 8} WHERE corrects_seq IS NOT NULL"],
+    ),
+    ("a corrected record renamed", [f"UPDATE records SET reference = 'C-x' WHERE seq = {G + 7}"]),
+    ("a record turned correction", ["UPDATE records SET corrects = 'C-7' WHERE seq = {s}"]),
+]
+
+
+@pytest.mark.parametrize(("name", "statements"), TAMPERS, ids=[t[0] for t in TAMPERS])
+def test_a_chunk_with_anything_wrong_or_unusual_is_walked(
+    registry: Registry,
+    filled: Path,  # noqa: F811
+    checked: list[tuple[ChunkTask, bool]],
+    name: str,
+    statements: list[str],
+) -> None:
+    edit(filled, *(sql.replace("{s}", str(G + 9)) for sql in statements))
+    corrections = "correct" in name
+    touched = {G + 2500, G + 7, G + 8} if corrections else {G + 9, 1}
+    for bits in BITS:
+        checked.clear()
+        report = verify_registry(registry, workers=0, chunk_bits=bits)
+        assert not report.ok, (name, bits)
+        walked = [task for task, proved in checked if not proved]
+        assert any(t.lo <= seq < t.hi for t in walked for seq in touched), (name, bits)
+
+
+def _pasted_leaf_hash(db: Path, seq: int, key: bytes) -> bytes:
+    """The leaf hash of the record at `seq` with its values pasted between quotes as they
+    are, never escaped: what a bulk proof without its guards would compute."""
+    with sqlite3.connect(db) as conn:
+        seq, source, ref, item, subject, occurred, decided, attrs, salt = conn.execute(
+            "SELECT r.seq, s.name, reference, item, subject, occurred_on, decided_on, "
+            "attributes, salt FROM records r JOIN sources s ON s.id = r.source_id "
+            "WHERE r.seq = ?",
+            (seq,),
+        ).fetchone()
+    content = (
+        "{"
+        + (f'"attributes":{attrs},' if attrs is not None else "")
+        + (f'"decided_on":"{decided}",' if decided is not None else "")
+        + f'"item":"{item}","occurred_on":"{occurred}","reference":"{ref}",'
+        + f'"source":"{source}","subject":"{subject}"}}'
+    )
+    record_hash = hashlib.sha256(salt + content.encode()).hexdigest()
+    subject_hash = hmac.new(key, subject.encode(), hashlib.sha256).hexdigest()
+    decision = "null" if decided is None else f'"{decided}"'
+    leaf = (
+        f'{{"decided_on":{decision},"item":"{item}","kind":"record","occurred_on":"{occurred}",'
+        f'"record_hash":"{record_hash}","seq":{seq},"source":"{source}",'
+        f'"subject_hash":"{subject_hash}","v":1}}'
+    )
+    return hashlib.sha256(b"\x00" + leaf.encode()).digest()
+
+
+# Values the reference writes otherwise than pasted as they are (escaped, or re-serialised).
+FORGED = [
+    ("a quote in a reference", "reference = 'C-9\",\"x'"),
+    ("a backslash in a subject", "subject = subject || '\\'"),
+    ("a newline in an item", "item = item || char(10)"),
+    ("a tab in a decision date", "decided_on = decided_on || char(9)"),
+    ("a fraction in attributes", "attributes = '{\"amount\":1.0}'"),
+    ("an escape in attributes", 'attributes = \'{"a":"\\u0041"}\''),
+    ("a key twice in attributes", 'attributes = \'{"a":1,"a":1}\''),
+]
+
+
+@pytest.mark.parametrize(("name", "change"), FORGED, ids=[f[0] for f in FORGED])
+def test_a_record_forged_with_its_pasted_leaf_hash_is_left_to_the_walk(
+    registry: Registry,
+    filled: Path,  # noqa: F811
+    checked: list[tuple[ChunkTask, bool]],
+    name: str,
+    change: str,
+) -> None:
+    """The stored leaf hash is rewritten to match the pasted bytes: only the guards
+    (values needing escaping, attribute texts that are not canonical) stop the bulk proof
+    from vouching for a record the walk finds wrong."""
+    seq = G + 9
+    edit(filled, f"UPDATE records SET {change} WHERE seq = {seq}")
+    forged = _pasted_leaf_hash(filled, seq, registry.subject_key())
+    with sqlite3.connect(filled) as conn:
+        conn.execute("UPDATE records SET leaf_hash = ? WHERE seq = ?", (forged, seq))
+    for bits in BITS:
+        checked.clear()
+        report = verify_registry(registry, workers=0, chunk_bits=bits)
+        assert report.problems[0].startswith(f"ledger entry #{seq} (source court, reference ")
+        assert [t.lo <= seq < t.hi for t, proved in checked if not proved] == [True], (name, bits)
