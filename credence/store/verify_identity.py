@@ -206,7 +206,15 @@ def _check_record(conn: sa.Connection, m: Any, seq: int, item: str | None) -> No
 
 
 def _match_records(conn: sa.Connection) -> Iterator[tuple[int, str, str]]:
-    """(seq, run, item) of every record appended for a match (its run names the match)."""
+    """(seq, run, item) of every record appended for a match (its run names the match).
+
+    `records.run_id` has no index, so finding them reads every record: only done when
+    there is a match's run at all (the runs are few; a large log without matches would
+    otherwise spend seconds here, after the parallel walk).
+    """
+    runs = sa.select(ingest_runs.c.id).where(ingest_runs.c.file.like(_RUN + "%"))
+    if conn.execute(runs.limit(1)).first() is None:
+        return
     query = (
         sa.select(records.c.seq, ingest_runs.c.file, records.c.item)
         .join(ingest_runs, ingest_runs.c.id == records.c.run_id)

@@ -182,10 +182,10 @@ def _seq_bounds(conn: sa.Connection) -> tuple[int | None, int | None]:
     lows: list[int] = []
     highs: list[int] = []
     for table in (records, entries, erased):
-        low, high = conn.execute(
-            sa.select(sa.func.min(table.c.seq), sa.func.max(table.c.seq))
-        ).one()
-        if low is not None:
+        # Apart, each is one step down the primary key; SQLite scans the table for both at once.
+        low = conn.execute(sa.select(sa.func.min(table.c.seq))).scalar()
+        high = conn.execute(sa.select(sa.func.max(table.c.seq))).scalar()
+        if low is not None and high is not None:
             lows.append(int(low))
             highs.append(int(high))
     return (min(lows), max(highs)) if lows else (None, None)
