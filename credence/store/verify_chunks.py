@@ -22,8 +22,10 @@ log order, so the messages are those of one ordered walk.
 
 from __future__ import annotations
 
+import atexit
 import gc
 import hashlib
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
@@ -119,10 +121,14 @@ def start_worker(parent: int, url: str, subject_key: bytes, names: dict[int, str
     """The pool's initializer: die with the parent, then `init_worker`.
 
     It lives here, not in `verify`, so a spawned worker imports only what
-    walking a chunk needs.
+    walking a chunk needs. When the pool is done with it, the worker leaves
+    with `os._exit` (it has only read: nothing to flush or close cleanly)
+    instead of tearing its interpreter down, which took 0.1-0.2 s of CPU and
+    0.2 s of verify's time per worker.
     """
     pool_initializer(parent)
     init_worker(url, subject_key, names)
+    atexit.register(os._exit, 0)  # registered last, so it runs first at exit
 
 
 def close_worker() -> None:
