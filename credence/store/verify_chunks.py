@@ -15,6 +15,10 @@ parent hands it):
 - hashes the stored leaf hashes into every perfect subtree of the chunk
   and returns the ones the parent asked for (heads' and proofs' subtrees).
 
+A chunk is first proved in bulk, column by column (`verify_fast`); only a
+chunk with something wrong or unusual in it is walked as above, so every
+finding and message is the walk's.
+
 The parent (`verify_log`) combines chunks' subtrees into the roots of the
 signed heads and of the consistency proofs, and keeps the first finding in
 log order, so the messages are those of one ordered walk.
