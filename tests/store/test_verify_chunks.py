@@ -36,8 +36,9 @@ def all_problems(registry: Registry, pool: bool = False, **kwargs: object) -> li
         bits: verify_registry(registry, workers=0, chunk_bits=bits, **kwargs).problems  # type: ignore[arg-type]
         for bits in BITS
     }
-    if pool:
+    if pool:  # chunks shared between this process and one or two workers
         found[-5] = verify_registry(registry, workers=2, chunk_bits=5, **kwargs).problems  # type: ignore[arg-type]
+        found[-3] = verify_registry(registry, workers=1, chunk_bits=3, **kwargs).problems  # type: ignore[arg-type]
     first = found[BITS[0]]
     for bits, problems in found.items():
         assert problems == first, (bits, problems, first)
