@@ -52,7 +52,7 @@ from credence.store.verify_records import (
     record_of,
 )
 
-CHUNK_BITS = 14
+CHUNK_BITS = 13
 CHUNK = 1 << CHUNK_BITS  # positions per chunk: a power of two, so subtrees align with chunks
 FETCH = 8192
 
