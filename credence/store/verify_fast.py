@@ -217,6 +217,8 @@ class ChunkProof:
         seqs, lo = self.seqs, self.lo
         leaves = list(self.stored)
         if small:
+            if seqs != sorted(seqs):  # (they are read in seq order) records placed as read
+                return None
             every = sorted([*seqs, *(s for s, _ in small)])
             if every != list(range(lo, lo + len(every))):
                 return None
