@@ -28,9 +28,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from credence.core.assessment import MAX_REASONS, ListingRow
-from credence.core.assessment import _listing_end as listing_end
-from credence.core.assessment import _outcome as outcome_for
+from credence.core.assessment import MAX_REASONS, ListingRow, listing_end, outcome_for
 from credence.core.ids import SubjectKind
 from credence.core.rulebook import Rulebook
 from credence.engines.fused import FusedProgram
