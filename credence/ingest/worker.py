@@ -28,6 +28,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,10 +39,27 @@ from credence.lifeline import watch_parent
 _LENGTH_BYTES = 8
 
 
-def worker_batches(spec: CheckSpec) -> Iterator[SealedColumns]:
-    """Checked batches of `spec.path` from a worker process; the worker ends with this."""
-    process = _start(spec)
+def worker_batches(spec: CheckSpec, first_here: bool = True) -> Iterator[SealedColumns]:
+    """Checked batches of `spec.path` from a worker process; the worker ends with this.
+
+    With `first_here` this process checks the first batch itself while the
+    worker starts (its imports take about half a second), and the worker
+    begins at the second batch with the seqs that follow the first batch's
+    rows: the writer then never waits for the worker's start.
+    """
+    process = _launch()
     try:
+        first: SealedColumns | None = None
+        if first_here:
+            first = next(iter(sealed_batches(replace(spec, batch_limit=1))), None)
+            if first is None:
+                return
+            rows = first.columns.num_rows
+            spec = replace(spec, first_seq=spec.first_seq + rows, skip_batches=1)
+        assert process.stdin is not None
+        _send(process.stdin, spec)
+        if first is not None:
+            yield first
         while True:
             kind, payload = _receive(process)
             if kind == "done":
@@ -53,7 +71,8 @@ def worker_batches(spec: CheckSpec) -> Iterator[SealedColumns]:
         stop(process)
 
 
-def _start(spec: CheckSpec) -> subprocess.Popen[bytes]:
+def _launch() -> subprocess.Popen[bytes]:
+    """Start the worker; it imports what it needs, then waits for its spec on stdin."""
     env = dict(os.environ)
     root = str(Path(credence.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
@@ -63,8 +82,6 @@ def _start(spec: CheckSpec) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         env=env,
     )
-    assert process.stdin is not None
-    _send(process.stdin, spec)
     return process
 
 

@@ -304,6 +304,18 @@ def test_worker_failure_is_raised_in_the_writer(tmp_path: Path) -> None:
         list(checked_batches(spec, use_worker=True))
 
 
+def test_a_failure_inside_the_worker_process_is_raised_in_the_writer(tmp_path: Path) -> None:
+    """The same failure when the worker itself meets it (no first batch checked here)."""
+    from credence.core.catalogue import CatalogueError
+    from credence.ingest.checking import CheckSpec
+    from credence.ingest.worker import worker_batches
+
+    path = write_parquet(tmp_path / "w.parquet", [row()])
+    spec = CheckSpec(path, str(tmp_path / "missing.yaml"), "court", frozenset(), TODAY, 10)
+    with pytest.raises(CatalogueError, match=r"missing\.yaml"):
+        list(worker_batches(spec, first_here=False))
+
+
 def test_rejects_are_in_row_order_whichever_stage_refused_them(
     registry: Registry, tmp_path: Path
 ) -> None:
