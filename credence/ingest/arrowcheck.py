@@ -206,9 +206,19 @@ class ArrowValidator:
         born = year * 10_000 + month * 100 + day
         ok = (check == chars[:, 17]) & _real_date(year, month, day)
         ok &= born <= self._today_number
-        for i in np.flatnonzero(ok).tolist():  # region tables: once per (region, year), cached
-            body = chars[i, :10].tobytes().decode("ascii")
-            ok[i] = region_existed(body[:6], body[6:10])
+        # Region tables: once per distinct (region, year) of the batch, not per subject.
+        rows = np.flatnonzero(ok)
+        _, first, inverse = np.unique(
+            digits[rows, :10] @ (10 ** np.arange(9, -1, -1)), return_index=True, return_inverse=True
+        )
+        existed = np.array(
+            [
+                region_existed(body[:6], body[6:10])
+                for body in (chars[rows[i], :10].tobytes().decode("ascii") for i in first.tolist())
+            ],
+            dtype=bool,
+        )
+        ok[rows] = existed[inverse.reshape(-1)]
         valid[where] = ok
         return valid
 

@@ -126,7 +126,8 @@ class ItemAttributes:
         if spec.pattern is not None:
             rest = pc.filter(values, pa.array(shaped & ~in_vocabulary))
             distinct = pc.unique(rest).to_pylist()
-            fits = [v for v in distinct if v is not None and spec.string_problem(v) is None]
+            # What string_problem tests after the length and the vocabulary (both done).
+            fits = [v for v in distinct if v is not None and spec.fits_pattern(v)]
             matched = _mask(pc.is_in(values, value_set=pa.array(fits, pa.string())))
             shaped &= in_vocabulary | matched
         else:
