@@ -143,12 +143,29 @@ def _run(spec: CheckSpec, channel: IO[bytes]) -> None:
         _send(channel, ("error", _portable(exc)))
 
 
+def _warm() -> None:
+    """Import and load what checking needs while the writer checks the first batch itself.
+
+    Done after the spec arrived, this took half a second of the time the
+    writer then waited for the second batch. If the writer goes away
+    meanwhile, reading the spec meets end of file just after.
+    """
+    import pyarrow.compute
+    import pyarrow.parquet  # noqa: F401
+
+    import credence.ingest.arrowcheck  # noqa: F401
+    from credence.core.guard.lexicon import load_lexicon
+
+    load_lexicon()
+
+
 def main(argv: list[str]) -> None:
     """The worker process: read the spec from stdin, stream results to stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the writer's to handle
     channel = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print must not corrupt the result stream
     stdin = sys.stdin.buffer
+    _warm()
     body = _read_frame(stdin)
     if body is None:  # the writer went away before sending the spec
         os._exit(0)
