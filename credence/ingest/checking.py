@@ -61,6 +61,8 @@ class CheckSpec:
     # Batches already checked elsewhere (the writer checks a worker's first one itself).
     skip_batches: int = 0
     batch_limit: int | None = None  # stop after this many batches (None: the whole file)
+    # Resident-ID regions the writer has already read from stdnum's table (ids.known_region_spans).
+    regions: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass
@@ -115,6 +117,9 @@ def _large(path: Path) -> bool:
 
 def make_validator(spec: CheckSpec) -> RowValidator:
     """The validator for `spec`, built the same way in the writer and the worker."""
+    from credence.core.ids import seed_region_spans
+
+    seed_region_spans(spec.regions)
     catalogue = spec.catalogue or load_catalogue(Path(spec.catalogue_path))
     return RowValidator(catalogue, spec.source, set(spec.allowed), spec.today)
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import credence
+from credence.core.ids import known_region_spans
 from credence.ingest.checking import CheckSpec, SealedColumns, sealed_batches
 from credence.lifeline import watch_parent
 
@@ -55,7 +56,8 @@ def worker_batches(spec: CheckSpec, first_here: bool = True) -> Iterator[SealedC
             if first is None:
                 return
             rows = first.columns.num_rows
-            spec = replace(spec, first_seq=spec.first_seq + rows, skip_batches=1)
+            regions = known_region_spans()
+            spec = replace(spec, first_seq=spec.first_seq + rows, skip_batches=1, regions=regions)
         assert process.stdin is not None
         _send(process.stdin, spec)
         if first is not None:
