@@ -26,6 +26,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import replace
@@ -58,8 +59,7 @@ def worker_batches(spec: CheckSpec, first_here: bool = True) -> Iterator[SealedC
             rows = first.columns.num_rows
             regions = known_region_spans()
             spec = replace(spec, first_seq=spec.first_seq + rows, skip_batches=1, regions=regions)
-        assert process.stdin is not None
-        _send(process.stdin, spec)
+        _send_spec(process, spec, wait=first is None)
         if first is not None:
             yield first
         while True:
@@ -71,6 +71,27 @@ def worker_batches(spec: CheckSpec, first_here: bool = True) -> Iterator[SealedC
             yield payload
     finally:
         stop(process)
+
+
+def _send_spec(process: subprocess.Popen[bytes], spec: CheckSpec, wait: bool) -> None:
+    """Send the spec; unless `wait`, from a thread, so the writer goes on with its batch.
+
+    The spec (with the catalogue and the regions read so far) is larger
+    than a pipe holds, and the worker reads it only once its imports are
+    done: written here, the writer waited for them. A worker that dies
+    first breaks the pipe, and the writer hears of it from _receive.
+    """
+    stdin = process.stdin
+    assert stdin is not None
+    if wait:
+        _send(stdin, spec)
+        return
+
+    def send() -> None:
+        with suppress(OSError, ValueError):  # the worker is gone, or stop() closed the pipe
+            _send(stdin, spec)
+
+    threading.Thread(target=send, name="credence-worker-spec", daemon=True).start()
 
 
 def _launch() -> subprocess.Popen[bytes]:
