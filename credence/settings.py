@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     today: dt.date | None = None
     # Days a source has to answer a dispute before the record is suppressed.
     dispute_days: int = Field(default=30, ge=1, le=365)
+    # Hours an Idempotency-Key is kept from its first use (then it is a new request).
+    idempotency_hours: int = Field(default=24, ge=1, le=24 * 365)
     # `credence serve` assesses every subject with the batch engine at start-up (and when
     # the day turns or another rulebook goes live), so a first check is a lookup; under
     # 1 KiB of memory per subject held. False: every first check is computed on the store.

@@ -137,7 +137,9 @@ def _local_docs(app: FastAPI) -> None:
 
 
 async def _sweeper(service: Service, every: float | None) -> None:
-    """Due process on time: lapse every dispute past its deadline, now and periodically."""
+    """Due process on time: lapse every dispute past its deadline, now and periodically;
+    and forget Idempotency-Keys past their keeping time."""
+    from credence.service import idempotency
     from credence.service.disputes import lapse_overdue
 
     while True:
@@ -147,4 +149,9 @@ async def _sweeper(service: Service, every: float | None) -> None:
                 log.info("%d dispute(s) lapsed past their deadline; records suppressed", lapsed)
         except Exception as exc:  # keep sweeping; the next check sweeps its subject anyway
             log.error("deadline sweep failed: %s", type(exc).__name__)
+        try:
+            keep = service.settings.idempotency_hours * 3600
+            await asyncio.to_thread(idempotency.expire, service.engine, keep)
+        except Exception as exc:  # the next sweep tries again; claims expire keys anyway
+            log.error("idempotency sweep failed: %s", type(exc).__name__)
         await asyncio.sleep(every or SWEEP_SECONDS)

@@ -66,7 +66,10 @@ async def submit_records(request: Request, party: Source) -> Response:
     idem = request.headers.get("idempotency-key")
     digest = idempotency.request_hash("POST", "/v1/records", raw)
     if idem is not None:
-        stored = await run_in_threadpool(idempotency.claim, service.engine, party.id, idem, digest)
+        keep = service.settings.idempotency_hours * 3600
+        stored = await run_in_threadpool(
+            idempotency.claim, service.engine, party.id, idem, digest, keep
+        )
         if stored is not None:
             return Response(stored.body, stored.status, media_type=_media(stored.status))
     try:

@@ -26,6 +26,7 @@ def export(
     a manifest naming the head, the bucket layout and each file's SHA-256.
     """
     from credence.cli.scoring import integrity_gate, stage_progress
+    from credence.engines.snapshot import snapshot_lock
     from credence.engines.spark_snapshot import export_snapshot
     from credence.scoring.heads import snapshot_head
     from credence.scoring.service import suppressed, verified_snapshot
@@ -34,15 +35,18 @@ def export(
         fail(f"--format must be parquet, not {fmt!r}")
     with opened() as registry, user_errors():
         integrity_gate(registry, unverified)
-        with progress_bar() as bar:
-            tick = stage_progress(bar)
-            snapshot = verified_snapshot(
-                registry,
-                settings(),
-                progress=lambda done, total: tick("snapshot", done, total),
-                proving=lambda done, total: tick("prove snapshot", done, total),
-            )
-        manifest = export_snapshot(snapshot, snapshot_head(snapshot), suppressed(registry), dest)
+        config = settings()
+        with snapshot_lock(config.snapshot_dir, lambda text: console.print(text)):
+            with progress_bar() as bar:
+                tick = stage_progress(bar)
+                snapshot = verified_snapshot(
+                    registry,
+                    config,
+                    progress=lambda done, total: tick("snapshot", done, total),
+                    proving=lambda done, total: tick("prove snapshot", done, total),
+                )
+            held = suppressed(registry)
+            manifest = export_snapshot(snapshot, snapshot_head(snapshot), held, dest)
     head = manifest["ledger"]
     console.print(
         f"exported {len(manifest['files'])} files ({manifest['buckets']} buckets) to {dest}: "

@@ -149,12 +149,12 @@ class Assessment:
 
 def _record_listing(rulebook: Rulebook, lst: ResolvedList, rows: list[ListingRow]) -> Listing:
     since = min(r.start for r in rows)
-    until = max(_listing_end(rulebook, lst, r) for r in rows)
+    until = max(listing_end(rulebook, lst, r) for r in rows)
     seqs = tuple(sorted(r.seq for r in rows))
     return Listing(lst.name, lst.spec.colour, since, until.isoformat(), seqs)
 
 
-def _listing_end(rulebook: Rulebook, lst: ResolvedList, row: ListingRow) -> dt.date:
+def listing_end(rulebook: Rulebook, lst: ResolvedList, row: ListingRow) -> dt.date:
     """The earlier of the listing's end and the end of its record's publicity."""
     start = dt.date.fromisoformat(row.start)
     ends = listing_period(lst, row.extension).add_to(start)
@@ -217,7 +217,7 @@ def score_limits(
 Outcome = tuple[str | None, tuple[str, ...], tuple[str, ...]]  # grade, score lists, measures
 
 
-def _outcome(
+def outcome_for(
     rulebook: Rulebook, kind: SubjectKind, score: int | None, record_lists: frozenset[str]
 ) -> Outcome:
     """Grade, lists entered by score or grade, and measures: a function of few inputs."""
@@ -270,7 +270,7 @@ def assemble(
     key = (kind, score, record_lists)
     outcome = cache.get(key) if cache is not None else None
     if outcome is None:
-        outcome = _outcome(rulebook, kind, score, record_lists)
+        outcome = outcome_for(rulebook, kind, score, record_lists)
         if cache is not None:
             cache[key] = outcome
     grade, by_score, measures = outcome

@@ -110,6 +110,11 @@ class AttributeSpec(BaseModel):
     def _vocabulary(self) -> frozenset[str]:
         return frozenset(self.values)
 
+    def fits_pattern(self, value: str) -> bool:
+        """Whether the declared pattern matches the whole value (False without one)."""
+        compiled = self._compiled
+        return compiled is not None and compiled.fullmatch(value) is not None
+
     def string_problem(self, value: str) -> str | None:
         """Why a string value does not fit this attribute's declared shape, or None."""
         if len(value) > self.max_length:

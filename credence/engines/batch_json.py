@@ -28,19 +28,13 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from credence.core.assessment import MAX_REASONS, ListingRow
-from credence.core.assessment import _listing_end as listing_end
-from credence.core.assessment import _outcome as outcome_for
+from credence.core.assessment import MAX_REASONS, ListingRow, listing_end, outcome_for
 from credence.core.ids import SubjectKind
 from credence.core.rulebook import Rulebook
 from credence.engines.fused import FusedProgram
-from credence.engines.sqlgen import Program
+from credence.engines.sqlgen import Program, lit
 
 _OK = "o"  # separator inside an outcome key (kind, score, record lists)
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _json(value: Any) -> str:
@@ -96,7 +90,7 @@ class JsonLines:
         if not self.scored:
             return "CAST(NULL AS BIGINT)"
         return (
-            f"CASE WHEN {self._kind('s.subject')} = {_lit(self.scored[0].value)} THEN s.score END"
+            f"CASE WHEN {self._kind('s.subject')} = {lit(self.scored[0].value)} THEN s.score END"
         )
 
     def _limits(self) -> str:
@@ -110,7 +104,7 @@ class JsonLines:
             whens = []
             for test, bound in (("<", cap.min), (">", cap.max)):
                 if bound is not None:
-                    text = _lit(f'{head}{bound},"not_counted":')
+                    text = lit(f'{head}{bound},"not_counted":')
                     whens.append(
                         f"WHEN s.cut_{i} {test} 0 THEN {text} || CAST(s.cut_{i} AS VARCHAR) || '}}'"
                     )
@@ -153,13 +147,13 @@ class JsonLines:
         assert self.program.listings is not None
         con.execute(f"CREATE OR REPLACE TEMP TABLE j_listings AS {self.program.listings}")
         self._listing_ends(con)
-        position = " ".join(f"WHEN {_lit(n)} THEN {self.names.index(n)}" for n in self.names)
+        position = " ".join(f"WHEN {lit(n)} THEN {self.names.index(n)}" for n in self.names)
         columns = []
         for n in self.record_lists:
             colour = self.rb.lists[n].spec.colour
             head = '{"list":' + _json(n) + ',"colour":' + _json(colour) + ',"since":'
             columns.append(
-                f"max(CASE WHEN list = {_lit(n)} THEN {_lit(head)} || to_json(since) || "
+                f"max(CASE WHEN list = {lit(n)} THEN {lit(head)} || to_json(since) || "
                 "',\"until\":' || to_json(until) || ',\"records\":[' || recs || ']}' END) "
                 f"AS rec_{self.names.index(n)}"
             )
@@ -263,7 +257,7 @@ class JsonLines:
             f"',\"reasons\":[' || coalesce({reasons}.reasons, '') || '],\"more_reasons\":' || "
             f"CAST(coalesce({reasons}.counted - least({reasons}.counted, {MAX_REASONS}), 0) "
             "AS VARCHAR) || "
-            f"',\"limits\":[' || s.limits || '],' || {_lit(self.tail)} || chr(10)"
+            f"',\"limits\":[' || s.limits || '],' || {lit(self.tail)} || chr(10)"
         )
 
     def group_lines(

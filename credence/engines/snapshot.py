@@ -14,15 +14,24 @@ the records after it. If the root at that size no longer matches (a
 different registry in the same directory), the snapshot is rebuilt. Nothing
 here is trusted for scoring until `snapshot_check` has recomputed every
 row's leaf into the signed root.
+
+One batch run at a time uses a snapshot directory (`snapshot_lock`): from
+its export through its proof to the last row read. `credence serve`
+prepares its answers from the snapshot at start-up and when the day turns;
+an operator's `credence score` at that moment would otherwise extend (or
+rebuild) the files the other is proving or reading.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import multiprocessing as mp
 import os
 import shutil
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +127,48 @@ class Snapshot:
     @property
     def has_corrections(self) -> bool:
         return any((self.path / "corrections").glob("*.parquet"))
+
+
+_held = threading.local()  # per thread: lock path -> how deep this thread holds it
+
+
+@contextlib.contextmanager
+def snapshot_lock(path: Path, waiting: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the snapshot directory `path` for one batch run (export, proof and reads).
+
+    An exclusive `flock` on `.NAME.lock` beside the directory (not inside it:
+    a rebuild deletes the directory), so runs in other processes and other
+    threads wait; the same thread may take it again (a run within a run).
+    `waiting` hears once that another run holds it. The lock goes with its
+    process, so a killed run leaves none behind.
+    """
+    lock_path = path.parent / f".{path.name}.lock"
+    depth: dict[Path, int] = getattr(_held, "depth", None) or {}
+    _held.depth = depth
+    if depth.get(lock_path):
+        depth[lock_path] += 1
+        try:
+            yield
+        finally:
+            depth[lock_path] -= 1
+        return
+    lock_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                waiting(f"another batch run is using {path}; waiting for it to finish")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        depth[lock_path] = 1
+        try:
+            yield
+        finally:
+            depth[lock_path] = 0
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def _signed_root(engine: sa.Engine, size: int) -> str | None:

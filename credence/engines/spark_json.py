@@ -8,7 +8,7 @@ depends on the rulebook's logic once per distinct value, on the driver:
 
 - the outcome (grade, lists entered by score or grade, measures) per
   distinct (kind, score, record lists): a few hundred keys, collected,
-  computed by `assessment._outcome` and broadcast back;
+  computed by `assessment.outcome_for` and broadcast back;
 - a listing's end per distinct (list, start, extension), likewise.
 
 Only those small distinct sets ever reach the driver. Text from outside
@@ -24,9 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from credence.core.assessment import MAX_REASONS, ListingRow
-from credence.core.assessment import _listing_end as listing_end
-from credence.core.assessment import _outcome as outcome_for
+from credence.core.assessment import MAX_REASONS, ListingRow, listing_end, outcome_for
 from credence.core.ids import SubjectKind
 from credence.core.rulebook import Rulebook
 from credence.engines.batch_json import OutcomeCount

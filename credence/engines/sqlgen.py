@@ -36,14 +36,14 @@ from credence.core.periods import Period
 from credence.core.rulebook import ResolvedList, Rulebook
 
 SUBJECT_PARAM = "__credence_subject__"  # replaced by the engine's bind parameter
-_AGE_NONE, _AGE_EXPIRES = 0, 1  # half-life ladders are numbered from 2
+AGE_NONE, AGE_EXPIRES = 0, 1  # half-life ladders are numbered from 2
 
 
-def _lit(text: str) -> str:
+def lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _kind_filter(kinds: tuple[SubjectKind, ...] | set[SubjectKind], column: str) -> str:
+def kind_filter(kinds: tuple[SubjectKind, ...] | set[SubjectKind], column: str) -> str:
     if set(kinds) >= set(SubjectKind):
         return "TRUE"
     if SubjectKind.PERSON in kinds:
@@ -51,7 +51,7 @@ def _kind_filter(kinds: tuple[SubjectKind, ...] | set[SubjectKind], column: str)
     return f"{column} NOT LIKE 'ric:%'"
 
 
-def _clamp(expr: str, lo: int | None, hi: int | None) -> str:
+def clamp(expr: str, lo: int | None, hi: int | None) -> str:
     if lo is not None and hi is not None:
         return f"CASE WHEN {expr} < {lo} THEN {lo} WHEN {expr} > {hi} THEN {hi} ELSE {expr} END"
     if lo is not None:
@@ -90,16 +90,16 @@ class _Builder:
     def held(self) -> str:
         """Records that count at all: known, dated by as-of, not revoked or corrected."""
         where = [
-            f"r.item <> {_lit(REVOCATION)}",
-            f"COALESCE(r.decided_on, r.occurred_on) <= {_lit(self.cut.as_of)}",
-            _kind_filter(self.rb.kinds, "r.subject"),
+            f"r.item <> {lit(REVOCATION)}",
+            f"COALESCE(r.decided_on, r.occurred_on) <= {lit(self.cut.as_of)}",
+            kind_filter(self.rb.kinds, "r.subject"),
         ]
         corrected = "SELECT 1 FROM corrections c WHERE c.corrects_seq = r.seq"
         if self.known is not None:
             where.append(f"r.seq < {int(self.known)}")
             corrected += f" AND c.seq < {int(self.known)}"
         if self.one:
-            where.append(f"r.subject = {_lit(SUBJECT_PARAM)}")
+            where.append(f"r.subject = {lit(SUBJECT_PARAM)}")
         where.append(f"NOT EXISTS ({corrected})")
         linked = sorted(
             {
@@ -113,7 +113,7 @@ class _Builder:
         # Only list records are matched on attributes: copying every record's JSON into
         # the step would dominate the batch engine's time.
         attributes = (
-            f"CASE WHEN r.item IN ({', '.join(_lit(c) for c in linked)}) THEN r.attributes END"
+            f"CASE WHEN r.item IN ({', '.join(lit(c) for c in linked)}) THEN r.attributes END"
             if linked
             else "CAST(NULL AS VARCHAR)"
         )
@@ -126,16 +126,16 @@ class _Builder:
         ladders = {half: 2 + i for i, half in enumerate(sorted(self.cut.ladders))}
         rows = []
         for code, rule in self.rb.item_rules.items():
-            ageing = _AGE_NONE
+            ageing = AGE_NONE
             if rule.ageing.expires_after:
-                ageing = _AGE_EXPIRES
+                ageing = AGE_EXPIRES
             elif rule.ageing.half_life:
                 ageing = ladders[months(Period.parse(rule.ageing.half_life))]
             rows.append(
-                f"SELECT {_lit(code)} AS item, {_lit(rule.area.value)} AS area, "
+                f"SELECT {lit(code)} AS item, {lit(rule.area.value)} AS area, "
                 f"{1 if rule.points >= 0 else -1} AS sign, {abs(rule.points)} AS magnitude, "
-                f"{_lit(self.cut.public_from[code])} AS public_from, "
-                f"{_lit(self.cut.keep_from.get(code, '0000-01-01'))} AS keep_from, "
+                f"{lit(self.cut.public_from[code])} AS public_from, "
+                f"{lit(self.cut.keep_from.get(code, '0000-01-01'))} AS keep_from, "
                 f"{ageing} AS ageing"
             )
         return " UNION ALL ".join(rows)
@@ -143,13 +143,13 @@ class _Builder:
     def contributions(self) -> str:
         assert self.rb.score is not None
         cases = [
-            f"WHEN u.ageing = {_AGE_NONE} THEN u.sign * u.magnitude",
-            f"WHEN u.ageing = {_AGE_EXPIRES} THEN CASE WHEN h.start >= u.keep_from "
+            f"WHEN u.ageing = {AGE_NONE} THEN u.sign * u.magnitude",
+            f"WHEN u.ageing = {AGE_EXPIRES} THEN CASE WHEN h.start >= u.keep_from "
             "THEN u.sign * u.magnitude ELSE 0 END",
         ]
         for i, half in enumerate(sorted(self.cut.ladders)):
             ladder = self.cut.ladders[half]
-            steps = " ".join(f"WHEN h.start >= {_lit(d)} THEN {ppm}" for d, ppm in ladder)
+            steps = " ".join(f"WHEN h.start >= {lit(d)} THEN {ppm}" for d, ppm in ladder)
             ppm = f"CASE {steps} ELSE 0 END"
             cases.append(
                 f"WHEN u.ageing = {2 + i} THEN u.sign * ((u.magnitude * {ppm} + 500000) // 1000000)"
@@ -158,7 +158,7 @@ class _Builder:
             "SELECT h.subject, h.seq, h.item, h.start, u.area, "
             f"CASE WHEN h.start < u.public_from THEN 0 {' '.join(cases)} ELSE 0 END AS points "
             "FROM held h JOIN rules u ON u.item = h.item WHERE "
-            + _kind_filter(self.rb.score.subjects, "h.subject")
+            + kind_filter(self.rb.score.subjects, "h.subject")
         )
 
     def totals(self) -> str:
@@ -168,13 +168,13 @@ class _Builder:
         capped = "a.points"
         cuts = ""
         if caps:
-            bounded = {area: _clamp("a.points", cap.min, cap.max) for area, cap in caps.items()}
+            bounded = {area: clamp("a.points", cap.min, cap.max) for area, cap in caps.items()}
             whens = " ".join(
-                f"WHEN a.area = {_lit(area.value)} THEN {expr}" for area, expr in bounded.items()
+                f"WHEN a.area = {lit(area.value)} THEN {expr}" for area, expr in bounded.items()
             )
             capped = f"CASE {whens} ELSE a.points END"
             cuts = "".join(
-                f", CAST(SUM(CASE WHEN a.area = {_lit(area.value)} THEN a.points - {expr} "
+                f", CAST(SUM(CASE WHEN a.area = {lit(area.value)} THEN a.points - {expr} "
                 f"ELSE 0 END) AS BIGINT) AS cut_{i}"
                 for i, (area, expr) in enumerate(bounded.items())
             )
@@ -191,11 +191,11 @@ class _Builder:
         if score is None:
             return f"SELECT s.subject, CAST(NULL AS BIGINT) AS score, s.records FROM {held}"
         total = f"({score.base} + COALESCE(t.points, 0))"
-        scored = _kind_filter(score.subjects, "s.subject")
+        scored = kind_filter(score.subjects, "s.subject")
         cuts = "".join(f", COALESCE(t.cut_{i}, 0) AS cut_{i}" for i in range(len(score.caps)))
         return (
             f"SELECT s.subject, CASE WHEN {scored} THEN "
-            f"CAST({_clamp(total, score.min, score.max)} AS BIGINT) END AS score, s.records, "
+            f"CAST({clamp(total, score.min, score.max)} AS BIGINT) END AS score, s.records, "
             f"CASE WHEN {scored} THEN CAST({total} AS BIGINT) END AS unclamped{cuts} "
             f"FROM {held} LEFT JOIN totals t ON t.subject = s.subject"
         )
@@ -217,12 +217,12 @@ class _Builder:
 
     def listing(self, lst: ResolvedList) -> str:
         def items(codes: tuple[str, ...]) -> str:
-            return "(" + ", ".join(_lit(c) for c in codes) + ")"
+            return "(" + ", ".join(lit(c) for c in codes) + ")"
 
         def attr(alias: str, name: str) -> str:
-            return f"json_extract_string({alias}.attributes, {_lit('$.' + name)})"
+            return f"json_extract_string({alias}.attributes, {lit('$.' + name)})"
 
-        kinds = _kind_filter(lst.spec.subjects, "e.subject")
+        kinds = kind_filter(lst.spec.subjects, "e.subject")
         cut = self.cut.listing_from[lst.name]
         ext = "0"
         joins = ""
@@ -245,15 +245,15 @@ class _Builder:
             )
             ext = "COALESCE(g.units, 0)"
         ladder = " ".join(
-            f"WHEN {ext} >= {k} THEN {_lit(cut[k])}" for k in range(len(cut) - 1, 0, -1)
+            f"WHEN {ext} >= {k} THEN {lit(cut[k])}" for k in range(len(cut) - 1, 0, -1)
         )
-        threshold = f"CASE {ladder} ELSE {_lit(cut[0])} END" if ladder else _lit(cut[0])
+        threshold = f"CASE {ladder} ELSE {lit(cut[0])} END" if ladder else lit(cut[0])
         # A listing record counts only while it is public, like any other record.
         public = " ".join(
-            f"WHEN {_lit(c)} THEN {_lit(self.cut.public_from[c])}" for c in lst.entry_items
+            f"WHEN {lit(c)} THEN {lit(self.cut.public_from[c])}" for c in lst.entry_items
         )
         return (
-            f"SELECT e.subject, {_lit(lst.name)} AS list, e.seq, e.start, {ext} AS extension "
+            f"SELECT e.subject, {lit(lst.name)} AS list, e.seq, e.start, {ext} AS extension "
             f"FROM held e{joins} WHERE e.item IN {items(lst.entry_items)} AND {kinds}"
             f"{exit_clause} AND e.start >= {threshold} AND e.start >= CASE e.item {public} END"
         )

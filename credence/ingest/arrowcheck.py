@@ -36,6 +36,7 @@ from credence.core.records import (
     Rejection,
     RowValidator,
 )
+from credence.ingest.attrcheck import ItemAttributes
 
 CANONICAL_COLUMNS = (
     "reference",
@@ -87,6 +88,9 @@ class ArrowValidator:
         self._with_attributes = pa.array(
             [c for c in codes if catalogue.items[c].attributes], pa.string()
         )
+        self._checkers = {
+            c: ItemAttributes(catalogue.items[c]) for c in codes if catalogue.items[c].attributes
+        }
         self._today = scalar.today.isoformat()
         self._today_number = _date_number(scalar.today)
 
@@ -202,21 +206,36 @@ class ArrowValidator:
         born = year * 10_000 + month * 100 + day
         ok = (check == chars[:, 17]) & _real_date(year, month, day)
         ok &= born <= self._today_number
-        for i in np.flatnonzero(ok).tolist():  # region tables: once per (region, year), cached
-            body = chars[i, :10].tobytes().decode("ascii")
-            ok[i] = region_existed(body[:6], body[6:10])
+        # Region tables: once per distinct (region, year) of the batch, not per subject.
+        rows = np.flatnonzero(ok)
+        _, first, inverse = np.unique(
+            digits[rows, :10] @ (10 ** np.arange(9, -1, -1)), return_index=True, return_inverse=True
+        )
+        existed = np.array(
+            [
+                region_existed(body[:6], body[6:10])
+                for body in (chars[rows[i], :10].tobytes().decode("ascii") for i in first.tolist())
+            ],
+            dtype=bool,
+        )
+        ok[rows] = existed[inverse.reshape(-1)]
         valid[where] = ok
         return valid
 
     def _attributes(self, cols: dict[str, Any], good: Any) -> tuple[Any, Any]:
-        """Canonical attributes of the certified rows, and the rows whose attributes fail."""
+        """Canonical attributes of the certified rows, and the rows whose attributes fail.
+
+        Texts already canonical and valid are certified as array operations
+        (credence.ingest.attrcheck) and kept as they are; the scalar check
+        runs on the rest, one row at a time.
+        """
         values = cols["attributes"]
-        needed = pc.or_(
-            pc.invert(_blank(values)),
-            _true(pc.is_in(cols["item"], value_set=self._with_attributes)),
-        )
-        needed_mask = np.asarray(needed.to_numpy(zero_copy_only=False), dtype=bool) & good
-        rows = np.flatnonzero(needed_mask)
+        blank = np.asarray(_blank(values).to_numpy(zero_copy_only=False), dtype=bool)
+        with_attributes = pc.is_in(cols["item"], value_set=self._with_attributes)
+        needed = ~blank | np.asarray(_true(with_attributes).to_numpy(zero_copy_only=False), bool)
+        needed &= good
+        certified, canonical = self._certified(cols["item"], values, needed, blank)
+        rows = np.flatnonzero(needed & ~certified)
         out: list[str | None] = [None] * len(good)
         bad: list[int] = []
         if len(rows):
@@ -231,7 +250,37 @@ class ArrowValidator:
                     bad.append(index)
                 else:
                     out[index] = result
+        for index, text in canonical:
+            out[index] = text
         return pa.array(out, pa.string()), np.array(bad, dtype=np.int64)
+
+    def _certified(
+        self, items: Any, values: Any, needed: Any, blank: Any
+    ) -> tuple[Any, list[tuple[int, str]]]:
+        """Rows whose attributes need no scalar check, and (row, canonical text) of those
+        with attributes: blank where nothing is required, or plain and valid for their
+        item (ItemAttributes), grouped by item."""
+        certified = np.zeros(len(needed), dtype=bool)
+        canonical: list[tuple[int, str]] = []
+        encoded = pc.dictionary_encode(items)
+        codes = encoded.dictionary.to_pylist()
+        index = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False))
+        for number, code in enumerate(codes):
+            checker = self._checkers.get(code)
+            if checker is None:
+                continue
+            rows = np.flatnonzero((index == number) & needed)
+            if not len(rows):
+                continue
+            empty = blank[rows]
+            if not checker.required:
+                certified[rows[empty]] = True
+            full = rows[~empty]
+            if len(full):
+                ok, texts = checker.certify(values.take(pa.array(full, pa.int64())))
+                certified[full] = ok
+                canonical.extend(zip(full[ok].tolist(), texts.to_pylist(), strict=True))
+        return certified, canonical
 
 
 _INPUT_COLUMNS = (

@@ -79,6 +79,7 @@ def ingest_file(
     spec = CheckSpec(
         path=path,
         catalogue_path=registry.catalogue.source_path,
+        catalogue=registry.catalogue,
         source=source.name,
         allowed=source.items,
         today=today or dt.date.today(),

@@ -26,22 +26,42 @@ import pickle
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
 import credence
+from credence.core.ids import known_region_spans
 from credence.ingest.checking import CheckSpec, SealedColumns, sealed_batches
 from credence.lifeline import watch_parent
 
 _LENGTH_BYTES = 8
 
 
-def worker_batches(spec: CheckSpec) -> Iterator[SealedColumns]:
-    """Checked batches of `spec.path` from a worker process; the worker ends with this."""
-    process = _start(spec)
+def worker_batches(spec: CheckSpec, first_here: bool = True) -> Iterator[SealedColumns]:
+    """Checked batches of `spec.path` from a worker process; the worker ends with this.
+
+    With `first_here` this process checks the first batch itself while the
+    worker starts (its imports take about half a second), and the worker
+    begins at the second batch with the seqs that follow the first batch's
+    rows: the writer then never waits for the worker's start.
+    """
+    process = _launch()
     try:
+        first: SealedColumns | None = None
+        if first_here:
+            first = next(iter(sealed_batches(replace(spec, batch_limit=1))), None)
+            if first is None:
+                return
+            rows = first.columns.num_rows
+            regions = known_region_spans()
+            spec = replace(spec, first_seq=spec.first_seq + rows, skip_batches=1, regions=regions)
+        _send_spec(process, spec, wait=first is None)
+        if first is not None:
+            yield first
         while True:
             kind, payload = _receive(process)
             if kind == "done":
@@ -53,7 +73,29 @@ def worker_batches(spec: CheckSpec) -> Iterator[SealedColumns]:
         stop(process)
 
 
-def _start(spec: CheckSpec) -> subprocess.Popen[bytes]:
+def _send_spec(process: subprocess.Popen[bytes], spec: CheckSpec, wait: bool) -> None:
+    """Send the spec; unless `wait`, from a thread, so the writer goes on with its batch.
+
+    The spec (with the catalogue and the regions read so far) is larger
+    than a pipe holds, and the worker reads it only once its imports are
+    done: written here, the writer waited for them. A worker that dies
+    first breaks the pipe, and the writer hears of it from _receive.
+    """
+    stdin = process.stdin
+    assert stdin is not None
+    if wait:
+        _send(stdin, spec)
+        return
+
+    def send() -> None:
+        with suppress(OSError, ValueError):  # the worker is gone, or stop() closed the pipe
+            _send(stdin, spec)
+
+    threading.Thread(target=send, name="credence-worker-spec", daemon=True).start()
+
+
+def _launch() -> subprocess.Popen[bytes]:
+    """Start the worker; it imports what it needs, then waits for its spec on stdin."""
     env = dict(os.environ)
     root = str(Path(credence.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
@@ -63,8 +105,6 @@ def _start(spec: CheckSpec) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         env=env,
     )
-    assert process.stdin is not None
-    _send(process.stdin, spec)
     return process
 
 
@@ -126,12 +166,29 @@ def _run(spec: CheckSpec, channel: IO[bytes]) -> None:
         _send(channel, ("error", _portable(exc)))
 
 
+def _warm() -> None:
+    """Import and load what checking needs while the writer checks the first batch itself.
+
+    Done after the spec arrived, this took half a second of the time the
+    writer then waited for the second batch. If the writer goes away
+    meanwhile, reading the spec meets end of file just after.
+    """
+    import pyarrow.compute
+    import pyarrow.parquet  # noqa: F401
+
+    import credence.ingest.arrowcheck  # noqa: F401
+    from credence.core.guard.lexicon import load_lexicon
+
+    load_lexicon()
+
+
 def main(argv: list[str]) -> None:
     """The worker process: read the spec from stdin, stream results to stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the writer's to handle
     channel = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print must not corrupt the result stream
     stdin = sys.stdin.buffer
+    _warm()
     body = _read_frame(stdin)
     if body is None:  # the writer went away before sending the spec
         os._exit(0)

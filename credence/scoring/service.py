@@ -30,7 +30,7 @@ from credence.core.simulate import Simulation
 from credence.engines.batch import BatchEngine
 from credence.engines.batch_json import OutcomeCount
 from credence.engines.errors import SnapshotError
-from credence.engines.snapshot import Snapshot, ensure_snapshot
+from credence.engines.snapshot import Snapshot, ensure_snapshot, snapshot_lock
 from credence.engines.snapshot_check import check_snapshot
 from credence.engines.snapshot_state import mac_key
 from credence.engines.spark_snapshot import SparkInput
@@ -113,11 +113,12 @@ def assess_all(
         return
     if engine != "duckdb":  # the spark engine writes lines only (`score_spark`)
         raise ValueError(f"assessments one by one come from sql or duckdb, not {engine!r}")
-    batch = _batch_engine(registry, settings, rulebook, when, size, tally, progress)
-    yield from batch.run(
-        progress=(lambda done, total: progress("score", done, total)) if progress else None
-    )
-    tally.subjects_held = batch.subjects_held
+    with snapshot_lock(settings.snapshot_dir):
+        batch = _batch_engine(registry, settings, rulebook, when, size, tally, progress)
+        yield from batch.run(
+            progress=(lambda done, total: progress("score", done, total)) if progress else None
+        )
+        tally.subjects_held = batch.subjects_held
 
 
 def score_jsonl(
@@ -151,16 +152,17 @@ def score_jsonl(
         )
         return [OutcomeCount(k, g, ls, ms, n) for (k, g, ls, ms), n in found.items()]
     size = known_size(registry, when)
-    batch = _batch_engine(registry, settings, rulebook, when, size, tally, progress)
-    tick = (lambda done, total: progress("score", done, total)) if progress else None
-    if progress:
-        progress("score", 0, -1)
-    tmp = out.with_name(out.name + ".tmp") if out else None
-    with tmp.open("wb") if tmp else contextlib.nullcontext(sys.stdout.buffer) as sink:
-        run = batch.write_jsonl(sink, tick)
-    if tmp and out:
-        tmp.replace(out)
-    tally.subjects_held = batch.subjects_held
+    with snapshot_lock(settings.snapshot_dir):
+        batch = _batch_engine(registry, settings, rulebook, when, size, tally, progress)
+        tick = (lambda done, total: progress("score", done, total)) if progress else None
+        if progress:
+            progress("score", 0, -1)
+        tmp = out.with_name(out.name + ".tmp") if out else None
+        with tmp.open("wb") if tmp else contextlib.nullcontext(sys.stdout.buffer) as sink:
+            run = batch.write_jsonl(sink, tick)
+        if tmp and out:
+            tmp.replace(out)
+        tally.subjects_held = batch.subjects_held
     return run.outcomes
 
 
@@ -179,15 +181,19 @@ def score_spark(
     size = known_size(registry, when)
     if progress:
         progress("snapshot", 0, -1)
-    snapshot = verified_snapshot(
-        registry,
-        settings,
-        progress=(lambda done, total: progress("snapshot", done, total)) if progress else None,
-        proving=(lambda done, total: progress("prove snapshot", done, total)) if progress else None,
-    )
-    tally.ledger = snapshot_head(snapshot) if size is None else store_head(registry, size)
-    source = SparkInput(snapshot.path, snapshot.buckets, tally.ledger, tuple(suppressed(registry)))
-    return score_spark_input(settings, source, rulebook, when.as_of, size, out, fmt, tally)
+    with snapshot_lock(settings.snapshot_dir):
+        snapshot = verified_snapshot(
+            registry,
+            settings,
+            progress=(lambda done, total: progress("snapshot", done, total)) if progress else None,
+            proving=(
+                (lambda done, total: progress("prove snapshot", done, total)) if progress else None
+            ),
+        )
+        tally.ledger = snapshot_head(snapshot) if size is None else store_head(registry, size)
+        held = tuple(suppressed(registry))
+        source = SparkInput(snapshot.path, snapshot.buckets, tally.ledger, held)
+        return score_spark_input(settings, source, rulebook, when.as_of, size, out, fmt, tally)
 
 
 def score_spark_input(
@@ -268,24 +274,26 @@ def verified_snapshot(
     removed behind the system's back; the snapshot is derived data, so the
     remedy is to delete it and let the next run rebuild it from the ledger.
     """
-    snapshot = ensure_snapshot(
-        registry.engine, settings.snapshot_dir, settings.score_buckets, progress=progress
-    )
-    key = registry.signing_key()
-    if proving:
-        proving(0, -1)
-    try:
-        check_snapshot(
-            snapshot, registry.engine, registry.subject_key(), key.public_key(), mac_key(key)
+    # Held by the caller too, while it reads the rows proved here (the same thread may nest).
+    with snapshot_lock(settings.snapshot_dir):
+        snapshot = ensure_snapshot(
+            registry.engine, settings.snapshot_dir, settings.score_buckets, progress=progress
         )
-    except SnapshotError as exc:
-        raise SnapshotError(
-            f"{exc}; refusing to score it (delete {snapshot.path} to rebuild it from the ledger, "
-            "and run `credence verify`)"
-        ) from None
-    if proving:
-        proving(1, 1)
-    return snapshot
+        key = registry.signing_key()
+        if proving:
+            proving(0, -1)
+        try:
+            check_snapshot(
+                snapshot, registry.engine, registry.subject_key(), key.public_key(), mac_key(key)
+            )
+        except SnapshotError as exc:
+            raise SnapshotError(
+                f"{exc}; refusing to score it (delete {snapshot.path} to rebuild it from the "
+                "ledger, and run `credence verify`)"
+            ) from None
+        if proving:
+            proving(1, 1)
+        return snapshot
 
 
 def integrity_problems(registry: Registry) -> list[str]:
@@ -336,6 +344,20 @@ def simulate(
         ):
             result.add_all(list(old.assess_all()), list(new.assess_all()))
         return result
+    with snapshot_lock(settings.snapshot_dir):
+        return _simulate_batch(registry, settings, current, proposed, when, size, progress)
+
+
+def _simulate_batch(
+    registry: Registry,
+    settings: Settings,
+    current: Rulebook,
+    proposed: Rulebook,
+    when: When,
+    size: int | None,
+    progress: Callable[[str, int, int], None] | None,
+) -> Simulation:
+    """`simulate` on DuckDB over the verified snapshot (the caller holds it)."""
     snapshot = verified_snapshot(registry, settings)
     result = Simulation(
         ledger=snapshot_head(snapshot) if size is None else store_head(registry, size)

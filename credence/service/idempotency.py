@@ -8,6 +8,11 @@ still running is refused (409). Keys are per party (the API key), so two
 parties never collide. A claim left `running` by a crashed process expires
 after `STALE_SECONDS`, so a retry can go through; records are idempotent
 in the ledger anyway (a resubmitted record is a duplicate, never a copy).
+
+A key is kept for `CREDENCE_IDEMPOTENCY_HOURS` (24) from its first use, as
+the draft lets a server publish: after that the same key is a new request,
+and the service's sweep deletes expired keys, so the table holds a day of
+keys rather than every key ever sent.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from credence.store.database import write_transaction
 from credence.store.schema import idempotency
 
 STALE_SECONDS = 300
+KEEP_SECONDS = 24 * 3600  # the default of CREDENCE_IDEMPOTENCY_HOURS
 MAX_KEY = 255
 
 
@@ -40,17 +46,20 @@ def request_hash(method: str, path: str, body: bytes) -> bytes:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).digest()
 
 
-def claim(engine: sa.Engine, key_id: int, idem_key: str, digest: bytes) -> Stored | None:
-    """Claim `idem_key` for this request; the stored answer if it was already given."""
+def claim(
+    engine: sa.Engine, key_id: int, idem_key: str, digest: bytes, keep_seconds: int = KEEP_SECONDS
+) -> Stored | None:
+    """Claim `idem_key` for this request; the stored answer if it was already given
+    (within `keep_seconds` of the key's first use: an older key is claimed afresh)."""
     if not idem_key or len(idem_key) > MAX_KEY or not idem_key.isprintable():
         raise Invalid(f"must be 1 to {MAX_KEY} printable characters", field="Idempotency-Key")
     now = _now()
+    where = sa.and_(idempotency.c.key_id == key_id, idempotency.c.idem_key == idem_key)
     with write_transaction(engine) as conn:
-        row = conn.execute(
-            sa.select(idempotency).where(
-                idempotency.c.key_id == key_id, idempotency.c.idem_key == idem_key
-            )
-        ).first()
+        row = conn.execute(sa.select(idempotency).where(where)).first()
+        if row is not None and _age(row.created_at, now) >= keep_seconds:
+            conn.execute(sa.delete(idempotency).where(where))  # expired: a new request
+            row = None
         if row is None:
             conn.execute(
                 sa.insert(idempotency).values(
@@ -69,18 +78,31 @@ def claim(engine: sa.Engine, key_id: int, idem_key: str, digest: bytes) -> Store
             )
         if row.state == "done":
             return Stored(int(row.status), bytes(row.response))
-        started = dt.datetime.fromisoformat(row.created_at)
-        if (now - started).total_seconds() < STALE_SECONDS:
+        if _age(row.created_at, now) < STALE_SECONDS:
             raise Conflict(
                 "a request with this Idempotency-Key is still being processed; retry later",
                 field="Idempotency-Key",
             )
         conn.execute(  # a claim abandoned by a crash: this request takes it over
-            sa.update(idempotency)
-            .where(idempotency.c.key_id == key_id, idempotency.c.idem_key == idem_key)
-            .values(created_at=now.isoformat())
+            sa.update(idempotency).where(where).values(created_at=now.isoformat())
         )
         return None
+
+
+def _age(created_at: str, now: dt.datetime) -> float:
+    return (now - dt.datetime.fromisoformat(created_at)).total_seconds()
+
+
+def expire(engine: sa.Engine, keep_seconds: int = KEEP_SECONDS) -> int:
+    """Delete the keys first used more than `keep_seconds` ago; how many went.
+
+    `created_at` is always UTC ISO 8601 in the same form, so the text compares
+    as the time does.
+    """
+    cutoff = (_now() - dt.timedelta(seconds=keep_seconds)).isoformat()
+    with write_transaction(engine) as conn:
+        gone = conn.execute(sa.delete(idempotency).where(idempotency.c.created_at < cutoff))
+        return int(gone.rowcount or 0)
 
 
 def finish(engine: sa.Engine, key_id: int, idem_key: str, status: int, body: bytes) -> None:

@@ -25,7 +25,7 @@ from credence.ledger.leaf import SubjectHasher, leaf_hash_column, record_leaf
 from credence.ledger.merkle import CompactRange
 from credence.ledger.treehead import TreeHead
 from credence.store.database import insert_rows, write_transaction
-from credence.store.schema import records
+from credence.store.schema import erased, records
 from credence.store.sealing import extended, load_frontier, seal
 
 # (row number, record, salt, record hash): a validated record sealed for the ledger.
@@ -154,10 +154,18 @@ class Appender:
         with write_transaction(self.engine) as conn:
             frontier = load_frontier(conn)
             wanted = set(references)
+            repeated = len(wanted) < len(references)  # a reference twice in the batch
+            fresh = not repeated and corrects.null_count == len(corrects)
+            if fresh and batch.num_rows and not self._any_erased(conn):
+                head = self._insert_if_new(conn, source, batch, frontier, first_seq)
+                if head is not None:
+                    outcome = BatchOutcome(accepted=batch.num_rows, head=head)
+                    outcome.before = CompactRange(frontier.size, frontier.hashes)
+                    outcome.tree_size = frontier.size + batch.num_rows
+                    return outcome
             if corrects.null_count < len(corrects):
                 wanted.update(c for c in corrects.to_pylist() if c is not None)
             known = self._lookup_refs(conn, wanted)
-            repeated = len(wanted) < len(references)  # a reference twice in the batch
             if known or repeated or corrects.null_count < len(corrects):
                 outcome, rows = _classify(_as_sealed(source, batch), known, frontier.size)
                 outcome.before = CompactRange(frontier.size, frontier.hashes)
@@ -171,6 +179,29 @@ class Appender:
                 outcome.head = self._write_columns(conn, source, batch, frontier, first_seq)
             outcome.tree_size = frontier.size + batch.num_rows
         return outcome
+
+    def _any_erased(self, conn: sa.Connection) -> bool:
+        """Whether this source has an erased record (whose reference is no longer in records)."""
+        query = sa.select(erased.c.seq).where(erased.c.source_id == self.source_id).limit(1)
+        return conn.execute(query).first() is not None
+
+    def _insert_if_new(
+        self, conn: sa.Connection, source: str, batch: Any, frontier: CompactRange, first_seq: int
+    ) -> TreeHead | None:
+        """Write a batch of references new to the batch, hoping they are new to the store too.
+
+        The store's unique (source, reference) constraint answers the lookup:
+        if any reference is already held, the insert fails inside a savepoint,
+        which is rolled back (None), and the caller looks the references up
+        and sorts the rows as before. Looking 50,000 references up first cost
+        more than a tenth of the writer's time on PostgreSQL.
+        """
+        dbapi_integrity = getattr(conn.dialect.dbapi, "IntegrityError", sa.exc.IntegrityError)
+        try:
+            with conn.begin_nested():
+                return self._write_columns(conn, source, batch, frontier, first_seq)
+        except (dbapi_integrity, sa.exc.IntegrityError):
+            return None
 
     def _write_columns(
         self, conn: sa.Connection, source: str, batch: Any, frontier: CompactRange, first_seq: int

@@ -181,3 +181,16 @@ def test_region_check_agrees_with_stdnum_for_every_county_code() -> None:
     ]
     assert differ == []
     assert region_existed("110103", "2000") and not region_existed("110103", "2011")  # 崇文区
+
+
+def test_region_spans_read_in_one_process_seed_another_with_the_same_answers() -> None:
+    """The writer hands the regions it has read to the validation worker (CheckSpec.regions)."""
+    from credence.core import ids
+
+    assert ids.region_existed("110103", "2000")  # 崇文区, merged into 东城区 in 2010
+    known = ids.known_region_spans()
+    assert known["110103"] == ids._read_spans("110103")
+    ids._SPANS.clear()
+    ids.seed_region_spans({"110103": known["110103"]})
+    assert dict(ids._SPANS) == {"110103": known["110103"]}
+    assert ids.region_existed("110103", "2000") and not ids.region_existed("110103", "2011")

@@ -166,6 +166,40 @@ def test_same_reference_with_different_content_is_a_conflict(
         assert conn.execute(sa.select(records.c.occurred_on)).scalar_one() == "2024-03-01"
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_held_reference_among_new_ones_is_sorted_out_row_by_row(
+    registry: Registry, tmp_path: Path, fmt: str
+) -> None:
+    """The bulk insert meets the store's unique reference and is rolled back to its savepoint:
+    the batch is then sorted row by row, exactly as if the references had been looked up."""
+    ingest(registry, write_csv(tmp_path / "a.csv", [row(), row(reference="C-2")]))
+    size = registry.ledger_size()
+    rows = [row(reference="C-3"), row(), row(reference="C-2", occurred_on="2024-03-02")]
+    path = WRITERS[fmt](tmp_path / f"b.{fmt}", [*rows, row(reference="C-4")])
+    report = ingest(registry, path)
+    assert (report.accepted, report.duplicates, report.rejected) == (2, 1, 1)
+    assert [(r["row"], r["field"]) for r in read_rejects(path)] == [("3", "reference")]
+    assert registry.ledger_size() == size + 2
+    with registry.engine.connect() as conn:
+        refs = conn.execute(sa.select(records.c.reference).order_by(records.c.seq)).scalars()
+        assert list(refs) == ["C-1", "C-2", "C-3", "C-4"]
+    assert verify_registry(registry).ok
+
+
+def test_an_erased_reference_is_refused_when_sent_again(registry: Registry, tmp_path: Path) -> None:
+    """Erasure takes the record out of `records`, so the unique reference cannot catch it."""
+    ingest(registry, write_csv(tmp_path / "a.csv", [row()]))
+    with registry.engine.connect() as conn:
+        seq = conn.execute(sa.select(records.c.seq)).scalar_one()
+    registry.erase(seq, "court order")
+    path = write_csv(tmp_path / "b.csv", [row(), row(reference="C-2")])
+    report = ingest(registry, path)
+    assert (report.accepted, report.rejected) == (1, 1)
+    (reject,) = read_rejects(path)
+    assert (reject["row"], reject["field"]) == ("1", "reference")
+    assert reject["reason"] == f"'C-1' named a record that was erased (ledger #{seq})"
+
+
 def test_conflict_within_one_file(registry: Registry, tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "c.jsonl", [row(), row(), row(decided_on="2024-03-06")])
     report = ingest(registry, path)
@@ -302,6 +336,18 @@ def test_worker_failure_is_raised_in_the_writer(tmp_path: Path) -> None:
     spec = CheckSpec(path, str(tmp_path / "missing.yaml"), "court", frozenset(), TODAY, 10)
     with pytest.raises(CatalogueError, match=r"missing\.yaml"):
         list(checked_batches(spec, use_worker=True))
+
+
+def test_a_failure_inside_the_worker_process_is_raised_in_the_writer(tmp_path: Path) -> None:
+    """The same failure when the worker itself meets it (no first batch checked here)."""
+    from credence.core.catalogue import CatalogueError
+    from credence.ingest.checking import CheckSpec
+    from credence.ingest.worker import worker_batches
+
+    path = write_parquet(tmp_path / "w.parquet", [row()])
+    spec = CheckSpec(path, str(tmp_path / "missing.yaml"), "court", frozenset(), TODAY, 10)
+    with pytest.raises(CatalogueError, match=r"missing\.yaml"):
+        list(worker_batches(spec, first_here=False))
 
 
 def test_rejects_are_in_row_order_whichever_stage_refused_them(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 
+import pytest
+
 from credence.ledger.merkle import root_from_hashes, verify_inclusion  # noqa: F401
 from tests.conftest import ORG, PERSON, PERSON_2
 from tests.service.conftest import World, listed
@@ -370,3 +372,40 @@ def test_a_dispute_refreshes_its_subjects_answer_and_no_one_elses(
     assert computed.count(PERSON) == 1  # still cached
     assert world.check(PERSON_2)["decision"] == "review"
     assert computed.count(PERSON_2) >= 2  # computed afresh
+
+
+def test_an_idempotency_key_is_kept_for_its_hours_then_forgotten(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within CREDENCE_IDEMPOTENCY_HOURS a key replays; after, it is a new request, and the
+    sweep deletes it (the table does not keep every key ever sent)."""
+    import sqlalchemy as sa
+
+    from credence.service import idempotency
+    from credence.service.errors import Invalid
+    from credence.store.schema import idempotency as table
+
+    court = next(p for p in _parties(world) if p.name == "court-api")
+    first, other = b'{"a": 1}', b'{"a": 2}'
+    engine = world.service.engine
+    digest = idempotency.request_hash("POST", "/v1/records", first)
+    assert idempotency.claim(engine, court.id, "day-key", digest, 3600) is None
+    idempotency.finish(engine, court.id, "day-key", 201, b'{"ok": true}')
+    stored = idempotency.claim(engine, court.id, "day-key", digest, 3600)
+    assert stored is not None and stored.body == b'{"ok": true}'
+    changed = idempotency.request_hash("POST", "/v1/records", other)
+    with pytest.raises(Invalid):  # a different body within the hour: refused
+        idempotency.claim(engine, court.id, "day-key", changed, 3600)
+
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1, seconds=5)
+    monkeypatch.setattr(idempotency, "_now", lambda: later)
+    # An hour on, the same key with another body is a new request, not a 422.
+    assert idempotency.claim(engine, court.id, "day-key", changed, 3600) is None
+    idempotency.finish(engine, court.id, "day-key", 201, b"{}")
+    assert idempotency.claim(engine, court.id, "kept-key", digest, 3600) is None
+
+    much_later = later + dt.timedelta(hours=1, seconds=5)
+    monkeypatch.setattr(idempotency, "_now", lambda: much_later)
+    assert idempotency.expire(engine, 3600) == 2
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 0

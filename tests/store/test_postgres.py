@@ -76,6 +76,29 @@ def test_ingest_verify_and_a_tampered_row(pg_url: str, tmp_path: Path) -> None:
     registry.close()
 
 
+def test_a_held_reference_among_new_ones_rolls_the_copy_back_to_its_savepoint(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """COPY meets the unique reference: the savepoint is rolled back and the batch is sorted
+    row by row in the same transaction, which then commits the new rows."""
+    from credence.ingest.pipeline import ingest_file
+    from tests.conftest import read_rejects
+
+    registry, _ = Registry.init(Settings(data_dir=tmp_path / "data", db_url=pg_url))
+    registry.add_source("court", ["judicial.*"])
+    ingest_file(registry, write_csv(tmp_path / "a.csv", [row(), row(reference="C-2")]), "court")
+    rows = [row(reference="C-3"), row(), row(reference="C-2", occurred_on="2024-03-02")]
+    path = write_csv(tmp_path / "b.csv", rows)
+    report = ingest_file(registry, path, "court")
+    assert (report.accepted, report.duplicates, report.rejected) == (1, 1, 1)
+    assert [(r["row"], r["field"]) for r in read_rejects(path)] == [("3", "reference")]
+    with registry.engine.connect() as conn:
+        refs = conn.execute(sa.select(records.c.reference).order_by(records.c.seq)).scalars()
+        assert list(refs) == ["C-1", "C-2", "C-3"]
+    assert verify_registry(registry).ok
+    registry.close()
+
+
 def test_one_writer_at_a_time_and_a_bounded_wait(pg_url: str, tmp_path: Path) -> None:
     registry, _ = Registry.init(Settings(data_dir=tmp_path / "data", db_url=pg_url))
     registry.close()

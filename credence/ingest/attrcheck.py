@@ -1,0 +1,180 @@
+"""Certifying attribute texts as array operations: the bulk path's attribute check.
+
+The scalar check (RowValidator._attributes) parses each row's JSON, checks
+every value against its catalogue declaration and the prohibited-content
+guard, and writes the attributes back as canonical JSON. Measured, that was
+two thirds of the validation worker's time. Most texts a source sends are
+compact objects of plain values, whose canonical form is the same pairs in
+sorted key order, so this certifies and rewrites them without parsing:
+
+- one RE2 pattern per catalogue item accepts JSON objects of its
+  declared attributes (one or more keys, each once, in any order, with any
+  JSON whitespace; strings
+  without escapes, integers below 10^15, booleans, dates), and each text is
+  rewritten with its keys sorted, which is what the scalar check writes;
+- each value is then checked per column: string lengths, closed
+  vocabularies and patterns (patterns once per distinct value, with the
+  catalogue's own compiled pattern), dates as numbers, required keys;
+- the guard runs once per distinct value with its numbers blanked. The
+  blanking is the scalar one (records._DIGITS) done as one RE2 replacement,
+  which gives the same text unless a run of digits sits between two ASCII
+  letters (there the scalar rule keeps a lone digit); such values take the
+  scalar blanking.
+
+A text it cannot certify (a key twice, a null, a float,
+an escape, an undeclared key, a failed check) is left to the scalar check,
+so every rejection and every non-canonical text gets the scalar outcome:
+tests/ingest/test_attrcheck.py compares the two on generated texts.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from credence.core.catalogue import AttributeSpec, AttributeType, CatalogueItem
+from credence.core.guard import find_prohibited
+from credence.core.records import _DIGITS, EARLIEST_DATE, MAX_ATTRIBUTES_CHARS
+
+# Values whose canonical JSON is the text between the delimiters, as orjson writes it.
+_STRING = r'"[^"\\\x00-\x1f]+"'
+_INTEGER = r"(?:0|-?[1-9][0-9]{0,14})"  # below 10^15 < 2^53; "-0" is written "0"
+_VALUES = {
+    AttributeType.STRING: _STRING,
+    AttributeType.INTEGER: _INTEGER,
+    AttributeType.NUMBER: _INTEGER,  # a float may be rewritten: left to the scalar check
+    AttributeType.BOOLEAN: "(?:true|false)",
+    AttributeType.DATE: r'"[0-9]{4}-[0-9]{2}-[0-9]{2}"',
+}
+_WS = r"[ \t\n\r]*"  # JSON's whitespace, which the canonical form drops
+_FLANKED_DIGITS = "[A-Za-z][0-9]+[A-Za-z]"  # where the scalar blanking differs from RE2's
+_EARLIEST = EARLIEST_DATE.year * 10_000 + EARLIEST_DATE.month * 100 + EARLIEST_DATE.day
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def object_pattern(specs: dict[str, AttributeSpec]) -> str:
+    """RE2: a compact JSON object of one or more of `specs`' attributes, in any order.
+
+    A key may still appear twice here; ItemAttributes.certify counts them.
+    """
+    pairs = "|".join(
+        f'"{name}"{_WS}:{_WS}{_VALUES[spec.type]}' for name, spec in sorted(specs.items())
+    )
+    return rf"^{_WS}\{{{_WS}(?:{pairs})(?:{_WS},{_WS}(?:{pairs}))*{_WS}\}}{_WS}$"
+
+
+class ItemAttributes:
+    """The certifier for one catalogue item's attributes."""
+
+    def __init__(self, item: CatalogueItem) -> None:
+        self.item = item
+        self.specs = dict(sorted(item.attributes.items()))  # canonical order: sorted keys
+        self.pattern = object_pattern(self.specs)
+        self.required = frozenset(item.required_attributes)
+        # Names are catalogue identifiers; anything else is left to the scalar check.
+        self.usable = all(re.fullmatch("[a-z][a-z0-9_]*", name) for name in self.specs)
+        self._guarded: dict[str, bool] = {}  # blanked value -> passes the guard
+
+    def certify(self, texts: Any) -> tuple[Any, Any]:
+        """(a numpy bool per text: valid with plain values; the canonical texts of those).
+
+        The canonical text is the pairs rewritten in sorted key order, which
+        is what the scalar check's fast_json gives for such values.
+        """
+        ok = np.zeros(len(texts), dtype=bool)
+        if not self.usable:
+            return ok, pa.nulls(0, pa.string())
+        ok = _mask(pc.match_substring_regex(texts, self.pattern))
+        ok &= _mask(pc.less_equal(pc.utf8_length(texts), MAX_ATTRIBUTES_CHARS))
+        where = np.flatnonzero(ok)
+        if not len(where):
+            return ok, pa.nulls(0, pa.string())
+        matched = texts.take(pa.array(where, pa.int64()))
+        good = np.ones(len(where), dtype=bool)
+        parts = []
+        for name, spec in self.specs.items():
+            # Values hold no '"', so a key's quoted name occurs only where it is a key.
+            key = f'"{name}"{_WS}:{_WS}'
+            good &= _mask(pc.less_equal(pc.count_substring_regex(matched, key), 1))
+            value = _VALUES[spec.type]
+            found = pc.extract_regex(matched, f"[{{,]{_WS}{key}(?P<v>{value}){_WS}[,}}]")
+            values = pc.struct_field(found, "v")  # null where the key is absent
+            parts.append(pc.binary_join_element_wise(f',"{name}":', values, ""))
+            present = _mask(pc.is_valid(values))
+            if name in self.required:
+                good &= present
+            if spec.type is AttributeType.STRING:
+                good &= ~present | self._strings_ok(spec, pc.utf8_slice_codeunits(values, 1, -1))
+            elif spec.type is AttributeType.DATE:
+                good &= ~present | _dates_ok(pc.utf8_slice_codeunits(values, 1, 11))
+        ok[where] = good
+        pairs = pc.binary_join_element_wise(*(pc.fill_null(p, "") for p in parts), "")
+        canonical = pc.binary_join_element_wise("{", pc.utf8_slice_codeunits(pairs, 1), "}", "")
+        return ok, canonical.filter(pa.array(good))
+
+    def _strings_ok(self, spec: AttributeSpec, values: Any) -> Any:
+        """Per value (null: true): the declared shape and the guard, as the scalar check."""
+        shaped = _mask(pc.less_equal(pc.utf8_length(values), spec.max_length))
+        if spec.values:
+            in_vocabulary = _mask(pc.is_in(values, value_set=pa.array(spec.values, pa.string())))
+        else:
+            in_vocabulary = np.zeros(len(values), dtype=bool)
+        if spec.pattern is not None:
+            rest = pc.filter(values, pa.array(shaped & ~in_vocabulary))
+            distinct = pc.unique(rest).to_pylist()
+            # What string_problem tests after the length and the vocabulary (both done).
+            fits = [v for v in distinct if v is not None and spec.fits_pattern(v)]
+            matched = _mask(pc.is_in(values, value_set=pa.array(fits, pa.string())))
+            shaped &= in_vocabulary | matched
+        else:
+            shaped &= in_vocabulary
+        return shaped & self._guard_ok(values) | _mask(pc.is_null(values))
+
+    def _guard_ok(self, values: Any) -> Any:
+        """find_prohibited of the number-blanked value passes (once per distinct blanked text)."""
+        flanked = _mask(pc.match_substring_regex(values, _FLANKED_DIGITS))
+        blanked = pc.replace_substring_regex(values, "[0-9]+", "0")
+        if flanked.any():
+            texts = blanked.to_pylist()
+            for i in np.flatnonzero(flanked).tolist():
+                texts[i] = _DIGITS.sub("0", values[i].as_py())
+            blanked = pa.array(texts, pa.string())
+        encoded = pc.dictionary_encode(blanked)
+        subjects = self.item.subjects
+        verdicts = []
+        for text in encoded.dictionary.to_pylist():
+            verdict = self._guarded.get(text)
+            if verdict is None:
+                verdict = find_prohibited(text, subjects=subjects) is None
+                if len(self._guarded) < 100_000:
+                    self._guarded[text] = verdict
+            verdicts.append(verdict)
+        return _mask(pa.array(verdicts, pa.bool_()).take(encoded.indices))
+
+
+def _mask(values: Any) -> Any:
+    """A boolean Arrow array as a writable numpy array, null read as false."""
+    filled = pc.fill_null(values, False)
+    return np.array(filled.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _dates_ok(values: Any) -> Any:
+    """YYYY-MM-DD (shape already matched): a real date on or after EARLIEST_DATE; null true."""
+    present = _mask(pc.is_valid(values))
+    text = pc.fill_null(values, "2000-01-01")
+    year = _ints(pc.utf8_slice_codeunits(text, 0, 4))
+    month = _ints(pc.utf8_slice_codeunits(text, 5, 7))
+    day = _ints(pc.utf8_slice_codeunits(text, 8, 10))
+    month_ok = (month >= 1) & (month <= 12)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    days = _DAYS_IN_MONTH[np.where(month_ok, month, 0)] + ((month == 2) & leap)
+    real = (year >= 1) & month_ok & (day >= 1) & (day <= days)
+    return ~present | (real & (year * 10_000 + month * 100 + day >= _EARLIEST))
+
+
+def _ints(values: Any) -> Any:
+    return np.asarray(pc.cast(values, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
