@@ -89,9 +89,7 @@ class JsonLines:
             return "s.score"
         if not self.scored:
             return "CAST(NULL AS BIGINT)"
-        return (
-            f"CASE WHEN {self._kind('s.subject')} = {lit(self.scored[0].value)} THEN s.score END"
-        )
+        return f"CASE WHEN {self._kind('s.subject')} = {lit(self.scored[0].value)} THEN s.score END"
 
     def _limits(self) -> str:
         """The caps and scale ends that changed the score (`assessment.score_limits`)."""
