@@ -251,7 +251,7 @@ class _SubjectDigests:
 
 def _plain(text: str) -> bool:
     """True when RFC 8785 writes `text` between quotes unchanged (nothing to escape)."""
-    return '"' not in text and "\\" not in text and text.isprintable()
+    return text.__class__ is str and '"' not in text and "\\" not in text and text.isprintable()
 
 
 class _Any:
@@ -526,6 +526,9 @@ class _ChunkWalk:
                 source is not None
                 and corrects is None
                 and corrects_seq is None
+                and subject.__class__ is str
+                and salt.__class__ is bytes
+                and (attributes is None or attributes.__class__ is str)
                 and len(salt) == 16
                 and seq < 2**53
                 and (item in plain_text or _learn_plain(plain_text, item))
@@ -595,10 +598,15 @@ class _ChunkWalk:
         """The general case (corrections, names or values that need escaping): verify_records."""
         target = _target(row[10]) if row[10] is not None else (None, None)
         full = _Row._make((*row, *target))
-        rec, salt = record_of(full, self.names)
         if self.hasher is None:
             self.hasher = SubjectHasher(self.key)
-        return leaf_problem(full, rec, salt, self.hasher)
+        try:
+            rec, salt = record_of(full, self.names)
+            return leaf_problem(full, rec, salt, self.hasher)
+        except (TypeError, ValueError, AttributeError, UnicodeError) as exc:
+            # SQLite keeps whatever type it is given: a BLOB subject, a text salt, a
+            # number for an item. A value the ledger's writer never stores is a finding.
+            return f"its stored values are not of their types ({type(exc).__name__})"
 
 
 Permits = dict[int, tuple[int, frozenset[str]]]

@@ -93,7 +93,11 @@ def attributes_problem(text: str) -> str | None:
         return "its attributes are not JSON"
     if not isinstance(value, dict) or not value:
         return "its attributes are not a non-empty JSON object"
-    if _canonical(value).decode("utf-8") != text:
+    try:
+        canonical = _canonical(value).decode("utf-8")
+    except ValueError:  # e.g. an integer beyond 2^53, which RFC 8785 cannot write exactly
+        return "its attributes have no canonical form (RFC 8785)"
+    if canonical != text:
         return "its attributes are not in canonical form"
     return None
 

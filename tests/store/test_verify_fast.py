@@ -192,3 +192,29 @@ def test_a_record_forged_with_its_pasted_leaf_hash_is_left_to_the_walk(
         report = verify_registry(registry, workers=0, chunk_bits=bits)
         assert report.problems[0].startswith(f"ledger entry #{seq} (source court, reference ")
         assert [t.lo <= seq < t.hi for t, proved in checked if not proved] == [True], (name, bits)
+
+
+# Stored values of the wrong type: SQLite keeps whatever type it is given. Verify ended in
+# a traceback on each; it must name the entry instead, like any other changed value.
+WRONG_TYPE = [
+    ("a subject stored as a BLOB", "subject = CAST(subject AS BLOB)"),
+    ("a salt stored as text", "salt = 'sixteen-chars-xx'"),
+    ("an integer beyond 2^53 in attributes", "attributes = '{\"n\":9007199254740993}'"),
+    ("an item stored as a number", "item = 42"),
+    ("attributes stored as a number", "attributes = 7"),
+]
+
+
+@pytest.mark.parametrize(("name", "change"), WRONG_TYPE, ids=[w[0] for w in WRONG_TYPE])
+def test_a_value_of_the_wrong_type_is_a_finding_not_a_traceback(
+    registry: Registry,
+    filled: Path,  # noqa: F811
+    name: str,
+    change: str,
+) -> None:
+    seq = G + 9
+    edit(filled, f"UPDATE records SET {change} WHERE seq = {seq}")
+    for workers in (0, 1):
+        report = verify_registry(registry, workers=workers)
+        assert not report.ok, name
+        assert any(f"#{seq} " in p or f"#{seq}:" in p for p in report.problems), report.problems
