@@ -222,33 +222,6 @@ def _target(seq: int) -> tuple[int | None, str | None]:
     return (None, None) if found is None else (found[0], found[1])
 
 
-class _SubjectDigests:
-    """subject_hash (HMAC-SHA256, hex) with the key's pads hashed once, and a bounded cache."""
-
-    def __init__(self, key: bytes, limit: int = 250_000) -> None:
-        block = 64
-        if len(key) > block:
-            key = hashlib.sha256(key).digest()
-        key = key.ljust(block, b"\0")
-        self.inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-        self.outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
-        self.cache: dict[str, str] = {}
-        self._limit = limit
-
-    def compute(self, subject: str) -> str:
-        """HMAC-SHA256(key, subject) in hex (the hot loop inlines this and fills `cache`)."""
-        inner = self.inner.copy()
-        inner.update(subject.encode("utf-8"))
-        outer = self.outer.copy()
-        outer.update(inner.digest())
-        return outer.hexdigest()
-
-    def trim(self) -> None:
-        """Keep the cache bounded (called between batches)."""
-        if len(self.cache) >= self._limit:
-            self.cache.clear()
-
-
 def _plain(text: str) -> bool:
     """True when RFC 8785 writes `text` between quotes unchanged (nothing to escape)."""
     return text.__class__ is str and '"' not in text and "\\" not in text and text.isprintable()
@@ -279,11 +252,11 @@ def _learn_plain(known: set[str], text: str) -> bool:
     return True
 
 
-def _digests(key: bytes) -> _SubjectDigests:
+def _digests(key: bytes) -> verify_fast.SubjectDigests:
     """This worker's subject digests, kept across its chunks (a subject recurs)."""
     digests = _state.get("digests")
-    if digests is None:
-        digests = _state["digests"] = _SubjectDigests(key)
+    if digests is None or digests.key != key:  # inline, one process may verify two registries
+        digests = _state["digests"] = verify_fast.SubjectDigests(key)
     return digests
 
 
@@ -334,9 +307,7 @@ def _proved_chunk(task: ChunkTask) -> ChunkResult | None:
     def judge(permits: Permits, unknown: tuple[int, frozenset[str]] | None) -> Any:
         return lambda sid, item: _permission_finding(0, sid, item, names, permits, unknown) is None
 
-    digests = _state.get("subjects")
-    if digests is None:
-        digests = _state["subjects"] = verify_fast.SubjectDigests(_state["subject_key"])
+    digests = _digests(_state["subject_key"])
     proof = verify_fast.ChunkProof(
         task.lo,
         {i: n for i, n in names.items() if _plain(n)},
@@ -458,132 +429,101 @@ class _ChunkWalk:
             self._refresh_permits()
 
     def rows(self, batch: Sequence[Any]) -> None:
-        """Walk a batch of record rows (the hot loop: locals only, about 4 us a record).
+        """Walk a batch of record rows: each one's place in the log, then its leaf.
 
-        A record whose item, dates and source name need no escaping and that
-        corrects nothing (the common case) has its leaf bytes written here
-        directly, the same bytes as `verify_records.expected_leaf`; any other
-        goes to `verify_records` (`_slow`). Either gives the same verdict and
-        message.
-
-        It is long on purpose: split into `_place`, `_is_direct`, `_direct` and
-        a leaf-building function (tried at review, 2026-11-27), the same walk of
-        the 1M-leaf bench_verify ledger took 8.2 us of CPU a leaf instead of 7.7.
+        Only chunks the bulk proof (`verify_fast`) declines come here: something
+        is wrong or unusual in them. So the walk is written for its messages,
+        not its speed (when it proved every chunk, its loop was inlined into
+        one long function for 0.5 us a leaf).
         """
-        small = self.small
-        next_small = small[self.si].seq if self.si < len(small) else None
-        expected = self.expected
-        append = self.leaves.append
-        passes = self.passes
-        plain_sources = self.plain_sources
-        plain_text = self.plain_text
         self.digests.trim()
-        cache = self.digests.cache
-        inner, outer = self.digests.inner, self.digests.outer
-        sha256 = hashlib.sha256
-        escape = encode_basestring
-        canonical = _canonical_attributes
-        any_item, judged = _ANY, _JUDGED
-        finding = self.finding
-        problem = self.problem
-        checked = 0
         for row in batch:
-            (
-                seq,
-                stored,
-                source_id,
-                reference,
-                item,
-                subject,
-                occurred,
-                decided,
-                attributes,
-                corrects,
-                corrects_seq,
-                salt,
-            ) = row
-            if next_small is not None and next_small <= seq:
-                self.expected = expected
-                self.finding = finding
-                self.take_small(seq)
-                expected, finding, passes = self.expected, self.finding, self.passes
-                next_small = small[self.si].seq if self.si < len(small) else None
-            if finding is None and (
-                seq != expected
-                or (
-                    (allowed := passes.get(source_id, judged)) is not any_item
-                    and item not in allowed
-                )
-            ):
-                finding = self._position_finding(seq, expected, source_id, item, self.permits)
-            if seq >= expected:
-                expected = seq + 1
-            append(stored)
-            if problem is not None:
+            seq, stored, source_id, reference, item = row[:5]
+            self._place(seq, source_id, item)
+            self.leaves.append(stored)
+            if self.problem is not None:
                 continue
-            source = plain_sources.get(source_id)
-            if (
-                source is not None
-                and corrects is None
-                and corrects_seq is None
-                and subject.__class__ is str
-                and salt.__class__ is bytes
-                and (attributes is None or attributes.__class__ is str)
-                and len(salt) == 16
-                and seq < 2**53
-                and (item in plain_text or _learn_plain(plain_text, item))
-                and (occurred in plain_text or _learn_plain(plain_text, occurred))
-                and (decided is None or decided in plain_text or _learn_plain(plain_text, decided))
-            ):
-                # The record's leaf, rebuilt from its values (verify_records.expected_leaf).
-                subject_digest = cache.get(subject)
-                if subject_digest is None:  # _SubjectDigests.compute, inlined
-                    keyed = inner.copy()
-                    keyed.update(subject.encode())
-                    outside = outer.copy()
-                    outside.update(keyed.digest())
-                    subject_digest = cache[subject] = outside.hexdigest()
-                if decided is None:
-                    dec, dated = "null", ""
-                else:
-                    dec = f'"{decided}"'
-                    dated = f'"decided_on":{dec},'
-                attrs = f'"attributes":{attributes},' if attributes is not None else ""
-                content = (
-                    f'{{{attrs}{dated}"item":"{item}","occurred_on":"{occurred}",'
-                    f'"reference":{escape(reference)},"source":"{source}",'
-                    f'"subject":{escape(subject)}}}'
-                ).encode()
-                leaf = (
-                    f'\x00{{"decided_on":{dec},"item":"{item}","kind":"record",'
-                    f'"occurred_on":"{occurred}",'
-                    f'"record_hash":"{sha256(salt + content).hexdigest()}","seq":{seq},'
-                    f'"source":"{source}","subject_hash":"{subject_digest}",'
-                    f'"v":{LEAF_VERSION}}}'
-                ).encode()
-                matched = sha256(leaf).digest() == stored
-                if matched and (attributes is None or canonical(attributes)):
-                    checked += 1
-                    continue
-                # The message the reference path gives: its attributes' problem first.
-                why = None if attributes is None else attributes_problem(attributes)
-                if why is None:
-                    if matched:
-                        checked += 1
-                        continue
-                    why = "the stored record does not match its ledger leaf"
-            else:
-                why = self._slow(row)
-                if why is None:
-                    checked += 1
-                    continue
+            why = self._record_problem(row)
+            if why is None:
+                self.checked += 1
+                continue
             name = self.names.get(source_id, f"<unknown source {source_id}>")
             where = f"ledger entry #{seq} (source {name}, reference {reference})"
-            problem = (int(seq), f"{where}: {why}")
-        self.expected = expected
-        self.finding = finding
-        self.problem = problem
-        self.checked += checked
+            self.problem = (int(seq), f"{where}: {why}")
+
+    def _place(self, seq: int, source_id: int, item: str) -> None:
+        """Take the small positions before `seq`, then judge the record's position."""
+        if self.si < len(self.small) and self.small[self.si].seq <= seq:
+            self.take_small(seq)
+        if self.finding is None and (
+            seq != self.expected
+            or (
+                (allowed := self.passes.get(source_id, _JUDGED)) is not _ANY and item not in allowed
+            )
+        ):
+            self.finding = self._position_finding(seq, self.expected, source_id, item, self.permits)
+        if seq >= self.expected:
+            self.expected = seq + 1
+
+    def _record_problem(self, row: Any) -> str | None:
+        """Why the stored record does not give its leaf hash, or None.
+
+        A record whose values need no escaping and that corrects nothing has
+        its leaf written here directly (the same bytes as
+        `verify_records.expected_leaf`); any other goes to `_slow`. Either
+        gives the same verdict and message.
+        """
+        seq, stored, source_id, _, item, subject, occurred, decided, attributes = row[:9]
+        corrects, corrects_seq, salt = row[9:12]
+        source = self.plain_sources.get(source_id)
+        plain = self.plain_text
+        direct = (
+            corrects is None
+            and corrects_seq is None
+            and subject.__class__ is str
+            and salt.__class__ is bytes
+            and (attributes is None or attributes.__class__ is str)
+            and len(salt) == 16
+            and seq < 2**53
+            and item is not None
+            and occurred is not None
+            and all(
+                text is None or text in plain or _learn_plain(plain, text)
+                for text in (item, occurred, decided)
+            )
+        )
+        if source is None or not direct:
+            return self._slow(row)
+        matched = hashlib.sha256(self._leaf(row, source)).digest() == stored
+        if matched and (attributes is None or _canonical_attributes(attributes)):
+            return None
+        # The message the reference path gives: its attributes' problem first.
+        why = None if attributes is None else attributes_problem(attributes)
+        if why is None and not matched:
+            why = "the stored record does not match its ledger leaf"
+        return why
+
+    def _leaf(self, row: Any, source: str) -> bytes:
+        """The leaf bytes (with RFC 9162's 0x00 prefix) of a record needing no escaping."""
+        seq, _, _, reference, item, subject, occurred, decided, attributes, _, _, salt = row
+        if decided is None:
+            dec, dated = "null", ""
+        else:
+            dec = f'"{decided}"'
+            dated = f'"decided_on":{dec},'
+        attrs = f'"attributes":{attributes},' if attributes is not None else ""
+        content = (
+            f'{{{attrs}{dated}"item":"{item}","occurred_on":"{occurred}",'
+            f'"reference":{encode_basestring(reference)},"source":"{source}",'
+            f'"subject":{encode_basestring(subject)}}}'
+        ).encode()
+        return (
+            f'\x00{{"decided_on":{dec},"item":"{item}","kind":"record",'
+            f'"occurred_on":"{occurred}",'
+            f'"record_hash":"{hashlib.sha256(salt + content).hexdigest()}","seq":{seq},'
+            f'"source":"{source}","subject_hash":"{self.digests[subject]}",'
+            f'"v":{LEAF_VERSION}}}'
+        ).encode()
 
     def _position_finding(
         self, seq: int, expected: int, source_id: int, item: str, permits: dict[int, Any]

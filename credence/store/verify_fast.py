@@ -50,6 +50,7 @@ class SubjectDigests(dict[str, str]):
 
     def __init__(self, key: bytes, limit: int = 250_000) -> None:
         super().__init__()
+        self.key = key
         block = 64
         if len(key) > block:
             key = hashlib.sha256(key).digest()
