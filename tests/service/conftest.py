@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from credence.api.app import create_app
+from credence.engines.store import StoreEngine
 from credence.service.keys import issue_key
 from credence.service.state import Service
 from credence.settings import Settings
@@ -91,3 +92,17 @@ def world(tmp_path, request) -> Iterator[World]:  # type: ignore[no-untyped-def]
         yield World(client, service, registry, keys)
     service.close()
     registry.close()
+
+
+@pytest.fixture
+def computed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The subjects the store engine assesses, in order."""
+    calls: list[str] = []
+    assess = StoreEngine.assess
+
+    def counting(self, subject, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(subject)
+        return assess(self, subject, *args, **kwargs)
+
+    monkeypatch.setattr(StoreEngine, "assess", counting)
+    yield calls

@@ -307,19 +307,11 @@ def test_ready_is_a_503_problem_while_warm_up_runs_then_200(world: World) -> Non
     assert world.client.get("/v1/ready").json() == {"status": "ready"}
 
 
-def test_another_subjects_record_leaves_a_cached_answer_standing(world: World, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_another_subjects_record_leaves_a_cached_answer_standing(
+    world: World, computed: list[str]
+) -> None:
     """An answer is recomputed when the ledger gains something about its subject, not
     when it gains a record about somebody else (then it speaks for the newer head)."""
-    from credence.engines.store import StoreEngine
-
-    computed: list[str] = []
-    assess = StoreEngine.assess
-
-    def counting(self, subject, *args, **kwargs):  # type: ignore[no-untyped-def]
-        computed.append(subject)
-        return assess(self, subject, *args, **kwargs)
-
-    monkeypatch.setattr(StoreEngine, "assess", counting)
     first = world.check(PERSON_2)
     assert first["decision"] == "allow" and len(computed) == 1
     world.submit(listed(ORG, "C-31"))  # about an organisation, not about PERSON_2
@@ -342,22 +334,14 @@ def test_a_correction_moving_a_record_to_another_person_clears_the_first(world: 
 
 
 def test_a_dispute_refreshes_its_subjects_answer_and_no_one_elses(
-    world: World, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    world: World, computed: list[str]
+) -> None:
     """A dispute step is about one record: that subject's cached answer goes (deny turns
     to review), another subject's stays cached, and issuing a key changes no answer."""
-    from credence.engines.store import StoreEngine
     from credence.service.keys import issue_key
 
     seq = world.submit(listed(PERSON_2, "C-51"))["receipts"][0]["seq"]
-    computed: list[str] = []
-    assess = StoreEngine.assess
-
-    def counting(self, subject, *args, **kwargs):  # type: ignore[no-untyped-def]
-        computed.append(subject)
-        return assess(self, subject, *args, **kwargs)
-
-    monkeypatch.setattr(StoreEngine, "assess", counting)
+    computed.clear()  # count from the first check on
     assert world.check(PERSON)["decision"] == "allow"
     assert world.check(PERSON_2)["decision"] == "deny"
     assert computed == [PERSON, PERSON_2]

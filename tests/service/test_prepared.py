@@ -8,29 +8,10 @@ seen by counting the store engine's calls.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
-from credence.engines.store import StoreEngine
 from credence.service.prepared import prepare
 from credence.service.state import Service
 from tests.conftest import ORG, PERSON, PERSON_2
 from tests.service.conftest import World, listed
-
-
-@pytest.fixture
-def computed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The subjects the store engine assesses, in order."""
-    calls: list[str] = []
-    assess = StoreEngine.assess
-
-    def counting(self, subject, *args, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(subject)
-        return assess(self, subject, *args, **kwargs)
-
-    monkeypatch.setattr(StoreEngine, "assess", counting)
-    yield calls
 
 
 def test_a_first_check_is_answered_from_the_batch_run_as_the_store_would(
