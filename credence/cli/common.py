@@ -27,6 +27,10 @@ from credence.settings import Settings, SettingsError, load_settings
 from credence.store.registry import Registry
 
 RULEBOOK_HELP = "Preset name (gov-default, sesame-style, suining-2010) or a rulebook YAML file"
+RULEBOOK_LIVE_HELP = (
+    RULEBOOK_HELP + " (default: the live rulebook, the latest published, else gov-default;"
+    " with --snapshot, gov-default)"
+)
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from credence.cli.common import (
     RULEBOOK_HELP,
+    RULEBOOK_LIVE_HELP,
     console,
     err,
     fail,
@@ -187,7 +188,7 @@ def _output_format(fmt: str | None, out: Path | None, engine: str) -> str:
 
 
 def score(
-    rulebook: str = typer.Option("gov-default", "--rulebook", help=RULEBOOK_HELP),
+    rulebook: str | None = typer.Option(None, "--rulebook", help=RULEBOOK_LIVE_HELP),
     as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
     known_at: str | None = typer.Option(None, "--known-at", help=KNOWN_AT_HELP),
     engine: str = typer.Option("duckdb", "--engine", help=ENGINE_HELP),
@@ -241,7 +242,7 @@ def _need_pyspark() -> None:
 
 
 def _score_export(
-    path: Path, rulebook: str, when: When, out: Path | None, fmt: str, engine: str
+    path: Path, rulebook: str | None, when: When, out: Path | None, fmt: str, engine: str
 ) -> None:
     """`score --snapshot DIR`: Spark over an export, with no registry (a cluster's driver)."""
     from credence.core.rulebook import load_rulebook, resolve_rulebook_path
@@ -256,7 +257,9 @@ def _score_export(
     config = settings()
     tally = Tally()
     with user_errors():
-        rb = load_rulebook(resolve_rulebook_path(rulebook), Registry.load_catalogue(config))
+        # no registry here, so no live rulebook: a preset or file, gov-default if none given
+        name = rulebook or "gov-default"
+        rb = load_rulebook(resolve_rulebook_path(name), Registry.load_catalogue(config))
         source = read_export(path)
         outcomes = score_spark_input(config, source, rb, when.as_of, None, out, fmt, tally)
     counts: Counter[str] = Counter()
@@ -272,7 +275,7 @@ def _score_export(
 
 def explain(
     subject: str = typer.Argument(..., help="Subject key, e.g. ric:110... or uscc:91..."),
-    rulebook: str = typer.Option("gov-default", "--rulebook", help=RULEBOOK_HELP),
+    rulebook: str | None = typer.Option(None, "--rulebook", help=RULEBOOK_LIVE_HELP),
     as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
     known_at: str | None = typer.Option(None, "--known-at", help=KNOWN_AT_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the assessment as JSON"),
@@ -308,7 +311,9 @@ def explain(
 
 def simulate(
     rulebook: str = typer.Option(..., "--rulebook", help="The proposed rulebook: " + RULEBOOK_HELP),
-    against: str = typer.Option("gov-default", "--against", help="The current rulebook"),
+    against: str | None = typer.Option(
+        None, "--against", help="The current rulebook (default: the live one): " + RULEBOOK_HELP
+    ),
     as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
     engine: str = typer.Option("duckdb", "--engine", help="sql (the store) or duckdb (batch)"),
     top: int = typer.Option(10, "--top", min=1, help="Rows per region table"),

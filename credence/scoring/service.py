@@ -54,8 +54,14 @@ class When:
     known_at: dt.date | None = None
 
 
-def open_rulebook(registry: Registry, name_or_file: str) -> Rulebook:
-    """A preset name or a YAML path, validated against the registry's catalogue."""
+def open_rulebook(registry: Registry, name_or_file: str | None) -> Rulebook:
+    """A preset name or a YAML path, validated against the registry's catalogue; None
+    is the live rulebook (the latest published, else gov-default), so that the CLI
+    scores and explains under the rules the service answers with."""
+    if name_or_file is None:
+        from credence.service.rulebooks import live
+
+        return live(registry)
     return load_rulebook(resolve_rulebook_path(name_or_file), registry.catalogue)
 
 

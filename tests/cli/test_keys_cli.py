@@ -98,3 +98,18 @@ def test_no_cli_module_imports_main() -> None:
             if isinstance(node, ast.ImportFrom):
                 names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
                 assert "credence.cli.main" not in names, path.name
+
+
+def test_score_and_explain_apply_the_live_rulebook(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Without --rulebook the CLI scores under what the service applies: gov-default until a
+    rulebook is published, then the published one; --rulebook still names another."""
+    out_file = str(tmp_path / "scores.jsonl")
+    code, out = run("score", "--out", out_file)
+    assert code == 0 and "gov-default" in out, out
+    assert run("rulebook", "publish", "sesame-style")[0] == 0
+    code, out = run("score", "--out", out_file)
+    assert code == 0 and "sesame-style" in out and "gov-default" not in out, out
+    code, out = run("explain", PERSON, "--json")
+    assert code == 0 and '"name": "sesame-style"' in out, out
+    code, out = run("score", "--out", out_file, "--rulebook", "suining-2010")
+    assert code == 0 and "suining-2010" in out and "sesame-style" not in out, out
