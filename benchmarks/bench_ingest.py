@@ -43,6 +43,7 @@ import table
 from measure import MemorySampler, machine
 
 from credence.ingest.pipeline import ingest_file
+from credence.ingest.worker import resident_worker
 from credence.settings import Settings
 from credence.store.appender import RECORD_COLUMNS
 from credence.store.registry import Registry
@@ -137,9 +138,10 @@ def ingest_city(
     sampler = MemorySampler()
     sampler.start()
     started = time.perf_counter()
-    for spec in manifest.sources:
-        report = ingest_file(registry, city / spec.file, spec.name)
-        rows += report.rows
+    with resident_worker():  # one validation worker for all the files, as `credence demo`
+        for spec in manifest.sources:
+            report = ingest_file(registry, city / spec.file, spec.name)
+            rows += report.rows
     seconds = time.perf_counter() - started
     peak_mib = sampler.stop()
     print(f"  {store}: {rows:,} rows in {seconds:.1f} s; peak memory {peak_mib:,.0f} MiB")
