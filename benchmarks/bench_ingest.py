@@ -235,8 +235,13 @@ def _reachable(server: str) -> bool:
 @contextmanager
 def _store_url(store: str, work: Path, server: str) -> Iterator[tuple[str, str]]:
     """(URL of a fresh store for the ingest, URL of a fresh store for the floor)."""
+    # A kept --dir holds the last run's registry: ingesting into it again would count
+    # duplicates, not an ingest, and the floor's inserts would meet its rows.
+    shutil.rmtree(work / store, ignore_errors=True)
     if store == "sqlite":
         work.mkdir(parents=True, exist_ok=True)
+        for name in ("floor.db", "floor.db-wal", "floor.db-shm"):
+            (work / name).unlink(missing_ok=True)
         yield (
             f"sqlite:///{work / 'sqlite' / 'credence.db'}",
             f"sqlite:///{work / 'floor.db'}",
