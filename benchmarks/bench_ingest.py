@@ -43,6 +43,7 @@ import table
 from measure import MemorySampler, machine
 
 from credence.ingest.pipeline import ingest_file
+from credence.ingest.worker import resident_worker
 from credence.settings import Settings
 from credence.store.appender import RECORD_COLUMNS
 from credence.store.registry import Registry
@@ -137,9 +138,10 @@ def ingest_city(
     sampler = MemorySampler()
     sampler.start()
     started = time.perf_counter()
-    for spec in manifest.sources:
-        report = ingest_file(registry, city / spec.file, spec.name)
-        rows += report.rows
+    with resident_worker():  # one validation worker for all the files, as `credence demo`
+        for spec in manifest.sources:
+            report = ingest_file(registry, city / spec.file, spec.name)
+            rows += report.rows
     seconds = time.perf_counter() - started
     peak_mib = sampler.stop()
     print(f"  {store}: {rows:,} rows in {seconds:.1f} s; peak memory {peak_mib:,.0f} MiB")
@@ -233,8 +235,13 @@ def _reachable(server: str) -> bool:
 @contextmanager
 def _store_url(store: str, work: Path, server: str) -> Iterator[tuple[str, str]]:
     """(URL of a fresh store for the ingest, URL of a fresh store for the floor)."""
+    # A kept --dir holds the last run's registry: ingesting into it again would count
+    # duplicates, not an ingest, and the floor's inserts would meet its rows.
+    shutil.rmtree(work / store, ignore_errors=True)
     if store == "sqlite":
         work.mkdir(parents=True, exist_ok=True)
+        for name in ("floor.db", "floor.db-wal", "floor.db-shm"):
+            (work / name).unlink(missing_ok=True)
         yield (
             f"sqlite:///{work / 'sqlite' / 'credence.db'}",
             f"sqlite:///{work / 'floor.db'}",

@@ -22,6 +22,7 @@ from rich.table import Table
 from credence.cli.common import progress_bar
 from credence.cli.scoring import add_outcome_count, score_summary, stage_progress, summarise
 from credence.ingest.pipeline import IngestReport, ingest_file
+from credence.ingest.worker import resident_worker
 from credence.settings import Settings
 from credence.store.registry import Registry
 from credence.store.trust import kept_claims
@@ -169,13 +170,17 @@ def _ingest_all(
 ) -> list[IngestReport]:
     task = bar.add_task("ingest", total=manifest.records)
     reports = []
-    for spec in manifest.sources:
-        bar.update(task, description=f"ingest {spec.name}")
-        reports.append(
-            ingest_file(
-                registry, city_dir / spec.file, spec.name, progress=lambda n: bar.advance(task, n)
+    with resident_worker():  # one validation worker for every file
+        for spec in manifest.sources:
+            bar.update(task, description=f"ingest {spec.name}")
+            reports.append(
+                ingest_file(
+                    registry,
+                    city_dir / spec.file,
+                    spec.name,
+                    progress=lambda n: bar.advance(task, n),
+                )
             )
-        )
     bar.update(task, description="ingest")
     return reports
 

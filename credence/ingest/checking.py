@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
@@ -63,6 +63,9 @@ class CheckSpec:
     batch_limit: int | None = None  # stop after this many batches (None: the whole file)
     # Resident-ID regions the writer has already read from stdnum's table (ids.known_region_spans).
     regions: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Only these rows (start, stop; offsets) of the first batch read: the writer and a
+    # resident worker split a file's first batch between them (worker.worker_batches).
+    first_slice: tuple[int, int | None] | None = None
 
 
 @dataclass
@@ -127,23 +130,30 @@ def make_validator(spec: CheckSpec) -> RowValidator:
 def checked_batches(
     spec: CheckSpec, use_worker: bool | None = None
 ) -> Generator[SealedColumns, None, None]:
-    """Checked, sealed batches of `spec.path` in file order; a worker is used for large files."""
-    if use_worker is None:
-        use_worker = _large(spec.path)
+    """Checked, sealed batches of `spec.path` in file order; a worker is used for large files
+    (for every file inside worker.resident_worker())."""
+    from credence.ingest.worker import resident_worker_active, worker_batches
+
+    if use_worker is None:  # a kept worker is ready at once, so small files use it too
+        use_worker = resident_worker_active() or _large(spec.path)
     if not use_worker:
         yield from sealed_batches(spec)
         return
-    from credence.ingest.worker import worker_batches
 
     yield from worker_batches(spec)
 
 
-def sealed_batches(spec: CheckSpec) -> Iterator[SealedColumns]:
+def sealed_batches(
+    spec: CheckSpec, head_accepted: Callable[[], int] | None = None
+) -> Iterator[SealedColumns]:
     """Read, validate and seal `spec.path` batch by batch (in the worker, or inline).
 
     Parquet is validated a whole Arrow batch at a time (ArrowValidator);
     CSV and JSONL rows one by one (their readers yield rows). Either way
-    the accepted rows are sealed as columns.
+    the accepted rows are sealed as columns. `head_accepted`, if given, is
+    asked just before the first batch's leaves are hashed how many rows
+    before `spec.first_seq`'s guess were accepted elsewhere (the writer's
+    share of a split first batch): everything but the leaves is done by then.
     """
     from credence.ingest.arrowcheck import ArrowValidator, records_table
     from credence.ledger.leaf import SubjectHasher
@@ -151,20 +161,36 @@ def sealed_batches(spec: CheckSpec) -> Iterator[SealedColumns]:
     validator = make_validator(spec)
     hasher = SubjectHasher(spec.subject_key)
     next_seq = spec.first_seq
+    offset = head_accepted or (lambda: 0)
     if file_format(spec.path) == "parquet":
         vectorised = ArrowValidator(validator)
         arrow = read_arrow_batches(spec.path, spec.batch_size)
-        for first, batch in islice(arrow, spec.skip_batches, spec.batch_limit):
+        for index, (first, batch) in enumerate(islice(arrow, spec.skip_batches, spec.batch_limit)):
+            if index == 0 and spec.first_slice is not None:
+                start, stop = spec.first_slice
+                end = batch.num_rows if stop is None else min(stop, batch.num_rows)
+                start = min(start, end)
+                batch, first = batch.slice(start, end - start), first + start
             table, rejected = vectorised.check(batch, first)
-            yield _sealed(spec.source, hasher, next_seq, batch.num_rows, table, rejected)
-            next_seq += table.num_rows
+            sealed = _sealed(spec.source, hasher, next_seq, batch.num_rows, table, rejected, offset)
+            yield sealed
+            next_seq = sealed.first_seq + table.num_rows
+            offset = _no_offset
         return
     text_batches = read_batches(spec.path, spec.batch_size, spec.read)
-    for rows in islice(text_batches, spec.skip_batches, spec.batch_limit):
+    for index, rows in enumerate(islice(text_batches, spec.skip_batches, spec.batch_limit)):
+        if index == 0 and spec.first_slice is not None:
+            rows = rows[spec.first_slice[0] : spec.first_slice[1]]
         records, rejected = _check_rows(validator, rows)
         table = records_table(records)
-        yield _sealed(spec.source, hasher, next_seq, len(rows), table, rejected)
-        next_seq += table.num_rows
+        sealed = _sealed(spec.source, hasher, next_seq, len(rows), table, rejected, offset)
+        yield sealed
+        next_seq = sealed.first_seq + table.num_rows
+        offset = _no_offset
+
+
+def _no_offset() -> int:
+    return 0
 
 
 def _check_rows(
@@ -191,23 +217,36 @@ def _sealed(
     rows: int,
     table: Any,
     rejected: list[tuple[int, Rejection, Row]],
+    offset: Callable[[], int] = _no_offset,
 ) -> SealedColumns:
-    return SealedColumns(rows, seal_columns(source, hasher, first_seq, table), first_seq, rejected)
+    """Seal `table`; its seqs start at `first_seq` plus `offset()`, asked before the leaves."""
+    import pyarrow as pa
+
+    from credence.ledger.leaf import leaf_hash_column
+
+    table = seal_records(source, hasher, table)
+    first_seq += offset()
+    leaves = leaf_hash_column(source, first_seq, table)
+    table = table.append_column("leaf_hash", pa.array(leaves, pa.binary()))
+    return SealedColumns(rows, table, first_seq, rejected)
 
 
 def seal_columns(source: str, hasher: Any, first_seq: int, table: Any) -> Any:
     """`table` with salt, record_hash, subject_hash and leaf_hash (for seqs from `first_seq`)."""
+    return _sealed(source, hasher, first_seq, 0, table, []).columns
+
+
+def seal_records(source: str, hasher: Any, table: Any) -> Any:
+    """`table` with salt, record_hash and subject_hash: the sealing that needs no seq."""
     import pyarrow as pa
 
-    from credence.ledger.leaf import content_column, leaf_hash_column, record_hashes, subject_hashes
+    from credence.ledger.leaf import content_column, record_hashes, subject_hashes
 
     fresh = salts(table.num_rows)
     table = table.append_column("salt", pa.array(fresh, pa.binary()))
     hashes = record_hashes(fresh, content_column(source, table))
     table = table.append_column("record_hash", pa.array(hashes, pa.string()))
-    table = table.append_column("subject_hash", subject_hashes(hasher, table["subject"]))
-    leaves = leaf_hash_column(source, first_seq, table)
-    return table.append_column("leaf_hash", pa.array(leaves, pa.binary()))
+    return table.append_column("subject_hash", subject_hashes(hasher, table["subject"]))
 
 
 @contextmanager

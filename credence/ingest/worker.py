@@ -6,8 +6,11 @@ blocks for ever on a full pipe once the reader is gone: measured, 31 of 32
 killed ingests left worker and tracker running. Here the worker's stdin
 is a pipe only the writer holds; its end of file (the writer finished,
 failed, or was killed) ends the worker at once, and a thread also watches
-the parent's pid (credence.lifeline). Results go back over stdout as
-length-prefixed pickles; the worker's own prints go to stderr.
+the parent's pid (credence.lifeline). Messages both ways are
+length-prefixed pickles (the writer's: a file's spec, and for a split first
+batch the rows it accepted; the worker's: batches, then "done"); the
+worker's own prints go to stderr. Between files it waits for the next spec,
+so a caller ingesting several files (resident_worker) starts it once.
 
 The worker also seals (salts, record hashes, subject hashes and leaf
 hashes for the seqs the writer will most likely give), so the writer's
@@ -23,12 +26,14 @@ from __future__ import annotations
 import gc
 import os
 import pickle
+import queue
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import suppress
+import traceback
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
@@ -36,44 +41,179 @@ from typing import IO, Any
 import credence
 from credence.core.ids import known_region_spans
 from credence.ingest.checking import CheckSpec, SealedColumns, sealed_batches
+from credence.ingest.readers import file_format
 from credence.lifeline import watch_parent
 
 _LENGTH_BYTES = 8
 
 
 def worker_batches(spec: CheckSpec, first_here: bool = True) -> Iterator[SealedColumns]:
-    """Checked batches of `spec.path` from a worker process; the worker ends with this.
+    """Checked batches of `spec.path` from a worker process.
 
-    With `first_here` this process checks the first batch itself while the
-    worker starts (its imports take about half a second), and the worker
-    begins at the second batch with the seqs that follow the first batch's
-    rows: the writer then never waits for the worker's start.
+    A cold worker (just started) ends with this. With `first_here` this
+    process checks the first batch itself while the worker starts (its
+    imports take about half a second), and the worker begins at the second
+    batch with the seqs that follow the first batch's rows: the writer then
+    never waits for the worker's start. Inside resident_worker() the worker
+    is kept for the next file; a warm one shares the first batch with this
+    process, half each (see _split_first).
     """
-    process = _launch()
+    scope = _scope
+    process = scope.take() if scope is not None else None
+    warm = process is not None
+    if process is None:
+        process = _launch()
+    clean = False
     try:
-        first: SealedColumns | None = None
-        if first_here:
-            first = next(iter(sealed_batches(replace(spec, batch_limit=1))), None)
-            if first is None:
-                return
-            rows = first.columns.num_rows
-            regions = known_region_spans()
-            spec = replace(spec, first_seq=spec.first_seq + rows, skip_batches=1, regions=regions)
-        _send_spec(process, spec, wait=first is None)
-        if first is not None:
-            yield first
-        while True:
-            kind, payload = _receive(process)
-            if kind == "done":
-                break
-            if kind == "error":
-                raise payload
-            yield payload
+        if warm and first_here:
+            clean = yield from _split_first(process, spec)
+        else:
+            clean = yield from _cold_start(process, spec, first_here)
+        if not clean:
+            clean = yield from _rest(process)
     finally:
-        stop(process)
+        if not (clean and scope is not None and scope.give(process)):
+            stop(process)
 
 
-def _send_spec(process: subprocess.Popen[bytes], spec: CheckSpec, wait: bool) -> None:
+def _cold_start(
+    process: subprocess.Popen[bytes], spec: CheckSpec, first_here: bool
+) -> Generator[SealedColumns, None, bool]:
+    """The first batch checked here while a new worker imports; True if the file had none
+    (then the worker was told nothing)."""
+    first: SealedColumns | None = None
+    if first_here:
+        first = next(iter(sealed_batches(replace(spec, batch_limit=1))), None)
+        if first is None:
+            return True  # an empty file: no spec sent, the worker is idle as it was
+        rows = first.columns.num_rows
+        regions = known_region_spans()
+        spec = replace(spec, first_seq=spec.first_seq + rows, skip_batches=1, regions=regions)
+    _send_spec(process, ("spec", spec), wait=first is None)
+    if first is not None:
+        yield first
+    return False
+
+
+def _split_first(
+    process: subprocess.Popen[bytes], spec: CheckSpec
+) -> Generator[SealedColumns, None, bool]:
+    """A warm worker and this process check the first batch half each, at the same time.
+
+    The worker checks the second half (then the rest of the file) and
+    hashes its leaves only once told how many rows of the first half this
+    process accepted: the seqs are the ones a whole-batch check gives, and
+    the batch, joined, is the same batch. True if the worker said it was done.
+    """
+    head = _first_batch_rows(spec) // 2
+    regions = known_region_spans()
+    told = replace(spec, first_slice=(head, None), regions=regions)
+    _send_spec(process, ("split", told), wait=True)  # a warm worker reads it at once
+    mine = next(iter(sealed_batches(replace(spec, batch_limit=1, first_slice=(0, head)))), None)
+    _send_spec(process, ("offset", mine.columns.num_rows if mine else 0), wait=True)
+    kind, payload = _receive(process)
+    if kind == "error":
+        raise payload
+    if kind == "done":
+        if mine is not None:
+            yield mine
+        return True
+    yield payload if mine is None else _joined(mine, payload)
+    return False
+
+
+def _joined(head: SealedColumns, tail: SealedColumns) -> SealedColumns:
+    """One batch from its two halves, in row order."""
+    import pyarrow as pa
+
+    assert tail.first_seq == head.first_seq + head.columns.num_rows, "seqs of a split batch"
+    columns = pa.concat_tables([head.columns, tail.columns])
+    return SealedColumns(
+        head.rows + tail.rows, columns, head.first_seq, head.rejected + tail.rejected
+    )
+
+
+def _first_batch_rows(spec: CheckSpec) -> int:
+    """Rows in the file's first batch: from Parquet's footer, else a whole batch."""
+    if file_format(spec.path) == "parquet":
+        import pyarrow.parquet as pq
+
+        rows = int(pq.ParquetFile(spec.path).metadata.num_rows)
+        return min(rows, spec.batch_size)
+    return spec.batch_size
+
+
+def _rest(process: subprocess.Popen[bytes]) -> Generator[SealedColumns, None, bool]:
+    """The worker's batches up to its "done" (then True)."""
+    while True:
+        kind, payload = _receive(process)
+        if kind == "done":
+            return True
+        if kind == "error":
+            raise payload
+        yield payload
+
+
+class _Resident:
+    """The one worker kept between files inside resident_worker()."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._open = True
+
+    def take(self) -> subprocess.Popen[bytes] | None:
+        with self._lock:
+            process, self._process = self._process, None
+        if process is not None and process.poll() is not None:  # it died meanwhile
+            stop(process)
+            return None
+        return process
+
+    def give(self, process: subprocess.Popen[bytes]) -> bool:
+        with self._lock:
+            if not self._open or self._process is not None or process.poll() is not None:
+                return False
+            self._process = process
+            return True
+
+    def close(self) -> None:
+        with self._lock:
+            process, self._process, self._open = self._process, None, False
+        if process is not None:
+            stop(process)
+
+
+_scope: _Resident | None = None
+
+
+@contextmanager
+def resident_worker() -> Iterator[None]:
+    """Keep the validation worker between the files ingested inside this block.
+
+    A new worker costs about 0.7 s of CPU (interpreter and imports) and
+    checks nothing of a file's first batch; a kept one is ready at once, so
+    every file, small ones too, is checked beside the writer. For callers
+    that ingest several files in a row (demo, benchmark); the worker ends
+    with the block, and as ever with the writer.
+    """
+    global _scope
+    if _scope is not None:  # nested: the outer block keeps it
+        yield
+        return
+    _scope = _Resident()
+    try:
+        yield
+    finally:
+        scope, _scope = _scope, None
+        scope.close()
+
+
+def resident_worker_active() -> bool:
+    return _scope is not None
+
+
+def _send_spec(process: subprocess.Popen[bytes], spec: tuple[str, Any], wait: bool) -> None:
     """Send the spec; unless `wait`, from a thread, so the writer goes on with its batch.
 
     The spec (with the catalogue and the regions read so far) is larger
@@ -154,16 +294,37 @@ def _portable(exc: Exception) -> Exception:
     return RuntimeError(f"{type(exc).__name__} in the validation worker: {exc}")
 
 
-def _run(spec: CheckSpec, channel: IO[bytes]) -> None:
-    gc.set_threshold(100_000, 50, 100)  # see checking.bulk_gc; this process only ingests
+def _run(kind: str, spec: CheckSpec, channel: IO[bytes], inbox: queue.Queue[Any]) -> None:
+    """Check one file; a "split" spec waits for the writer's count before its first leaves."""
+    pending = [kind == "split"]
+
+    def head_accepted() -> int:
+        if not pending[0]:
+            return 0
+        pending[0] = False
+        said, rows = inbox.get()
+        if said != "offset":
+            raise RuntimeError(f"the validation worker expected an offset, not {said!r}")
+        return int(rows)
+
     try:
-        for sealed in sealed_batches(spec):  # Arrow columns cross the pipe as flat buffers
+        for sealed in sealed_batches(spec, head_accepted):  # Arrow columns as flat buffers
             _send(channel, ("batch", sealed))
+        head_accepted()  # the writer always sends one; never leave it for the next file
         _send(channel, ("done", None))
     except BrokenPipeError:
         raise
     except Exception as exc:  # report everything; the writer decides
         _send(channel, ("error", _portable(exc)))
+
+
+def _read_inbox(stream: IO[bytes], inbox: queue.Queue[Any]) -> None:
+    """Read the writer's messages as they come; its end of file ends this process at once."""
+    while True:
+        body = _read_frame(stream)
+        if body is None:  # the writer finished, stopped us, or died
+            os._exit(0)
+        inbox.put(pickle.loads(body))  # our own parent's messages
 
 
 def _warm() -> None:
@@ -183,25 +344,31 @@ def _warm() -> None:
 
 
 def main(argv: list[str]) -> None:
-    """The worker process: read the spec from stdin, stream results to stdout."""
+    """The worker process: read specs from stdin, stream results to stdout, file after file."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the writer's to handle
     channel = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print must not corrupt the result stream
-    stdin = sys.stdin.buffer
     _warm()
-    body = _read_frame(stdin)
-    if body is None:  # the writer went away before sending the spec
-        os._exit(0)
-    spec: CheckSpec = pickle.loads(body)
-    watch_parent(int(argv[1]), stdin)
+    watch_parent(int(argv[1]))
+    inbox: queue.Queue[Any] = queue.Queue()
+    reader = threading.Thread(
+        target=_read_inbox, args=(sys.stdin.buffer, inbox), name="credence-inbox", daemon=True
+    )
+    reader.start()
+    gc.set_threshold(100_000, 50, 100)  # see checking.bulk_gc; this process only ingests
+    status = 0
     try:
-        _run(spec, channel)
-        channel.close()
+        while True:
+            kind, spec = inbox.get()
+            _run(kind, spec, channel, inbox)
     except BrokenPipeError:  # the writer stopped reading: nothing left to do
         pass
-    # Skip interpreter shutdown: the lifeline thread is blocked reading stdin, and
+    except BaseException:  # a message out of turn: say so; the writer sees the pipe close
+        traceback.print_exc()
+        status = 1
+    # Skip interpreter shutdown: the inbox thread is blocked reading stdin, and
     # finalising under it aborts with "could not acquire lock for <stdin>".
-    os._exit(0)
+    os._exit(status)
 
 
 if __name__ == "__main__":
