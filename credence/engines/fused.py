@@ -150,13 +150,13 @@ class FusedProgram:
         shift_points = shift_seq + p.seq
         items = "[" + ", ".join(lit(orjson.dumps(c).decode()) for c in self.items) + "]"
         magnitude = f"({2**p.points} - (k >> {shift_points}))"
+        # concat(), not `||`: one string per reason, not one per piece (no piece is NULL).
         return (
-            "lambda k: '{\"seq\":' || CAST((k >> "
-            f"{shift_seq}) & {2**p.seq - 1} AS VARCHAR) || ',\"item\":' || "
-            f'{items}[((k >> {shift_item}) & {2**p.item - 1}) + 1] || \',"date":"\' || '
-            f"CAST(DATE {lit(_DAY_ZERO.isoformat())} + CAST((k >> {shift_day}) & "
-            f'{2**p.day - 1} AS INTEGER) AS VARCHAR) || \'","points":\' || '
-            f"CAST(CASE WHEN k & 1 = 1 THEN -{magnitude} ELSE {magnitude} END AS VARCHAR) || '}}'"
+            f"lambda k: concat('{{\"seq\":', CAST((k >> {shift_seq}) & {2**p.seq - 1} AS VARCHAR), "
+            f"',\"item\":', {items}[((k >> {shift_item}) & {2**p.item - 1}) + 1], "
+            f'\',"date":"\', CAST(DATE {lit(_DAY_ZERO.isoformat())} + CAST((k >> {shift_day}) & '
+            f'{2**p.day - 1} AS INTEGER) AS VARCHAR), \'","points":\', '
+            f"CAST(CASE WHEN k & 1 = 1 THEN -{magnitude} ELSE {magnitude} END AS VARCHAR), '}}')"
         )
 
     def records(self, corrected: bool) -> str:
