@@ -145,25 +145,31 @@ class JsonLines:
         assert self.program.listings is not None
         con.execute(f"CREATE OR REPLACE TEMP TABLE j_listings AS {self.program.listings}")
         self._listing_ends(con)
-        position = " ".join(f"WHEN {lit(n)} THEN {self.names.index(n)}" for n in self.names)
-        columns = []
+        # One aggregate per subject, each record list's columns filtered from it: grouping by
+        # (subject, list) and then by subject, with ordered string_agg, cost 3x as much.
+        aggs, present, columns = [], [], []
         for n in self.record_lists:
+            i = self.names.index(n)
+            where = f"FILTER (WHERE l.list = {lit(n)})"
+            aggs.append(
+                f"min(l.start) {where} AS since_{i}, max(e.until) {where} AS until_{i}, "
+                f"list(l.seq) {where} AS seqs_{i}"
+            )
+            present.append(f"CASE WHEN seqs_{i} IS NOT NULL THEN '{i}' END")
             colour = self.rb.lists[n].spec.colour
             head = '{"list":' + _json(n) + ',"colour":' + _json(colour) + ',"since":'
             columns.append(
-                f"max(CASE WHEN list = {lit(n)} THEN concat({lit(head)}, to_json(since), "
-                "',\"until\":', to_json(until), ',\"records\":[', recs, ']}') END) "
-                f"AS rec_{self.names.index(n)}"
+                f"CASE WHEN seqs_{i} IS NOT NULL THEN concat({lit(head)}, to_json(since_{i}), "
+                f"',\"until\":', to_json(until_{i}), ',\"records\":[', "
+                f"array_to_string(list_sort(seqs_{i}), ','), ']}}') END AS rec_{i}"
             )
+        # `reclists`: the positions of the subject's lists in the rulebook's order.
         con.execute(
             "CREATE OR REPLACE TEMP TABLE j_lists AS SELECT subject, "
-            f"string_agg(CAST(CASE list {position} END AS VARCHAR), ',' "
-            f"ORDER BY CASE list {position} END) AS reclists, {', '.join(columns)} "
-            "FROM (SELECT l.subject, l.list, min(l.start) AS since, max(e.until) AS until, "
-            "string_agg(CAST(l.seq AS VARCHAR), ',' ORDER BY l.seq) AS recs "
-            "FROM j_listings l JOIN j_ends e "
+            f"concat_ws(',', {', '.join(present)}) AS reclists, {', '.join(columns)} "
+            f"FROM (SELECT l.subject, {', '.join(aggs)} FROM j_listings l JOIN j_ends e "
             "ON e.list = l.list AND e.start = l.start AND e.extension = l.extension "
-            "GROUP BY l.subject, l.list) GROUP BY subject"
+            "GROUP BY l.subject)"
         )
 
     def _reasons(self, con: duckdb.DuckDBPyConnection) -> None:
