@@ -137,7 +137,7 @@ class BatchEngine:
         con.execute(f"CREATE OR REPLACE TEMP VIEW records AS SELECT * FROM read_parquet([{files}])")
 
     def _corrected(self, con: duckdb.DuckDBPyConnection) -> bool:
-        """`corrected`: the seqs corrected (within the known size) and `rules`; any corrected?"""
+        """`corrected`: seqs corrected (within the known size), `rules`, `frules`; any corrected?"""
         known = f" AND seq < {int(self.known_size)}" if self.known_size is not None else ""
         con.execute(
             "CREATE OR REPLACE TEMP TABLE corrected AS SELECT DISTINCT corrects_seq AS seq "
@@ -146,6 +146,7 @@ class BatchEngine:
         for name, sql in self.program.steps:
             if name == "rules":
                 con.execute(f"CREATE OR REPLACE TEMP TABLE rules AS {sql}")
+                con.execute(f"CREATE OR REPLACE TEMP TABLE frules AS {self.fused.rules()}")
         found = con.execute("SELECT count(*) FROM corrected").fetchone()
         return bool(found and found[0])
 

@@ -172,8 +172,9 @@ def test_one_subject_matches_the_batch(city_registry: tuple[Registry, Settings])
 def test_reasons_ranked_alike_without_the_packed_key(
     city_registry: tuple[Registry, Settings],
 ) -> None:
-    """Reasons rank by one packed BIGINT when points and seqs fit, else by a (points, seq)
-    pair: both orders give the same lines (ties on |points| are broken by seq either way)."""
+    """Reasons are packed in one BIGINT (ranked by `min`, decoded for the line) when points,
+    seqs, days and rules fit, else ranked by `arg_min` of a struct on a (points, seq) pair:
+    both give the same lines (ties on |points| are broken by seq either way)."""
     registry, settings = city_registry
     rulebook = load_rulebook(resolve_rulebook_path("gov-default"), registry.catalogue)
     snapshot = ensure_snapshot(registry.engine, settings.snapshot_dir, settings.score_buckets)
