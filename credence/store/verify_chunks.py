@@ -308,13 +308,16 @@ def _proved_chunk(task: ChunkTask) -> ChunkResult | None:
         return lambda sid, item: _permission_finding(0, sid, item, names, permits, unknown) is None
 
     digests = _digests(_state["subject_key"])
+    shapes = _state.get("shapes")
+    if shapes is None:
+        shapes = _state["shapes"] = verify_fast.AttributeShapes(_canonical_attributes)
     proof = verify_fast.ChunkProof(
         task.lo,
         {i: n for i, n in names.items() if _plain(n)},
         [(start, passes, judge(permits, unknown)) for start, permits, unknown, passes in segments],
         _ANY,
         digests,
-        _canonical_attributes,
+        shapes,
         _targets,
     )
     sql, params = _compiled(_rows_query, {"lo": task.lo, "hi": task.hi})
@@ -337,9 +340,53 @@ def _proved_chunk(task: ChunkTask) -> ChunkResult | None:
     return out
 
 
+_TARGETS = 64  # correction targets looked up per query
+
+
+def _seq_in(table: sa.Table) -> sa.Select[Any]:
+    """(seq, source id, reference) of `table`'s rows at the _TARGETS seqs s0, s1, ..."""
+    seqs = [sa.bindparam(f"s{k}") for k in range(_TARGETS)]
+    return sa.select(table.c.seq, table.c.source_id, table.c.reference).where(
+        table.c.seq.in_(seqs)
+    )
+
+
+def _live_targets() -> sa.Select[Any]:
+    return _seq_in(records)
+
+
+def _erased_targets() -> sa.Select[Any]:
+    return _seq_in(erased)
+
+
 def _targets(seqs: list[int]) -> dict[int, tuple[Any, Any]]:
-    """(source id, reference) of the records at `seqs`, live or erased (`_target`)."""
-    return {seq: _target(seq) for seq in seqs}
+    """(source id, reference) of the records at `seqs`, live or erased, as `_target` gives
+    each: the live row's value, else the erased row's. _TARGETS seqs a query (one query
+    per correction, about 1 record in 100, cost 0.15 us a leaf)."""
+    found: dict[Callable[[], sa.Select[Any]], dict[Any, tuple[Any, Any]]] = {}
+    wanted = list(dict.fromkeys(seqs))
+    for query in (_live_targets, _erased_targets):
+        rows = found[query] = {}
+        for i in range(0, len(wanted), _TARGETS):
+            part = wanted[i : i + _TARGETS]
+            values = {f"s{k}": part[k % len(part)] for k in range(_TARGETS)}
+            sql, params = _compiled(query, values)
+            cursor = _connection().cursor()
+            try:
+                cursor.execute(sql, params)
+                rows.update((seq, (source_id, ref)) for seq, source_id, ref in cursor.fetchall())
+            finally:
+                cursor.close()
+    none = (None, None)
+    live, gone = found[_live_targets], found[_erased_targets]
+    return {
+        seq: (
+            a[0] if a[0] is not None else b[0],
+            a[1] if a[1] is not None else b[1],
+        )
+        for seq in seqs
+        for a, b in [(live.get(seq, none), gone.get(seq, none))]
+    }
 
 
 def _add_nodes(out: ChunkResult, leaves: list[bytes], wanted: list[tuple[int, int]]) -> None:
