@@ -345,7 +345,7 @@ _TARGETS = 64  # correction targets looked up per query
 
 def _seq_in(table: sa.Table) -> sa.Select[Any]:
     """(seq, source id, reference) of `table`'s rows at the _TARGETS seqs s0, s1, ..."""
-    seqs = [sa.bindparam(f"s{k}") for k in range(_TARGETS)]
+    seqs: list[sa.BindParameter[Any]] = [sa.bindparam(f"s{k}") for k in range(_TARGETS)]
     return sa.select(table.c.seq, table.c.source_id, table.c.reference).where(table.c.seq.in_(seqs))
 
 
