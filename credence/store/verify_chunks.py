@@ -3,21 +3,17 @@
 The log is cut into chunks of CHUNK positions, each starting at a multiple
 of CHUNK (a power of two), so every perfect Merkle subtree smaller than a
 chunk lies inside one. A worker reads its chunk's records with the database
-driver in large fetches (no per-row ORM), and in one pass over the chunk's
-positions in `seq` order (records, plus the entries and erased records the
-parent hands it):
+driver in large fetches (no per-row ORM) and proves them in bulk, column by
+column (`verify_fast`): every position held exactly once, every record's
+item permitted to its source there, every record's leaf recomputed from its
+stored content and equal to the stored leaf hash. It then hashes the leaf
+hashes into every perfect subtree of the chunk and returns the ones the
+parent asked for (heads' and proofs' subtrees).
 
-- checks each position is held exactly once (the first gap or duplicate);
-- checks each record's item was permitted to its source at that point;
-- recomputes each record's leaf from its stored content and compares it
-  with the stored leaf hash (`verify_records`; a fast path builds the same
-  RFC 8785 bytes directly when no field needs escaping);
-- hashes the stored leaf hashes into every perfect subtree of the chunk
-  and returns the ones the parent asked for (heads' and proofs' subtrees).
-
-A chunk is first proved in bulk, column by column (`verify_fast`); only a
-chunk with something wrong or unusual in it is walked as above, so every
-finding and message is the walk's.
+Only a chunk with something wrong or unusual in it is walked instead,
+position by position (`verify_walk`), so every finding and message is the
+walk's. This module holds what both share: the worker's connection and
+queries, the tasks and results, the permission rules and their messages.
 
 The parent (`verify_log`) combines chunks' subtrees into the roots of the
 signed heads and of the consistency proofs, and keeps the first finding in
@@ -28,29 +24,21 @@ from __future__ import annotations
 
 import atexit
 import gc
-import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from json.encoder import encode_basestring
 from typing import Any, NamedTuple
 
 import orjson
 import sqlalchemy as sa
 
 from credence.core.catalogue import REVOCATION
-from credence.ledger.leaf import LEAF_VERSION, SubjectHasher
 from credence.ledger.merkle import perfect_levels
 from credence.lifeline import pool_initializer
 from credence.store import verify_fast
 from credence.store.database import create_engine
 from credence.store.schema import erased, records
-from credence.store.verify_records import (
-    _flat_simple,
-    attributes_problem,
-    leaf_problem,
-    record_of,
-)
+from credence.store.verify_records import _flat_simple
 
 CHUNK_BITS = 13
 CHUNK = 1 << CHUNK_BITS  # positions per chunk: a power of two, so subtrees align with chunks
@@ -90,25 +78,6 @@ class ChunkResult:
     first_seq: int | None = None  # the first position held in the chunk
     end: int = 0  # the position expected after the chunk's last one
     nodes: dict[tuple[int, int], bytes] = field(default_factory=dict)
-
-
-class _Row(NamedTuple):
-    """A record row under the names `verify_records` reads."""
-
-    seq: int
-    leaf_hash: bytes
-    source_id: int
-    reference: str
-    item: str
-    subject: str
-    occurred_on: str
-    decided_on: str | None
-    attributes: str | None
-    corrects: str | None
-    corrects_seq: int | None
-    salt: bytes
-    target_source_id: int | None
-    target_reference: str | None
 
 
 _state: dict[str, Any] = {}
@@ -233,23 +202,6 @@ class _Any:
 
 _ANY = _Any()
 _JUDGED: frozenset[str] = frozenset()  # an id with no name: `_position_finding` judges it
-_PLAIN_LIMIT = 100_000
-
-
-def _plain_text() -> set[str]:
-    """This worker's set of values known to need no escaping (items and dates recur)."""
-    known: set[str] = _state.setdefault("plain", set())
-    return known
-
-
-def _learn_plain(known: set[str], text: str) -> bool:
-    """`_plain(text)`, remembered when true (the set is bounded)."""
-    if not _plain(text):
-        return False
-    if len(known) >= _PLAIN_LIMIT:
-        known.clear()
-    known.add(text)
-    return True
 
 
 def _digests(key: bytes) -> verify_fast.SubjectDigests:
@@ -294,6 +246,14 @@ def check_chunk(task: ChunkTask) -> ChunkResult:
             gc.enable()
 
 
+def _walk_chunk(task: ChunkTask) -> ChunkResult:
+    """The chunk walked position by position (`verify_walk`, which imports this module:
+    imported here, when a chunk needs it)."""
+    from credence.store.verify_walk import walk_chunk
+
+    return walk_chunk(task)
+
+
 def _proved_chunk(task: ChunkTask) -> ChunkResult | None:
     """The chunk's result from `verify_fast.ChunkProof`, or None to walk it."""
     names: dict[int, str] = _state["names"]
@@ -308,13 +268,16 @@ def _proved_chunk(task: ChunkTask) -> ChunkResult | None:
         return lambda sid, item: _permission_finding(0, sid, item, names, permits, unknown) is None
 
     digests = _digests(_state["subject_key"])
+    shapes = _state.get("shapes")
+    if shapes is None:
+        shapes = _state["shapes"] = verify_fast.AttributeShapes(_canonical_attributes)
     proof = verify_fast.ChunkProof(
         task.lo,
         {i: n for i, n in names.items() if _plain(n)},
         [(start, passes, judge(permits, unknown)) for start, permits, unknown, passes in segments],
         _ANY,
         digests,
-        _canonical_attributes,
+        shapes,
         _targets,
     )
     sql, params = _compiled(_rows_query, {"lo": task.lo, "hi": task.hi})
@@ -337,9 +300,51 @@ def _proved_chunk(task: ChunkTask) -> ChunkResult | None:
     return out
 
 
+_TARGETS = 64  # correction targets looked up per query
+
+
+def _seq_in(table: sa.Table) -> sa.Select[Any]:
+    """(seq, source id, reference) of `table`'s rows at the _TARGETS seqs s0, s1, ..."""
+    seqs: list[sa.BindParameter[Any]] = [sa.bindparam(f"s{k}") for k in range(_TARGETS)]
+    return sa.select(table.c.seq, table.c.source_id, table.c.reference).where(table.c.seq.in_(seqs))
+
+
+def _live_targets() -> sa.Select[Any]:
+    return _seq_in(records)
+
+
+def _erased_targets() -> sa.Select[Any]:
+    return _seq_in(erased)
+
+
 def _targets(seqs: list[int]) -> dict[int, tuple[Any, Any]]:
-    """(source id, reference) of the records at `seqs`, live or erased (`_target`)."""
-    return {seq: _target(seq) for seq in seqs}
+    """(source id, reference) of the records at `seqs`, live or erased, as `_target` gives
+    each: the live row's value, else the erased row's. _TARGETS seqs a query (one query
+    per correction, about 1 record in 100, cost 0.15 us a leaf)."""
+    found: dict[Callable[[], sa.Select[Any]], dict[Any, tuple[Any, Any]]] = {}
+    wanted = list(dict.fromkeys(seqs))
+    for query in (_live_targets, _erased_targets):
+        rows = found[query] = {}
+        for i in range(0, len(wanted), _TARGETS):
+            part = wanted[i : i + _TARGETS]
+            values = {f"s{k}": part[k % len(part)] for k in range(_TARGETS)}
+            sql, params = _compiled(query, values)
+            cursor = _connection().cursor()
+            try:
+                cursor.execute(sql, params)
+                rows.update((seq, (source_id, ref)) for seq, source_id, ref in cursor.fetchall())
+            finally:
+                cursor.close()
+    none = (None, None)
+    live, gone = found[_live_targets], found[_erased_targets]
+    return {
+        seq: (
+            a[0] if a[0] is not None else b[0],
+            a[1] if a[1] is not None else b[1],
+        )
+        for seq in seqs
+        for a, b in [(live.get(seq, none), gone.get(seq, none))]
+    }
 
 
 def _add_nodes(out: ChunkResult, leaves: list[bytes], wanted: list[tuple[int, int]]) -> None:
@@ -349,204 +354,6 @@ def _add_nodes(out: ChunkResult, leaves: list[bytes], wanted: list[tuple[int, in
         if level < len(levels) and index < len(levels[level]):
             out.nodes[(level, index)] = levels[level][index]
     out.positions = len(leaves)
-
-
-def _walk_chunk(task: ChunkTask) -> ChunkResult:
-    """Walk one chunk position by position (any store; the messages of every finding)."""
-    out = ChunkResult(task.lo)
-    walk = _ChunkWalk(task, _state["names"], _state["subject_key"])
-    sql, params = _compiled(_rows_query, {"lo": task.lo, "hi": task.hi})
-    cursor = _connection().cursor()
-    try:
-        cursor.execute(sql, params)
-        while True:
-            batch = cursor.fetchmany(FETCH)
-            if not batch:
-                break
-            if out.first_seq is None:
-                out.first_seq = int(batch[0][0])
-            walk.rows(batch)
-    finally:
-        cursor.close()
-    walk.take_small(2**63)  # the small positions after the last record
-    if task.small:
-        first = task.small[0].seq
-        out.first_seq = first if out.first_seq is None else min(out.first_seq, first)
-    _add_nodes(out, walk.leaves, task.wanted)
-    out.records = walk.checked
-    out.record_problem = walk.problem
-    out.finding = walk.finding
-    out.end = walk.expected
-    return out
-
-
-class _ChunkWalk:
-    """The ordered pass over one chunk's positions (see the module's docstring)."""
-
-    def __init__(self, task: ChunkTask, names: dict[int, str], key: bytes) -> None:
-        self.small = task.small
-        self.si = 0  # the next small position to take
-        self.expected = task.lo
-        self.leaves: list[bytes] = []
-        self.names = names
-        self.key = key
-        self.plain_sources = {i: n for i, n in names.items() if _plain(n)}
-        # source id -> the items its latest source entry permits (absent: not judged)
-        self.by_name = dict(task.permits)
-        self.permits: dict[int, tuple[int, frozenset[str]]] = {}
-        self.permits_unknown: tuple[int, frozenset[str]] | None = None
-        # source id -> the items that pass the permission check as they are (_ANY: all
-        # items, the source is not judged); ids not there go to `_position_finding`
-        self.passes: dict[int, Any] = {}
-        self._refresh_permits()
-        self.digests = _digests(key)
-        self.plain_text = _plain_text()
-        self.hasher: SubjectHasher | None = None
-        self.finding: tuple[tuple[int, int], str] | None = None
-        self.problem: tuple[int, str] | None = None
-        self.checked = 0
-
-    def _refresh_permits(self) -> None:
-        """Per source id, what its latest source entry permits (ids with no name: "?")."""
-        self.permits, self.permits_unknown, self.passes = _permissions(self.names, self.by_name)
-
-    def take_small(self, upto_seq: int) -> None:
-        """Take the small positions before `upto_seq` (all of them: pass their count)."""
-        small = self.small
-        changed = False
-        while self.si < len(small) and small[self.si].seq <= upto_seq:
-            position = small[self.si]
-            self.si += 1
-            if self.finding is None and position.seq != self.expected:
-                self.finding = ((self.expected, GAP), _gap(self.expected, position.seq))
-            if position.source is not None:
-                self.by_name[position.source] = (position.seq, position.items)
-                changed = True
-            if position.seq >= self.expected:
-                self.expected = position.seq + 1
-            self.leaves.append(position.leaf_hash)
-        if changed:
-            self._refresh_permits()
-
-    def rows(self, batch: Sequence[Any]) -> None:
-        """Walk a batch of record rows: each one's place in the log, then its leaf.
-
-        Only chunks the bulk proof (`verify_fast`) declines come here: something
-        is wrong or unusual in them. So the walk is written for its messages,
-        not its speed (when it proved every chunk, its loop was inlined into
-        one long function for 0.5 us a leaf).
-        """
-        self.digests.trim()
-        for row in batch:
-            seq, stored, source_id, reference, item = row[:5]
-            self._place(seq, source_id, item)
-            self.leaves.append(stored)
-            if self.problem is not None:
-                continue
-            why = self._record_problem(row)
-            if why is None:
-                self.checked += 1
-                continue
-            name = self.names.get(source_id, f"<unknown source {source_id}>")
-            where = f"ledger entry #{seq} (source {name}, reference {reference})"
-            self.problem = (int(seq), f"{where}: {why}")
-
-    def _place(self, seq: int, source_id: int, item: str) -> None:
-        """Take the small positions before `seq`, then judge the record's position."""
-        if self.si < len(self.small) and self.small[self.si].seq <= seq:
-            self.take_small(seq)
-        if self.finding is None and (
-            seq != self.expected
-            or (
-                (allowed := self.passes.get(source_id, _JUDGED)) is not _ANY and item not in allowed
-            )
-        ):
-            self.finding = self._position_finding(seq, self.expected, source_id, item, self.permits)
-        if seq >= self.expected:
-            self.expected = seq + 1
-
-    def _record_problem(self, row: Any) -> str | None:
-        """Why the stored record does not give its leaf hash, or None.
-
-        A record whose values need no escaping and that corrects nothing has
-        its leaf written here directly (the same bytes as
-        `verify_records.expected_leaf`); any other goes to `_slow`. Either
-        gives the same verdict and message.
-        """
-        seq, stored, source_id, _, item, subject, occurred, decided, attributes = row[:9]
-        corrects, corrects_seq, salt = row[9:12]
-        source = self.plain_sources.get(source_id)
-        plain = self.plain_text
-        direct = (
-            corrects is None
-            and corrects_seq is None
-            and subject.__class__ is str
-            and salt.__class__ is bytes
-            and (attributes is None or attributes.__class__ is str)
-            and len(salt) == 16
-            and seq < 2**53
-            and item is not None
-            and occurred is not None
-            and all(
-                text is None or text in plain or _learn_plain(plain, text)
-                for text in (item, occurred, decided)
-            )
-        )
-        if source is None or not direct:
-            return self._slow(row)
-        matched = hashlib.sha256(self._leaf(row, source)).digest() == stored
-        if matched and (attributes is None or _canonical_attributes(attributes)):
-            return None
-        # The message the reference path gives: its attributes' problem first.
-        why = None if attributes is None else attributes_problem(attributes)
-        if why is None and not matched:
-            why = "the stored record does not match its ledger leaf"
-        return why
-
-    def _leaf(self, row: Any, source: str) -> bytes:
-        """The leaf bytes (with RFC 9162's 0x00 prefix) of a record needing no escaping."""
-        seq, _, _, reference, item, subject, occurred, decided, attributes, _, _, salt = row
-        if decided is None:
-            dec, dated = "null", ""
-        else:
-            dec = f'"{decided}"'
-            dated = f'"decided_on":{dec},'
-        attrs = f'"attributes":{attributes},' if attributes is not None else ""
-        content = (
-            f'{{{attrs}{dated}"item":"{item}","occurred_on":"{occurred}",'
-            f'"reference":{encode_basestring(reference)},"source":"{source}",'
-            f'"subject":{encode_basestring(subject)}}}'
-        ).encode()
-        return (
-            f'\x00{{"decided_on":{dec},"item":"{item}","kind":"record",'
-            f'"occurred_on":"{occurred}",'
-            f'"record_hash":"{hashlib.sha256(salt + content).hexdigest()}","seq":{seq},'
-            f'"source":"{source}","subject_hash":"{self.digests[subject]}",'
-            f'"v":{LEAF_VERSION}}}'
-        ).encode()
-
-    def _position_finding(
-        self, seq: int, expected: int, source_id: int, item: str, permits: dict[int, Any]
-    ) -> Any:
-        """The first problem with where a record stands: a gap before it, or an item its
-        source was not permitted at that point of the log (None: neither)."""
-        if seq != expected:
-            return ((expected, GAP), _gap(expected, seq))
-        return _permission_finding(seq, source_id, item, self.names, permits, self.permits_unknown)
-
-    def _slow(self, row: Any) -> str | None:
-        """The general case (corrections, names or values that need escaping): verify_records."""
-        target = _target(row[10]) if row[10] is not None else (None, None)
-        full = _Row._make((*row, *target))
-        if self.hasher is None:
-            self.hasher = SubjectHasher(self.key)
-        try:
-            rec, salt = record_of(full, self.names)
-            return leaf_problem(full, rec, salt, self.hasher)
-        except (TypeError, ValueError, AttributeError, UnicodeError) as exc:
-            # SQLite keeps whatever type it is given: a BLOB subject, a text salt, a
-            # number for an item. A value the ledger's writer never stores is a finding.
-            return f"its stored values are not of their types ({type(exc).__name__})"
 
 
 Permits = dict[int, tuple[int, frozenset[str]]]

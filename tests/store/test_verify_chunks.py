@@ -10,6 +10,8 @@ every chunking must report exactly the same problems.
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -231,3 +233,42 @@ def test_the_fast_attribute_check_never_accepts_what_the_reference_refuses(
     assert _canonical_attributes(text) is canonical
     if canonical:
         assert attributes_problem(text) is None
+
+
+SCRIPT = """
+import sys
+from pathlib import Path
+
+with open(sys.argv[2], "a") as marks:
+    marks.write("main\\n")  # each time this script runs, as a program or re-imported
+
+if __name__ == "__main__":
+    from credence.settings import Settings
+    from credence.store.registry import Registry
+    from credence.store.verify import verify_registry
+
+    registry = Registry.open(Settings(data_dir=Path(sys.argv[1])))
+    report = verify_registry(registry, workers=1, chunk_bits=5)
+    registry.close()
+    print(report.ok, report.leaves)
+"""
+
+
+def test_worker_processes_do_not_run_the_programs_main_script_again(
+    registry: Registry,
+    filled: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """multiprocessing's spawn re-imports the parent's main script in each child (the
+    whole CLI, for `credence verify`); verify's workers need only their chunk code."""
+    script = tmp_path / "program.py"
+    script.write_text(SCRIPT)
+    marks = tmp_path / "marks"
+    done = subprocess.run(
+        [sys.executable, str(script), str(filled.parent), str(marks)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.split() == ["True", str(G + 2501)], done.stderr
+    assert marks.read_text() == "main\n"

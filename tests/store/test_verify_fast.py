@@ -218,3 +218,85 @@ def test_a_value_of_the_wrong_type_is_a_finding_not_a_traceback(
         report = verify_registry(registry, workers=workers)
         assert not report.ok, name
         assert any(f"#{seq} " in p or f"#{seq}:" in p for p in report.problems), report.problems
+
+
+# Attribute texts and whether each is the canonical (RFC 8785) text of a non-empty flat
+# object, worked out by hand; the key sets learned first are ("amount", "case") and ("a",).
+SHAPED = [
+    ('{"amount":5000,"case":"(2019) No. 1"}', True),
+    ('{"amount":0,"case":""}', True),
+    ('{"amount":-5,"case":"é \x7f 😀"}', True),  # written as they are, not escaped
+    ('{"amount":123456789012345,"case":"x"}', True),  # 15 digits
+    ('{"amount":1234567890123456,"case":"x"}', True),  # 16 digits, below 2**53
+    ('{"a":true}', True),
+    ('{"a":null}', True),
+    ('{"a":{"b":1}}', True),  # nested: not a learned shape, the text is checked alone
+    ('{"amount":-0,"case":"x"}', False),  # written "0"
+    ('{"amount":01,"case":"x"}', False),
+    ('{"amount":1.5,"case":"x"}', False),
+    ('{"amount":1e3,"case":"x"}', False),
+    ('{"amount":9007199254740993,"case":"x"}', False),  # beyond 2**53
+    ('{"case":"x","amount":1}', False),  # keys out of order
+    ('{"amount":1,"amount":1}', False),  # a key twice
+    ('{"amount":1, "case":"x"}', False),  # a space
+    ('{"amount":1,"case":"a\tb"}', False),  # a raw tab: not JSON
+    ('{"amount":1,"case":"\\u0041"}', False),  # an escape RFC 8785 does not write
+    ('{"a":true}\n{"a":false}', False),  # two objects in one text
+    ('{"a":1}\n', False),
+    ("{}", False),
+    ('{"a"b":1}', False),  # not JSON (a key learned from '{"a\\"b":1}' must not pass it)
+    ('{"a\\"b":1}', True),  # a quote in a key, escaped: canonical, but never a learned shape
+]
+
+
+@pytest.mark.parametrize(("text", "canonical"), SHAPED)
+def test_attribute_texts_are_proved_canonical_in_batches_as_one_by_one(
+    text: str, canonical: bool
+) -> None:
+    from credence.store.verify_fast import AttributeShapes
+
+    shapes = AttributeShapes(chunks._canonical_attributes)
+    learned = ['{"amount":1,"case":"x"}', '{"a":false}', '{"a\\"b":2}']
+    assert shapes(learned) and shapes.batch is not None
+    assert shapes([text]) is canonical
+    assert shapes([*learned, text, *learned]) is canonical
+    assert chunks._canonical_attributes(text) is canonical  # the check it stands for
+
+
+def test_a_batch_of_learned_key_sets_is_proved_without_the_text_by_text_check() -> None:
+    from credence.store.verify_fast import AttributeShapes
+
+    calls: list[str] = []
+
+    def exact(text: str) -> bool:
+        calls.append(text)
+        return chunks._canonical_attributes(text)
+
+    shapes = AttributeShapes(exact)
+    assert shapes(['{"amount":1,"case":"x"}'])
+    calls.clear()
+    assert shapes([f'{{"amount":{n},"case":"No. {n}"}}' for n in range(1000)])
+    assert calls == []
+    assert not shapes(['{"amount":1,"case":"x"}', '{"case":"x","amount":1}'])
+    assert calls  # a batch the pattern does not match is checked text by text
+    with pytest.raises(AttributeError):  # not text: what the text-by-text check does
+        shapes([b'{"amount":1,"case":"x"}'])
+
+
+def test_correction_targets_are_looked_up_in_batches_as_one_by_one(
+    registry: Registry,
+    filled: Path,  # noqa: F811
+) -> None:
+    """Live records, an erased one (its kept row), missing positions: the same answers."""
+    registry.erase(G + 7, "retention period over")
+    registry.erase(G + 30, "retention period over")
+    names = {1: "court", 2: "market"}
+    chunks.init_worker(registry.settings.database_url, registry.subject_key(), names)
+    try:
+        seqs = [*range(G + 2600), -1, G + 7, G + 2500, 10**12]
+        one_by_one = {seq: chunks._target(seq) for seq in seqs}
+        assert one_by_one[G + 7][1] == "C-7" and one_by_one[-1] == (None, None)
+        assert chunks._targets(seqs) == one_by_one
+        assert chunks._targets([G + 30]) == {G + 30: (one_by_one[G + 30][0], "C-30")}
+    finally:
+        chunks.close_worker()
