@@ -5,6 +5,10 @@ day); the first ask starts the computation on the one worker, later asks get
 the same run, finished or not, and the page refreshes itself until it is
 done. Finished runs are kept (the newest few), failed ones are retried on the
 next ask.
+
+Askers get a copy of the run as it was when they asked, never the live object:
+a page that checked `result` and then rendered `state` could otherwise see the
+run finish in between and render "done" with no result.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 _KEPT = 16
@@ -48,19 +52,21 @@ class Jobs:
         with self._lock:
             run = self._runs.get(key)
             if run is not None and run.state != "failed":
-                return run
+                return replace(run)
             run = self._runs[key] = Run(label)
             finished = [k for k, r in self._runs.items() if r.state != "running"]
             for old in finished[: max(0, len(self._runs) - _KEPT)]:
                 del self._runs[old]
+        view = replace(run)
         self._pool.submit(_compute, run, work)
-        return run
+        return view
 
     def latest_done(self, match: Callable[[Hashable], bool]) -> Run | None:
         """The most recently finished successful run whose key satisfies `match`."""
         with self._lock:
             done = [r for k, r in self._runs.items() if match(k) and r.state == "done"]
-        return max(done, key=lambda r: r.finished or 0.0, default=None)
+        latest = max(done, key=lambda r: r.finished or 0.0, default=None)
+        return None if latest is None else replace(latest)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
