@@ -14,9 +14,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from credence.core.records import Record
+if TYPE_CHECKING:  # annotations only: merkle imports this module (via leafhash), lightly
+    from credence.core.records import Record
 
 LEAF_VERSION = 1
 SALT_BYTES = 16

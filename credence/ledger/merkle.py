@@ -21,6 +21,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 
+from credence.ledger import leafhash
+
 __all__ = [
     "HASH_SIZE",
     "CompactRange",
@@ -418,6 +420,10 @@ def fold_frontier(hashes: Sequence[bytes]) -> bytes:
 def perfect_levels(leaf_hashes: Sequence[bytes]) -> list[list[bytes]]:
     """Every perfect subtree over the leaf hashes, by level: levels[k][i] is the root of
     leaves [i * 2**k, (i + 1) * 2**k). An odd node at the end of a level has no parent."""
+    if leafhash.compiled is not None:  # the same in C (credence/ledger/_leafhash.c)
+        found: list[list[bytes]] | None = leafhash.compiled.perfect_levels(leaf_hashes)
+        if found is not None:
+            return found
     levels = [list(leaf_hashes)]
     sha256 = hashlib.sha256
     prefix = _NODE_PREFIX

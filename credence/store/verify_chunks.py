@@ -33,6 +33,7 @@ import orjson
 import sqlalchemy as sa
 
 from credence.core.catalogue import REVOCATION
+from credence.ledger.leafhash import SubjectDigests
 from credence.ledger.merkle import perfect_levels
 from credence.lifeline import pool_initializer
 from credence.store import verify_fast
@@ -204,11 +205,11 @@ _ANY = _Any()
 _JUDGED: frozenset[str] = frozenset()  # an id with no name: `_position_finding` judges it
 
 
-def _digests(key: bytes) -> verify_fast.SubjectDigests:
+def _digests(key: bytes) -> SubjectDigests:
     """This worker's subject digests, kept across its chunks (a subject recurs)."""
     digests = _state.get("digests")
     if digests is None or digests.key != key:  # inline, one process may verify two registries
-        digests = _state["digests"] = verify_fast.SubjectDigests(key)
+        digests = _state["digests"] = SubjectDigests(key)
     return digests
 
 

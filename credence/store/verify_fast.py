@@ -21,7 +21,6 @@ chunk as before, so every finding and message is the walk's own.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
@@ -29,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from credence.ledger.leaf import LEAF_VERSION
+from credence.ledger.leafhash import SubjectDigests, record_leaf_hashes
 
 _SEQ_LIMIT = 2**53  # beyond this RFC 8785 writes `seq` otherwise (verify_records._flat_simple)
 
@@ -51,35 +50,6 @@ def _plain_text(text: str) -> bool:
     """True when RFC 8785 writes every character of `text` as it is (it escapes '"', '\\'
     and U+0000..U+001F; `isprintable` refuses those, and more: those go to the walk)."""
     return text.isprintable() and '"' not in text and "\\" not in text
-
-
-class SubjectDigests(dict[str, str]):
-    """subject -> HMAC-SHA256(key, subject) in hex, computed on first lookup (so the
-    comprehensions look subjects up in C), with the key's pads hashed once."""
-
-    def __init__(self, key: bytes, limit: int = 250_000) -> None:
-        super().__init__()
-        self.key = key
-        block = 64
-        if len(key) > block:
-            key = hashlib.sha256(key).digest()
-        key = key.ljust(block, b"\0")
-        self.inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-        self.outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
-        self.limit = limit
-
-    def __missing__(self, subject: str) -> str:
-        inner = self.inner.copy()
-        inner.update(subject.encode("utf-8"))
-        outer = self.outer.copy()
-        outer.update(inner.digest())
-        digest = self[subject] = outer.hexdigest()
-        return digest
-
-    def trim(self) -> None:
-        """Keep it bounded (between batches)."""
-        if len(self) >= self.limit:
-            self.clear()
 
 
 class AttributeShapes:
@@ -249,37 +219,20 @@ class ChunkProof:
             :9
         ]
         corrects, salt = columns[9], columns[11]
-        sha256 = hashlib.sha256
-        self.digests.trim()
         names = list(map(self.sources.__getitem__, source_id))
-        subjects = list(map(self.digests.__getitem__, subject))
-        attrs = ["" if a is None else f'"attributes":{a},' for a in attributes]
-        if corrects.count(None) == len(corrects):
-            fixes = [""] * len(corrects)
-        else:
-            fixes = ["" if c is None else f'"corrects":"{c}",' for c in corrects]
-        dated = ["" if d is None else f'"decided_on":"{d}",' for d in decided]
-        hashes = [
-            sha256(
-                k
-                + f'{{{a}{c}{d}"item":"{i}","occurred_on":"{o}","reference":"{r}",'
-                f'"source":"{s}","subject":"{u}"}}'.encode()
-            ).hexdigest()
-            for k, a, c, d, i, o, r, s, u in zip(
-                salt, attrs, fixes, dated, item, occurred, reference, names, subject, strict=True
-            )
-        ]
-        decisions = ["null" if d is None else f'"{d}"' for d in decided]
-        leaves = [
-            sha256(
-                f'\x00{{"decided_on":{d},"item":"{i}","kind":"record","occurred_on":"{o}",'
-                f'"record_hash":"{h}","seq":{q},"source":"{s}","subject_hash":"{u}",'
-                f'"v":{LEAF_VERSION}}}'.encode()
-            ).digest()
-            for d, i, o, h, q, s, u in zip(
-                decisions, item, occurred, hashes, seq, names, subjects, strict=True
-            )
-        ]
+        leaves = record_leaf_hashes(
+            seq,
+            salt,
+            attributes,
+            corrects,
+            decided,
+            item,
+            occurred,
+            reference,
+            names,
+            subject,
+            self.digests,
+        )
         return leaves == list(stored)
 
     def leaves(self, small: Sequence[tuple[int, bytes]]) -> list[Any] | None:

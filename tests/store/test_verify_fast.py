@@ -6,7 +6,8 @@ bulk proof gives a result, the walk must have found nothing in that chunk
 and must give exactly the same result (positions, records, first and last
 position, subtrees). On the untouched registry of `test_verify` every chunk
 must be proved in bulk (else the fast path would be dead code); after each
-tamper below, the chunk holding it must not be.
+tamper below, the chunk holding it must not be. Each test runs with the leaf
+hashes computed by the optional C extension and by the Python alone.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from credence.ledger import leafhash
 from credence.store import verify as verify_module
 from credence.store import verify_chunks as chunks
 from credence.store.registry import Registry
@@ -35,9 +37,16 @@ def _same(a: ChunkResult, b: ChunkResult) -> bool:
     return all(getattr(a, f) == getattr(b, f) for f in fields)
 
 
-@pytest.fixture
-def checked(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[ChunkTask, bool]]]:
-    """Each chunk verify checks, and whether the bulk proof gave a result for it."""
+@pytest.fixture(params=["compiled", "python"])
+def checked(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[list[tuple[ChunkTask, bool]]]:
+    """Each chunk verify checks, and whether the bulk proof gave a result for it; with the
+    leaf hashes and subtrees computed by the C extension, and by the Python alone."""
+    if request.param == "python":
+        monkeypatch.setattr(leafhash, "compiled", None)
+    elif leafhash.compiled is None:
+        pytest.skip("the C extension is not built")
     seen: list[tuple[ChunkTask, bool]] = []
 
     def both(task: ChunkTask) -> ChunkResult:

@@ -1,0 +1,22 @@
+"""Types of the optional C extension (credence/ledger/_leafhash.c)."""
+
+from collections.abc import Sequence
+from typing import Any
+
+def record_leaf_hashes(
+    seq: Sequence[Any],
+    salt: Sequence[Any],
+    attributes: Sequence[Any],
+    corrects: Sequence[Any],
+    decided: Sequence[Any],
+    item: Sequence[Any],
+    occurred: Sequence[Any],
+    reference: Sequence[Any],
+    source: Sequence[Any],
+    subject: Sequence[Any],
+    key: bytes,
+    version: int,
+    /,
+) -> list[bytes] | None: ...
+def perfect_levels(hashes: Sequence[bytes], /) -> list[list[bytes]] | None: ...
+def sha256(data: bytes, /) -> bytes: ...
