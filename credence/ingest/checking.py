@@ -35,6 +35,7 @@ from credence.ingest.readers import (
 )
 from credence.ledger.leaf import record_hash, salts
 from credence.store.appender import Sealed
+from credence.store.sealing import Subtrees, subtrees
 
 # Starting a worker costs about a second (imports); below ~50,000 rows it does not pay.
 WORKER_MIN_ROWS = 50_000
@@ -89,6 +90,8 @@ class SealedColumns:
     of the run was new. The writer checks that guess and recomputes otherwise.
     `more`: this is a part of a batch (CheckSpec.first_parts) and further
     parts of the same batch follow; the last part has `more` false.
+    `cover`: the leaves' perfect subtrees at those seqs (sealing.subtrees),
+    which spare the writer hashing the tree when the guess holds.
     """
 
     rows: int
@@ -96,6 +99,7 @@ class SealedColumns:
     first_seq: int
     rejected: list[tuple[int, Rejection, Row]]
     more: bool = False
+    cover: Subtrees | None = None
 
 
 def joined(parts: list[SealedColumns]) -> SealedColumns:
@@ -245,7 +249,7 @@ def _sealed(
     table = seal_records(source, hasher, table)
     leaves = leaf_hash_column(source, first_seq, table)
     table = table.append_column("leaf_hash", pa.array(leaves, pa.binary()))
-    return SealedColumns(rows, table, first_seq, rejected)
+    return SealedColumns(rows, table, first_seq, rejected, cover=subtrees(first_seq, leaves))
 
 
 def seal_columns(source: str, hasher: Any, first_seq: int, table: Any) -> Any:

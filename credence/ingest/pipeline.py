@@ -170,7 +170,7 @@ def _append(
         checked = joined(parts)
     else:
         checked = first
-        outcome = appender.append_columns(source, checked.columns, checked.first_seq)
+        outcome = appender.append_columns(source, checked.columns, checked.first_seq, checked.cover)
     refused = checked.rejected
     if outcome.rejections:  # conflicts and bad corrections, found by the writer
         records = records_by_row(source, checked.columns)
@@ -189,13 +189,13 @@ def _append(
 def _parts(held: list[SealedColumns], batches: Iterator[SealedColumns]) -> Iterator[Any]:
     """(columns, first_seq) of each part of a batch, the first in `held`, the rest read from
     `batches` up to the part with no `more` (each kept in `held` for the rejects)."""
-    yield held[0].columns, held[0].first_seq
+    yield held[0].columns, held[0].first_seq, held[0].cover
     while held[-1].more:
         part = next(batches, None)
         if part is None:
             raise RuntimeError("the validation worker ended inside a batch")
         held.append(part)
-        yield part.columns, part.first_seq
+        yield part.columns, part.first_seq, part.cover
 
 
 def _as_row(record: Record) -> dict[str, Any]:

@@ -26,10 +26,12 @@ from credence.ledger.merkle import CompactRange
 from credence.ledger.treehead import TreeHead
 from credence.store.database import insert_rows, write_transaction
 from credence.store.schema import erased, records
-from credence.store.sealing import extended, load_frontier, seal
+from credence.store.sealing import Subtrees, extended, grafted, load_frontier, seal
 
 # (row number, record, salt, record hash): a validated record sealed for the ledger.
 Sealed = tuple[int, Record, bytes, str]
+# (columns, first seq guessed, subtrees or None): one part of a batch (append_parts).
+Part = tuple[Any, int, "Subtrees | None"]
 _LOOKUP_CHUNK = 5_000
 ERASED = "~erased"  # item of a looked-up reference whose record was erased (never a code)
 RECORD_COLUMNS = (
@@ -135,7 +137,9 @@ class Appender:
             outcome.tree_size = frontier.size
         return outcome
 
-    def append_columns(self, source: str, batch: Any, first_seq: int) -> BatchOutcome:
+    def append_columns(
+        self, source: str, batch: Any, first_seq: int, cover: Subtrees | None = None
+    ) -> BatchOutcome:
         """Write a sealed batch of Arrow columns (credence.ingest.checking.seal_columns).
 
         The bulk path: when no row of the batch repeats a reference (the
@@ -143,17 +147,19 @@ class Appender:
         is new and takes the next seq in row order; the leaf hashes the
         worker computed for `first_seq` are used as they are if the ledger
         is at that size (else recomputed as array operations), the frontier
-        grows a tree level at a time, and the rows go to the store in one
+        grows by the worker's `cover` of them (sealing.subtrees) or else a
+        tree level at a time, and the rows go to the store in one
         bulk insert: no per-row Python beyond building the insert's tuples.
         Anything else takes the per-row path of append(), with the same
         rules. `placed` and `repeats` are not filled here (the API's
         receipts use append()).
         """
         with write_transaction(self.engine) as conn:
-            return self._append_columns(conn, source, batch, first_seq, load_frontier(conn))
+            frontier = load_frontier(conn)
+            return self._append_columns(conn, source, batch, first_seq, frontier, cover)
 
-    def append_parts(self, source: str, parts: Iterator[tuple[Any, int]]) -> BatchOutcome:
-        """Write one sealed batch that arrives in parts ((columns, first_seq) each), in one
+    def append_parts(self, source: str, parts: Iterator[Part]) -> BatchOutcome:
+        """Write one sealed batch that arrives in parts ((columns, first_seq, cover)), in one
         transaction: the same batch, head and seqs as append_columns of the parts joined.
 
         A file's first batch comes so from a warm worker: each part is
@@ -167,7 +173,7 @@ class Appender:
         before the last part, so a failure anywhere (the worker's too)
         leaves no trace of the batch.
         """
-        held: list[tuple[Any, int]] = []
+        held: list[Part] = []
         with write_transaction(self.engine) as conn:
             frontier = load_frontier(conn)
             if not self._any_erased(conn):
@@ -181,15 +187,15 @@ class Appender:
             held.extend(parts)  # the rest of the batch, to sort it whole
             import pyarrow as pa
 
-            batch = pa.concat_tables([columns for columns, _ in held])
-            return self._append_columns(conn, source, batch, held[0][1], frontier)
+            batch = pa.concat_tables([part[0] for part in held])
+            return self._append_columns(conn, source, batch, held[0][1], frontier, None)
 
     def _insert_parts_if_new(
         self,
         conn: sa.Connection,
         source: str,
-        parts: Iterator[tuple[Any, int]],
-        held: list[tuple[Any, int]],
+        parts: Iterator[Part],
+        held: list[Part],
         frontier: CompactRange,
     ) -> TreeHead | Literal[False] | None:
         """Insert parts of all-new rows in one savepoint and seal them: the head (None if no
@@ -198,12 +204,12 @@ class Appender:
         try:
             with conn.begin_nested():
                 grown = frontier
-                for columns, first_seq in parts:
-                    held.append((columns, first_seq))
+                for columns, first_seq, cover in parts:
+                    held.append((columns, first_seq, cover))
                     if not _all_new(columns):
                         raise _NeedsSorting
                     if columns.num_rows:
-                        grown = self._insert_columns(conn, source, columns, grown, first_seq)
+                        grown = self._insert_columns(conn, source, columns, grown, first_seq, cover)
                 if grown.size == frontier.size:
                     return None
                 return seal(conn, grown, self.signing_key)
@@ -211,7 +217,13 @@ class Appender:
             return False
 
     def _append_columns(
-        self, conn: sa.Connection, source: str, batch: Any, first_seq: int, frontier: CompactRange
+        self,
+        conn: sa.Connection,
+        source: str,
+        batch: Any,
+        first_seq: int,
+        frontier: CompactRange,
+        cover: Subtrees | None,
     ) -> BatchOutcome:
         """append_columns inside its transaction, the frontier loaded."""
         references = batch["reference"].to_pylist()
@@ -220,7 +232,7 @@ class Appender:
         repeated = len(wanted) < len(references)  # a reference twice in the batch
         fresh = not repeated and corrects.null_count == len(corrects)
         if fresh and batch.num_rows and not self._any_erased(conn):
-            head = self._insert_if_new(conn, source, batch, frontier, first_seq)
+            head = self._insert_if_new(conn, source, batch, frontier, first_seq, cover)
             if head is not None:
                 outcome = BatchOutcome(accepted=batch.num_rows, head=head)
                 outcome.before = CompactRange(frontier.size, frontier.hashes)
@@ -239,7 +251,7 @@ class Appender:
         outcome = BatchOutcome(accepted=batch.num_rows)
         outcome.before = CompactRange(frontier.size, frontier.hashes)
         if batch.num_rows:
-            outcome.head = self._write_columns(conn, source, batch, frontier, first_seq)
+            outcome.head = self._write_columns(conn, source, batch, frontier, first_seq, cover)
         outcome.tree_size = frontier.size + batch.num_rows
         return outcome
 
@@ -249,7 +261,13 @@ class Appender:
         return conn.execute(query).first() is not None
 
     def _insert_if_new(
-        self, conn: sa.Connection, source: str, batch: Any, frontier: CompactRange, first_seq: int
+        self,
+        conn: sa.Connection,
+        source: str,
+        batch: Any,
+        frontier: CompactRange,
+        first_seq: int,
+        cover: Subtrees | None,
     ) -> TreeHead | None:
         """Write a batch of references new to the batch, hoping they are new to the store too.
 
@@ -262,18 +280,30 @@ class Appender:
         dbapi_integrity = getattr(conn.dialect.dbapi, "IntegrityError", sa.exc.IntegrityError)
         try:
             with conn.begin_nested():
-                return self._write_columns(conn, source, batch, frontier, first_seq)
+                return self._write_columns(conn, source, batch, frontier, first_seq, cover)
         except (dbapi_integrity, sa.exc.IntegrityError):
             return None
 
     def _write_columns(
-        self, conn: sa.Connection, source: str, batch: Any, frontier: CompactRange, first_seq: int
+        self,
+        conn: sa.Connection,
+        source: str,
+        batch: Any,
+        frontier: CompactRange,
+        first_seq: int,
+        cover: Subtrees | None,
     ) -> TreeHead:
-        grown = self._insert_columns(conn, source, batch, frontier, first_seq)
+        grown = self._insert_columns(conn, source, batch, frontier, first_seq, cover)
         return seal(conn, grown, self.signing_key)
 
     def _insert_columns(
-        self, conn: sa.Connection, source: str, batch: Any, frontier: CompactRange, first_seq: int
+        self,
+        conn: sa.Connection,
+        source: str,
+        batch: Any,
+        frontier: CompactRange,
+        first_seq: int,
+        cover: Subtrees | None,
     ) -> CompactRange:
         """Insert all-new rows at the seqs after `frontier`: the frontier grown by them."""
         start = frontier.size
@@ -281,6 +311,7 @@ class Appender:
             leaves = batch["leaf_hash"].to_pylist()
         else:  # another write came first: the same leaves at their real seqs
             leaves = leaf_hash_column(source, start, batch)
+            cover = None
         n = batch.num_rows
         columns = [batch[name].to_pylist() for name in _BULK_COLUMNS]
         rows = list(
@@ -296,7 +327,7 @@ class Appender:
             )
         )
         insert_rows(conn, records, RECORD_COLUMNS, rows)
-        return extended(frontier, leaves)
+        return extended(frontier, leaves) if cover is None else grafted(frontier, cover)
 
     def _lookup(self, conn: sa.Connection, batch: Sequence[Sealed]) -> dict[str, _Known]:
         refs = {entry[1].reference for entry in batch}
