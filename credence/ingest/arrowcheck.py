@@ -37,6 +37,7 @@ from credence.core.records import (
     RowValidator,
 )
 from credence.ingest.attrcheck import ItemAttributes
+from credence.ledger.leaf import text as literal
 
 CANONICAL_COLUMNS = (
     "reference",
@@ -102,7 +103,7 @@ class ArrowValidator:
             return self._fallback(batch, first_row, np.arange(n), [])
         cols: dict[str, Any] = columns
         item, corrects, decided = cols["item"], cols["corrects"], cols["decided_on"]
-        revocation = _true(pc.equal(item, REVOCATION))
+        revocation = _true(pc.equal(item, literal(REVOCATION)))
         no_corrects = _blank(corrects)
         no_decision = _blank(decided)
         occurred_ok = self._date_ok(cols["occurred_on"])
@@ -167,7 +168,7 @@ class ArrowValidator:
     def _date_ok(self, values: Any) -> Any:
         """YYYY-MM-DD, a real date, from EARLIEST_DATE to today (a boolean array, no nulls)."""
         shaped = _true(pc.match_substring_regex(values, _DATE))
-        text = pc.if_else(shaped, values, "2000-01-01")
+        text = pc.if_else(shaped, values, literal("2000-01-01"))
         year = _ints(pc.utf8_slice_codeunits(text, 0, 4))
         month = _ints(pc.utf8_slice_codeunits(text, 5, 7))
         day = _ints(pc.utf8_slice_codeunits(text, 8, 10))
@@ -324,7 +325,7 @@ def _true(mask: Any) -> Any:
 
 def _blank(values: Any) -> Any:
     """Null or the empty string: what the scalar validator reads as absent (no trimming)."""
-    return _true(pc.or_kleene(pc.is_null(values), pc.equal(values, "")))
+    return _true(pc.or_kleene(pc.is_null(values), pc.equal(values, literal(""))))
 
 
 def _reference_ok(values: Any) -> Any:

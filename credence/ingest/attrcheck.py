@@ -39,6 +39,8 @@ import pyarrow.compute as pc
 from credence.core.catalogue import AttributeSpec, AttributeType, CatalogueItem
 from credence.core.guard import find_prohibited
 from credence.core.records import _DIGITS, EARLIEST_DATE, MAX_ATTRIBUTES_CHARS
+from credence.ledger.leaf import integer
+from credence.ledger.leaf import text as literal
 
 # Values whose canonical JSON is the text between the delimiters, as orjson writes it.
 _STRING = r'"[^"\\\x00-\x1f]+"'
@@ -89,7 +91,7 @@ class ItemAttributes:
         if not self.usable:
             return ok, pa.nulls(0, pa.string())
         ok = _mask(pc.match_substring_regex(texts, self.pattern))
-        ok &= _mask(pc.less_equal(pc.utf8_length(texts), MAX_ATTRIBUTES_CHARS))
+        ok &= _mask(pc.less_equal(pc.utf8_length(texts), integer(MAX_ATTRIBUTES_CHARS)))
         where = np.flatnonzero(ok)
         if not len(where):
             return ok, pa.nulls(0, pa.string())
@@ -99,11 +101,11 @@ class ItemAttributes:
         for name, spec in self.specs.items():
             # Values hold no '"', so a key's quoted name occurs only where it is a key.
             key = f'"{name}"{_WS}:{_WS}'
-            good &= _mask(pc.less_equal(pc.count_substring_regex(matched, key), 1))
+            good &= _mask(pc.less_equal(pc.count_substring_regex(matched, key), integer(1)))
             value = _VALUES[spec.type]
             found = pc.extract_regex(matched, f"[{{,]{_WS}{key}(?P<v>{value}){_WS}[,}}]")
             values = pc.struct_field(found, "v")  # null where the key is absent
-            parts.append(pc.binary_join_element_wise(f',"{name}":', values, ""))
+            parts.append(pc.binary_join_element_wise(literal(f',"{name}":'), values, literal("")))
             present = _mask(pc.is_valid(values))
             if name in self.required:
                 good &= present
@@ -112,13 +114,15 @@ class ItemAttributes:
             elif spec.type is AttributeType.DATE:
                 good &= ~present | _dates_ok(pc.utf8_slice_codeunits(values, 1, 11))
         ok[where] = good
-        pairs = pc.binary_join_element_wise(*(pc.fill_null(p, "") for p in parts), "")
-        canonical = pc.binary_join_element_wise("{", pc.utf8_slice_codeunits(pairs, 1), "}", "")
+        empty = literal("")
+        pairs = pc.binary_join_element_wise(*(pc.fill_null(p, empty) for p in parts), empty)
+        inner = pc.utf8_slice_codeunits(pairs, 1)
+        canonical = pc.binary_join_element_wise(literal("{"), inner, literal("}"), empty)
         return ok, canonical.filter(pa.array(good))
 
     def _strings_ok(self, spec: AttributeSpec, values: Any) -> Any:
         """Per value (null: true): the declared shape and the guard, as the scalar check."""
-        shaped = _mask(pc.less_equal(pc.utf8_length(values), spec.max_length))
+        shaped = _mask(pc.less_equal(pc.utf8_length(values), integer(spec.max_length)))
         if spec.values:
             in_vocabulary = _mask(pc.is_in(values, value_set=pa.array(spec.values, pa.string())))
         else:

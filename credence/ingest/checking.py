@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-from collections.abc import Callable, Generator, Iterator
+import math
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from itertools import islice
+from dataclasses import dataclass, field, replace
+from itertools import islice, pairwise
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from credence.ingest.readers import (
 )
 from credence.ledger.leaf import record_hash, salts
 from credence.store.appender import Sealed
+from credence.store.sealing import Subtrees, subtrees
 
 # Starting a worker costs about a second (imports); below ~50,000 rows it does not pay.
 WORKER_MIN_ROWS = 50_000
@@ -63,9 +65,10 @@ class CheckSpec:
     batch_limit: int | None = None  # stop after this many batches (None: the whole file)
     # Resident-ID regions the writer has already read from stdnum's table (ids.known_region_spans).
     regions: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    # Only these rows (start, stop; offsets) of the first batch read: the writer and a
-    # resident worker split a file's first batch between them (worker.worker_batches).
-    first_slice: tuple[int, int | None] | None = None
+    # Check and send the first batch in parts that end at these fractions of the batch
+    # size (the rest is the last part): a resident worker's writer inserts the first
+    # part while the next is checked, inside the batch's one transaction (worker_batches).
+    first_parts: tuple[float, ...] = ()
 
 
 @dataclass
@@ -85,12 +88,34 @@ class SealedColumns:
     record hashes, subject hashes and each row's leaf hash computed for
     seq `first_seq + i`: the seqs the writer gives them if every earlier row
     of the run was new. The writer checks that guess and recomputes otherwise.
+    `more`: this is a part of a batch (CheckSpec.first_parts) and further
+    parts of the same batch follow; the last part has `more` false.
+    `cover`: the leaves' perfect subtrees at those seqs (sealing.subtrees),
+    which spare the writer hashing the tree when the guess holds.
     """
 
     rows: int
     columns: Any
     first_seq: int
     rejected: list[tuple[int, Rejection, Row]]
+    more: bool = False
+    cover: Subtrees | None = None
+
+
+def joined(parts: list[SealedColumns]) -> SealedColumns:
+    """One batch from its parts, in row order (the same batch a whole check gives)."""
+    import pyarrow as pa
+
+    if len(parts) == 1:
+        return replace(parts[0], more=False)
+    for before, after in pairwise(parts):
+        assert after.first_seq == before.first_seq + before.columns.num_rows, "seqs of parts"
+    return SealedColumns(
+        sum(p.rows for p in parts),
+        pa.concat_tables([p.columns for p in parts]),
+        parts[0].first_seq,
+        [reject for p in parts for reject in p.rejected],
+    )
 
 
 def check_batch(validator: RowValidator, batch: list[tuple[int, Row | ParseError]]) -> CheckedBatch:
@@ -143,17 +168,15 @@ def checked_batches(
     yield from worker_batches(spec)
 
 
-def sealed_batches(
-    spec: CheckSpec, head_accepted: Callable[[], int] | None = None
-) -> Iterator[SealedColumns]:
+def sealed_batches(spec: CheckSpec) -> Iterator[SealedColumns]:
     """Read, validate and seal `spec.path` batch by batch (in the worker, or inline).
 
     Parquet is validated a whole Arrow batch at a time (ArrowValidator);
     CSV and JSONL rows one by one (their readers yield rows). Either way
-    the accepted rows are sealed as columns. `head_accepted`, if given, is
-    asked just before the first batch's leaves are hashed how many rows
-    before `spec.first_seq`'s guess were accepted elsewhere (the writer's
-    share of a split first batch): everything but the leaves is done by then.
+    the accepted rows are sealed as columns. With `spec.first_parts` the
+    first batch is checked and yielded in parts (each sealed at the seqs
+    that follow the previous part's rows), so the writer can start on it
+    before the whole batch is checked.
     """
     from credence.ingest.arrowcheck import ArrowValidator, records_table
     from credence.ledger.leaf import SubjectHasher
@@ -161,36 +184,36 @@ def sealed_batches(
     validator = make_validator(spec)
     hasher = SubjectHasher(spec.subject_key)
     next_seq = spec.first_seq
-    offset = head_accepted or (lambda: 0)
     if file_format(spec.path) == "parquet":
         vectorised = ArrowValidator(validator)
         arrow = read_arrow_batches(spec.path, spec.batch_size)
-        for index, (first, batch) in enumerate(islice(arrow, spec.skip_batches, spec.batch_limit)):
-            if index == 0 and spec.first_slice is not None:
-                start, stop = spec.first_slice
-                end = batch.num_rows if stop is None else min(stop, batch.num_rows)
-                start = min(start, end)
-                batch, first = batch.slice(start, end - start), first + start
-            table, rejected = vectorised.check(batch, first)
-            sealed = _sealed(spec.source, hasher, next_seq, batch.num_rows, table, rejected, offset)
-            yield sealed
-            next_seq = sealed.first_seq + table.num_rows
-            offset = _no_offset
+        for index, (first, whole) in enumerate(islice(arrow, spec.skip_batches, spec.batch_limit)):
+            bounds = _part_bounds(spec, whole.num_rows) if index == 0 else [0, whole.num_rows]
+            for start, stop in pairwise(bounds):
+                batch = whole.slice(start, stop - start)
+                table, rejected = vectorised.check(batch, first + start)
+                sealed = _sealed(spec.source, hasher, next_seq, batch.num_rows, table, rejected)
+                sealed.more = stop < whole.num_rows
+                yield sealed
+                next_seq += table.num_rows
         return
     text_batches = read_batches(spec.path, spec.batch_size, spec.read)
-    for index, rows in enumerate(islice(text_batches, spec.skip_batches, spec.batch_limit)):
-        if index == 0 and spec.first_slice is not None:
-            rows = rows[spec.first_slice[0] : spec.first_slice[1]]
-        records, rejected = _check_rows(validator, rows)
-        table = records_table(records)
-        sealed = _sealed(spec.source, hasher, next_seq, len(rows), table, rejected, offset)
-        yield sealed
-        next_seq = sealed.first_seq + table.num_rows
-        offset = _no_offset
+    for index, all_rows in enumerate(islice(text_batches, spec.skip_batches, spec.batch_limit)):
+        bounds = _part_bounds(spec, len(all_rows)) if index == 0 else [0, len(all_rows)]
+        for start, stop in pairwise(bounds):
+            rows = all_rows[start:stop]
+            records, rejected = _check_rows(validator, rows)
+            table = records_table(records)
+            sealed = _sealed(spec.source, hasher, next_seq, len(rows), table, rejected)
+            sealed.more = stop < len(all_rows)
+            yield sealed
+            next_seq += table.num_rows
 
 
-def _no_offset() -> int:
-    return 0
+def _part_bounds(spec: CheckSpec, rows: int) -> list[int]:
+    """Offsets where the parts of a first batch of `rows` rows start, and its end."""
+    cuts = [math.ceil(f * spec.batch_size) for f in spec.first_parts]
+    return [0, *(c for c in cuts if 0 < c < rows), rows]
 
 
 def _check_rows(
@@ -217,18 +240,16 @@ def _sealed(
     rows: int,
     table: Any,
     rejected: list[tuple[int, Rejection, Row]],
-    offset: Callable[[], int] = _no_offset,
 ) -> SealedColumns:
-    """Seal `table`; its seqs start at `first_seq` plus `offset()`, asked before the leaves."""
+    """Seal `table`; its seqs start at `first_seq`."""
     import pyarrow as pa
 
     from credence.ledger.leaf import leaf_hash_column
 
     table = seal_records(source, hasher, table)
-    first_seq += offset()
     leaves = leaf_hash_column(source, first_seq, table)
     table = table.append_column("leaf_hash", pa.array(leaves, pa.binary()))
-    return SealedColumns(rows, table, first_seq, rejected)
+    return SealedColumns(rows, table, first_seq, rejected, cover=subtrees(first_seq, leaves))
 
 
 def seal_columns(source: str, hasher: Any, first_seq: int, table: Any) -> Any:

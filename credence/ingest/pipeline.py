@@ -13,14 +13,20 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from credence.core.records import Record
-from credence.ingest.checking import CheckSpec, SealedColumns, bulk_gc, checked_batches
+from credence.ingest.checking import (
+    CheckSpec,
+    SealedColumns,
+    bulk_gc,
+    checked_batches,
+    joined,
+)
 from credence.ingest.lock import ingest_lock
 from credence.ingest.readers import FormatError, ReadOptions, check_file
 from credence.ingest.rejects import RejectsWriter
@@ -117,10 +123,11 @@ def _ingest(
         # The rejects writer refuses a planted link before the run is recorded.
         with RejectsWriter(path, columns) as rejects, bulk_gc(), closing(batches):
             appender = registry.start_run(source, str(path))
-            for checked in batches:
-                _append(appender, source.name, checked, rejects, tally)
+            for part in batches:
+                done = tally.rows
+                _append(appender, source.name, part, rejects, tally, batches)
                 if progress is not None:
-                    progress(checked.rows)
+                    progress(tally.rows - done)
     except KeyboardInterrupt:  # worker stopped, temp file gone; batches committed are whole
         raise IngestInterrupted(tally.rows, registry.ledger_size()) from None
     registry.finish_run(appender.run_id, RunCounts(tally.accepted, tally.duplicates, rejects.count))
@@ -150,12 +157,20 @@ class _Tally:
 def _append(
     appender: Appender,
     source: str,
-    checked: SealedColumns,
+    first: SealedColumns,
     rejects: RejectsWriter,
     tally: _Tally,
+    batches: Iterator[SealedColumns],
 ) -> None:
-    """Commit one batch and write its refused rows, in row order."""
-    outcome = appender.append_columns(source, checked.columns, checked.first_seq)
+    """Commit one batch (its further parts, if any, taken from `batches` as they come) and
+    write its refused rows, in row order."""
+    if first.more:
+        parts = [first]
+        outcome = appender.append_parts(source, _parts(parts, batches))
+        checked = joined(parts)
+    else:
+        checked = first
+        outcome = appender.append_columns(source, checked.columns, checked.first_seq, checked.cover)
     refused = checked.rejected
     if outcome.rejections:  # conflicts and bad corrections, found by the writer
         records = records_by_row(source, checked.columns)
@@ -169,6 +184,18 @@ def _append(
     tally.accepted += outcome.accepted
     tally.duplicates += outcome.duplicates
     tally.tree_size = outcome.tree_size
+
+
+def _parts(held: list[SealedColumns], batches: Iterator[SealedColumns]) -> Iterator[Any]:
+    """(columns, first_seq) of each part of a batch, the first in `held`, the rest read from
+    `batches` up to the part with no `more` (each kept in `held` for the rejects)."""
+    yield held[0].columns, held[0].first_seq, held[0].cover
+    while held[-1].more:
+        part = next(batches, None)
+        if part is None:
+            raise RuntimeError("the validation worker ended inside a batch")
+        held.append(part)
+        yield part.columns, part.first_seq, part.cover
 
 
 def _as_row(record: Record) -> dict[str, Any]:

@@ -7,8 +7,8 @@ killed ingests left worker and tracker running. Here the worker's stdin
 is a pipe only the writer holds; its end of file (the writer finished,
 failed, or was killed) ends the worker at once, and a thread also watches
 the parent's pid (credence.lifeline). Messages both ways are
-length-prefixed pickles (the writer's: a file's spec, and for a split first
-batch the rows it accepted; the worker's: batches, then "done"); the
+length-prefixed pickles (the writer's: a file's spec; the worker's:
+batches, a warm worker's first batch in parts, then "done"); the
 worker's own prints go to stderr. Between files it waits for the next spec,
 so a caller ingesting several files (resident_worker) starts it once.
 
@@ -41,10 +41,13 @@ from typing import IO, Any
 import credence
 from credence.core.ids import known_region_spans
 from credence.ingest.checking import CheckSpec, SealedColumns, sealed_batches
-from credence.ingest.readers import file_format
 from credence.lifeline import watch_parent
 
 _LENGTH_BYTES = 8
+# Where a warm worker's parts of a file's first batch end (fractions of the batch size).
+# The first is small so the writer starts soon; below about 5,000 rows a check costs
+# more a row (each call compiles the catalogue's patterns), so the parts then grow.
+FIRST_PARTS = (0.1, 0.3, 0.6)
 
 
 def worker_batches(spec: CheckSpec, first_here: bool = True) -> Iterator[SealedColumns]:
@@ -55,8 +58,8 @@ def worker_batches(spec: CheckSpec, first_here: bool = True) -> Iterator[SealedC
     imports take about half a second), and the worker begins at the second
     batch with the seqs that follow the first batch's rows: the writer then
     never waits for the worker's start. Inside resident_worker() the worker
-    is kept for the next file; a warm one shares the first batch with this
-    process, half each (see _split_first).
+    is kept for the next file; a warm one checks the whole file and sends
+    its first batch in parts (see _streamed_first).
     """
     scope = _scope
     process = scope.take() if scope is not None else None
@@ -66,7 +69,7 @@ def worker_batches(spec: CheckSpec, first_here: bool = True) -> Iterator[SealedC
     clean = False
     try:
         if warm and first_here:
-            clean = yield from _split_first(process, spec)
+            clean = yield from _streamed_first(process, spec)
         else:
             clean = yield from _cold_start(process, spec, first_here)
         if not clean:
@@ -95,52 +98,18 @@ def _cold_start(
     return False
 
 
-def _split_first(
+def _streamed_first(
     process: subprocess.Popen[bytes], spec: CheckSpec
 ) -> Generator[SealedColumns, None, bool]:
-    """A warm worker and this process check the first batch half each, at the same time.
+    """A warm worker checks the whole file and sends the first batch in parts.
 
-    The worker checks the second half (then the rest of the file) and
-    hashes its leaves only once told how many rows of the first half this
-    process accepted: the seqs are the ones a whole-batch check gives, and
-    the batch, joined, is the same batch. True if the worker said it was done.
+    The writer inserts each part inside the batch's one transaction while
+    the worker checks the next (see Appender.append_parts), so it waits for
+    the first part only and checks nothing itself. True: the worker said done.
     """
-    head = _first_batch_rows(spec) // 2
-    regions = known_region_spans()
-    told = replace(spec, first_slice=(head, None), regions=regions)
-    _send_spec(process, ("split", told), wait=True)  # a warm worker reads it at once
-    mine = next(iter(sealed_batches(replace(spec, batch_limit=1, first_slice=(0, head)))), None)
-    _send_spec(process, ("offset", mine.columns.num_rows if mine else 0), wait=True)
-    kind, payload = _receive(process)
-    if kind == "error":
-        raise payload
-    if kind == "done":
-        if mine is not None:
-            yield mine
-        return True
-    yield payload if mine is None else _joined(mine, payload)
-    return False
-
-
-def _joined(head: SealedColumns, tail: SealedColumns) -> SealedColumns:
-    """One batch from its two halves, in row order."""
-    import pyarrow as pa
-
-    assert tail.first_seq == head.first_seq + head.columns.num_rows, "seqs of a split batch"
-    columns = pa.concat_tables([head.columns, tail.columns])
-    return SealedColumns(
-        head.rows + tail.rows, columns, head.first_seq, head.rejected + tail.rejected
-    )
-
-
-def _first_batch_rows(spec: CheckSpec) -> int:
-    """Rows in the file's first batch: from Parquet's footer, else a whole batch."""
-    if file_format(spec.path) == "parquet":
-        import pyarrow.parquet as pq
-
-        rows = int(pq.ParquetFile(spec.path).metadata.num_rows)
-        return min(rows, spec.batch_size)
-    return spec.batch_size
+    told = replace(spec, first_parts=FIRST_PARTS, regions=known_region_spans())
+    _send_spec(process, ("spec", told), wait=True)  # a warm worker reads it at once
+    return (yield from _rest(process))
 
 
 def _rest(process: subprocess.Popen[bytes]) -> Generator[SealedColumns, None, bool]:
@@ -294,23 +263,11 @@ def _portable(exc: Exception) -> Exception:
     return RuntimeError(f"{type(exc).__name__} in the validation worker: {exc}")
 
 
-def _run(kind: str, spec: CheckSpec, channel: IO[bytes], inbox: queue.Queue[Any]) -> None:
-    """Check one file; a "split" spec waits for the writer's count before its first leaves."""
-    pending = [kind == "split"]
-
-    def head_accepted() -> int:
-        if not pending[0]:
-            return 0
-        pending[0] = False
-        said, rows = inbox.get()
-        if said != "offset":
-            raise RuntimeError(f"the validation worker expected an offset, not {said!r}")
-        return int(rows)
-
+def _run(spec: CheckSpec, channel: IO[bytes]) -> None:
+    """Check one file and stream its batches (a first batch perhaps in parts), then "done"."""
     try:
-        for sealed in sealed_batches(spec, head_accepted):  # Arrow columns as flat buffers
+        for sealed in sealed_batches(spec):  # Arrow columns as flat buffers
             _send(channel, ("batch", sealed))
-        head_accepted()  # the writer always sends one; never leave it for the next file
         _send(channel, ("done", None))
     except BrokenPipeError:
         raise
@@ -360,7 +317,9 @@ def main(argv: list[str]) -> None:
     try:
         while True:
             kind, spec = inbox.get()
-            _run(kind, spec, channel, inbox)
+            if kind != "spec":
+                raise RuntimeError(f"the validation worker expected a spec, not {kind!r}")
+            _run(spec, channel)
     except BrokenPipeError:  # the writer stopped reading: nothing left to do
         pass
     except BaseException:  # a message out of turn: say so; the writer sees the pipe close

@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -26,10 +26,12 @@ from credence.ledger.merkle import CompactRange
 from credence.ledger.treehead import TreeHead
 from credence.store.database import insert_rows, write_transaction
 from credence.store.schema import erased, records
-from credence.store.sealing import extended, load_frontier, seal
+from credence.store.sealing import Subtrees, extended, grafted, load_frontier, seal
 
 # (row number, record, salt, record hash): a validated record sealed for the ledger.
 Sealed = tuple[int, Record, bytes, str]
+# (columns, first seq guessed, subtrees or None): one part of a batch (append_parts).
+Part = tuple[Any, int, "Subtrees | None"]
 _LOOKUP_CHUNK = 5_000
 ERASED = "~erased"  # item of a looked-up reference whose record was erased (never a code)
 RECORD_COLUMNS = (
@@ -135,7 +137,9 @@ class Appender:
             outcome.tree_size = frontier.size
         return outcome
 
-    def append_columns(self, source: str, batch: Any, first_seq: int) -> BatchOutcome:
+    def append_columns(
+        self, source: str, batch: Any, first_seq: int, cover: Subtrees | None = None
+    ) -> BatchOutcome:
         """Write a sealed batch of Arrow columns (credence.ingest.checking.seal_columns).
 
         The bulk path: when no row of the batch repeats a reference (the
@@ -143,41 +147,112 @@ class Appender:
         is new and takes the next seq in row order; the leaf hashes the
         worker computed for `first_seq` are used as they are if the ledger
         is at that size (else recomputed as array operations), the frontier
-        grows a tree level at a time, and the rows go to the store in one
+        grows by the worker's `cover` of them (sealing.subtrees) or else a
+        tree level at a time, and the rows go to the store in one
         bulk insert: no per-row Python beyond building the insert's tuples.
         Anything else takes the per-row path of append(), with the same
         rules. `placed` and `repeats` are not filled here (the API's
         receipts use append()).
         """
-        references = batch["reference"].to_pylist()
-        corrects = batch["corrects"]
         with write_transaction(self.engine) as conn:
             frontier = load_frontier(conn)
-            wanted = set(references)
-            repeated = len(wanted) < len(references)  # a reference twice in the batch
-            fresh = not repeated and corrects.null_count == len(corrects)
-            if fresh and batch.num_rows and not self._any_erased(conn):
-                head = self._insert_if_new(conn, source, batch, frontier, first_seq)
-                if head is not None:
-                    outcome = BatchOutcome(accepted=batch.num_rows, head=head)
+            return self._append_columns(conn, source, batch, first_seq, frontier, cover)
+
+    def append_parts(self, source: str, parts: Iterator[Part]) -> BatchOutcome:
+        """Write one sealed batch that arrives in parts ((columns, first_seq, cover)), in one
+        transaction: the same batch, head and seqs as append_columns of the parts joined.
+
+        A file's first batch comes so from a warm worker: each part is
+        inserted as it arrives while the worker checks the next, so the
+        writer waits for the first part only. Rows that are all new (the
+        bulk path of append_columns) are inserted part by part inside one
+        savepoint; a part that repeats a reference (the store's, or an
+        earlier part's: the unique constraint answers) or corrects one rolls
+        the savepoint back, and the whole batch, joined, is then sorted by
+        append_columns' rules in the same transaction. Nothing is committed
+        before the last part, so a failure anywhere (the worker's too)
+        leaves no trace of the batch.
+        """
+        held: list[Part] = []
+        with write_transaction(self.engine) as conn:
+            frontier = load_frontier(conn)
+            if not self._any_erased(conn):
+                head = self._insert_parts_if_new(conn, source, parts, held, frontier)
+                if head is not False:
+                    grown = head.size if head is not None else frontier.size
+                    outcome = BatchOutcome(accepted=grown - frontier.size, head=head)
                     outcome.before = CompactRange(frontier.size, frontier.hashes)
-                    outcome.tree_size = frontier.size + batch.num_rows
+                    outcome.tree_size = grown
                     return outcome
-            if corrects.null_count < len(corrects):
-                wanted.update(c for c in corrects.to_pylist() if c is not None)
-            known = self._lookup_refs(conn, wanted)
-            if known or repeated or corrects.null_count < len(corrects):
-                outcome, rows = _classify(_as_sealed(source, batch), known, frontier.size)
+            held.extend(parts)  # the rest of the batch, to sort it whole
+            import pyarrow as pa
+
+            batch = pa.concat_tables([part[0] for part in held])
+            return self._append_columns(conn, source, batch, held[0][1], frontier, None)
+
+    def _insert_parts_if_new(
+        self,
+        conn: sa.Connection,
+        source: str,
+        parts: Iterator[Part],
+        held: list[Part],
+        frontier: CompactRange,
+    ) -> TreeHead | Literal[False] | None:
+        """Insert parts of all-new rows in one savepoint and seal them: the head (None if no
+        row was accepted), or False (rolled back) when the batch needs sorting."""
+        dbapi_integrity = getattr(conn.dialect.dbapi, "IntegrityError", sa.exc.IntegrityError)
+        try:
+            with conn.begin_nested():
+                grown = frontier
+                for columns, first_seq, cover in parts:
+                    held.append((columns, first_seq, cover))
+                    if not _all_new(columns):
+                        raise _NeedsSorting
+                    if columns.num_rows:
+                        grown = self._insert_columns(conn, source, columns, grown, first_seq, cover)
+                if grown.size == frontier.size:
+                    return None
+                return seal(conn, grown, self.signing_key)
+        except (dbapi_integrity, sa.exc.IntegrityError, _NeedsSorting):
+            return False
+
+    def _append_columns(
+        self,
+        conn: sa.Connection,
+        source: str,
+        batch: Any,
+        first_seq: int,
+        frontier: CompactRange,
+        cover: Subtrees | None,
+    ) -> BatchOutcome:
+        """append_columns inside its transaction, the frontier loaded."""
+        references = batch["reference"].to_pylist()
+        corrects = batch["corrects"]
+        wanted = set(references)
+        repeated = len(wanted) < len(references)  # a reference twice in the batch
+        fresh = not repeated and corrects.null_count == len(corrects)
+        if fresh and batch.num_rows and not self._any_erased(conn):
+            head = self._insert_if_new(conn, source, batch, frontier, first_seq, cover)
+            if head is not None:
+                outcome = BatchOutcome(accepted=batch.num_rows, head=head)
                 outcome.before = CompactRange(frontier.size, frontier.hashes)
-                if rows:
-                    outcome.head = self._write(conn, rows, frontier, outcome.placed)
-                outcome.tree_size = frontier.size
+                outcome.tree_size = frontier.size + batch.num_rows
                 return outcome
-            outcome = BatchOutcome(accepted=batch.num_rows)
+        if corrects.null_count < len(corrects):
+            wanted.update(c for c in corrects.to_pylist() if c is not None)
+        known = self._lookup_refs(conn, wanted)
+        if known or repeated or corrects.null_count < len(corrects):
+            outcome, rows = _classify(_as_sealed(source, batch), known, frontier.size)
             outcome.before = CompactRange(frontier.size, frontier.hashes)
-            if batch.num_rows:
-                outcome.head = self._write_columns(conn, source, batch, frontier, first_seq)
-            outcome.tree_size = frontier.size + batch.num_rows
+            if rows:
+                outcome.head = self._write(conn, rows, frontier, outcome.placed)
+            outcome.tree_size = frontier.size
+            return outcome
+        outcome = BatchOutcome(accepted=batch.num_rows)
+        outcome.before = CompactRange(frontier.size, frontier.hashes)
+        if batch.num_rows:
+            outcome.head = self._write_columns(conn, source, batch, frontier, first_seq, cover)
+        outcome.tree_size = frontier.size + batch.num_rows
         return outcome
 
     def _any_erased(self, conn: sa.Connection) -> bool:
@@ -186,7 +261,13 @@ class Appender:
         return conn.execute(query).first() is not None
 
     def _insert_if_new(
-        self, conn: sa.Connection, source: str, batch: Any, frontier: CompactRange, first_seq: int
+        self,
+        conn: sa.Connection,
+        source: str,
+        batch: Any,
+        frontier: CompactRange,
+        first_seq: int,
+        cover: Subtrees | None,
     ) -> TreeHead | None:
         """Write a batch of references new to the batch, hoping they are new to the store too.
 
@@ -199,18 +280,38 @@ class Appender:
         dbapi_integrity = getattr(conn.dialect.dbapi, "IntegrityError", sa.exc.IntegrityError)
         try:
             with conn.begin_nested():
-                return self._write_columns(conn, source, batch, frontier, first_seq)
+                return self._write_columns(conn, source, batch, frontier, first_seq, cover)
         except (dbapi_integrity, sa.exc.IntegrityError):
             return None
 
     def _write_columns(
-        self, conn: sa.Connection, source: str, batch: Any, frontier: CompactRange, first_seq: int
+        self,
+        conn: sa.Connection,
+        source: str,
+        batch: Any,
+        frontier: CompactRange,
+        first_seq: int,
+        cover: Subtrees | None,
     ) -> TreeHead:
+        grown = self._insert_columns(conn, source, batch, frontier, first_seq, cover)
+        return seal(conn, grown, self.signing_key)
+
+    def _insert_columns(
+        self,
+        conn: sa.Connection,
+        source: str,
+        batch: Any,
+        frontier: CompactRange,
+        first_seq: int,
+        cover: Subtrees | None,
+    ) -> CompactRange:
+        """Insert all-new rows at the seqs after `frontier`: the frontier grown by them."""
         start = frontier.size
         if start == first_seq:
             leaves = batch["leaf_hash"].to_pylist()
         else:  # another write came first: the same leaves at their real seqs
             leaves = leaf_hash_column(source, start, batch)
+            cover = None
         n = batch.num_rows
         columns = [batch[name].to_pylist() for name in _BULK_COLUMNS]
         rows = list(
@@ -226,7 +327,7 @@ class Appender:
             )
         )
         insert_rows(conn, records, RECORD_COLUMNS, rows)
-        return seal(conn, extended(frontier, leaves), self.signing_key)
+        return extended(frontier, leaves) if cover is None else grafted(frontier, cover)
 
     def _lookup(self, conn: sa.Connection, batch: Sequence[Sealed]) -> dict[str, _Known]:
         refs = {entry[1].reference for entry in batch}
@@ -288,6 +389,21 @@ _BULK_COLUMNS = (
     "corrects",
     "salt",
 )
+
+
+class _NeedsSorting(Exception):
+    """A part of a batch is not all new references: sort the batch whole."""
+
+
+def _all_new(columns: Any) -> bool:
+    """No reference twice in the part and no correction (append_columns' bulk path)."""
+    references = columns["reference"]
+    corrects = columns["corrects"]
+    if corrects.null_count < len(corrects):
+        return False
+    import pyarrow.compute as pc
+
+    return bool(pc.count_distinct(references).as_py() == len(references))
 
 
 def _as_sealed(source: str, batch: Any) -> list[Sealed]:

@@ -1,9 +1,11 @@
 """One validation worker kept across files (resident_worker): the same ledger as inline.
 
-Inside the block a warm worker and the writer check each file's first
-batch half each; the worker hashes its leaves once told how many rows of
-the writer's half were accepted. The stored records, the batches (tree
-heads) and the rejects must be those of an inline ingest.
+Inside the block a warm worker checks each whole file and sends its first
+batch in parts (at 10%, 30% and 60% of the batch size), which the writer
+inserts one by one inside the batch's one transaction. The stored records,
+the batches (tree heads) and the rejects must be those of an inline ingest,
+also when a later part repeats or corrects a reference (the batch is then
+sorted whole).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from credence.settings import Settings
 from credence.store.registry import Registry
 from credence.store.schema import records, tree_heads
 from credence.store.verify import verify_registry
-from tests.conftest import read_rejects, row, write_csv, write_jsonl, write_parquet
+from tests.conftest import PERSON_2, read_rejects, row, write_csv, write_jsonl, write_parquet
 
 TODAY = dt.date(2026, 11, 26)
 STORED = ("seq", "reference", "item", "subject", "occurred_on", "decided_on", "attributes")
@@ -112,3 +114,80 @@ def test_a_failed_file_stops_the_kept_worker_and_the_next_file_gets_a_new_one(
         report = ingest_file(registry, second, "court", today=TODAY)
     assert len(launches) == 2 and report.accepted == 1
     assert verify_registry(registry).ok
+
+
+def _later_parts_that_need_sorting(folder: Path) -> list[Path]:
+    """First batches (1,000 rows: parts of 100, 200, 300 and 400) whose later parts repeat
+    a reference of an earlier part, correct one, or repeat the whole file."""
+    folder.mkdir()
+    base = [row(reference=f"A-{i}") for i in range(1500)]
+    repeats = [row(reference=f"R-{i}") for i in range(1000)]
+    repeats[150] = row(reference="R-3")  # part 2 repeats part 1's R-3: a duplicate
+    repeats[450] = row(reference="R-4", subject=PERSON_2)  # part 3: a conflict with R-4
+    corrections = [row(reference=f"K-{i}") for i in range(1000)]
+    corrections[700] = row(reference="K-700", corrects="A-7", subject=PERSON_2)  # part 4
+    corrections[701] = row(reference="K-701", corrects="K-2")  # corrects part 1's K-2
+    return [
+        write_parquet(folder / "a.parquet", base),
+        write_parquet(folder / "a-again.parquet", base),  # every row already held
+        write_parquet(folder / "r.parquet", repeats),
+        write_csv(folder / "k.csv", corrections),
+    ]
+
+
+def test_parts_that_repeat_or_correct_give_the_inline_ledger(tmp_path: Path) -> None:
+    kept, inline = _registry(tmp_path / "kept"), _registry(tmp_path / "inline")
+    with worker.resident_worker():
+        reports = [
+            ingest_file(kept, p, "court", today=TODAY)
+            for p in _later_parts_that_need_sorting(tmp_path / "k")
+        ]
+    for path in _later_parts_that_need_sorting(tmp_path / "i"):
+        ingest_file(inline, path, "court", today=TODAY, use_worker=False)
+
+    assert [(r.rows, r.accepted, r.duplicates, r.rejected) for r in reports] == [
+        (1500, 1500, 0, 0),
+        (1500, 0, 1500, 0),
+        (1000, 998, 1, 1),
+        (1000, 1000, 0, 0),
+    ]
+    assert [r["row"] for r in read_rejects(tmp_path / "k" / "r.parquet")] == ["451"]
+    assert read_rejects(tmp_path / "k" / "r.parquet") == read_rejects(tmp_path / "i" / "r.parquet")
+    assert _ledger(kept) == _ledger(inline)
+    assert verify_registry(kept).ok
+    kept.close()
+    inline.close()
+
+
+def test_a_worker_that_fails_inside_a_streamed_batch_leaves_no_part_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reg = _registry(tmp_path / "data")
+    first, second = _files(tmp_path / "f")[:2]
+    receive = worker._receive
+    told: list[str] = []
+
+    def dies_after_the_first_part(process: subprocess.Popen[bytes]) -> tuple[str, Any]:
+        message = receive(process)
+        told.append(message[0])
+        if len(told) == 1:
+            assert message[1].more  # the first batch comes in parts
+        if len(told) == 2:  # the writer is inside the batch's transaction by now
+            process.kill()
+            process.wait()
+            raise RuntimeError("the validation worker stopped unexpectedly")
+        return message
+
+    with worker.resident_worker():
+        ingest_file(reg, second, "court", today=TODAY)  # the worker is warm
+        before = _ledger(reg)
+        monkeypatch.setattr(worker, "_receive", dies_after_the_first_part)
+        with pytest.raises(RuntimeError, match="stopped unexpectedly"):
+            ingest_file(reg, first, "court", today=TODAY)
+    assert _ledger(reg) == before  # no row of the batch's first part was kept
+    assert verify_registry(reg).ok
+    monkeypatch.undo()
+    report = ingest_file(reg, first, "court", today=TODAY)  # a retry writes it all once
+    assert (report.accepted, report.rejected) == (2297, 3)
+    assert verify_registry(reg).ok
+    reg.close()

@@ -6,6 +6,7 @@ import hashlib
 import os
 
 import pyarrow as pa
+import pytest
 import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,7 +16,7 @@ from credence.ingest.arrowcheck import records_table
 from credence.ingest.checking import seal_columns
 from credence.ledger.leaf import SubjectHasher, record_hash, record_leaf, subject_hash
 from credence.ledger.merkle import CompactRange, root_from_hashes
-from credence.store.sealing import extended
+from credence.store.sealing import extended, grafted, subtrees
 
 
 @given(st.integers(0, 600), st.integers(0, 600))
@@ -29,6 +30,34 @@ def test_extended_frontier_equals_appending_one_by_one(before: int, added: int) 
     one_by_one = CompactRange(start.size, start.hashes)
     one_by_one.extend(leaves[before:])
     assert grown.hashes == one_by_one.hashes
+
+
+@given(st.integers(0, 600), st.integers(0, 600))
+def test_a_batch_grafted_as_its_subtrees_equals_appending_one_by_one(
+    before: int, added: int
+) -> None:
+    leaves = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(before + added)]
+    start = CompactRange()
+    start.extend(leaves[:before])
+    cover = subtrees(before, leaves[before:])
+    assert sum(1 << height for height, _ in cover) == added
+    grown = grafted(CompactRange(start.size, start.hashes), cover)
+    one_by_one = CompactRange(start.size, start.hashes)
+    one_by_one.extend(leaves[before:])
+    assert (grown.size, grown.hashes) == (one_by_one.size, one_by_one.hashes)
+    assert grown.root() == root_from_hashes(leaves)
+
+
+def test_subtrees_hashed_for_another_start_are_refused_when_they_do_not_fit() -> None:
+    leaves = [hashlib.sha256(bytes([i])).digest() for i in range(8)]
+    with pytest.raises(ValueError, match="does not start at 3"):
+        grafted(_range(leaves[:3]), subtrees(4, leaves[4:]))
+
+
+def _range(leaf_hashes: list[bytes]) -> CompactRange:
+    compact = CompactRange()
+    compact.extend(leaf_hashes)
+    return compact
 
 
 RECORDS = [
