@@ -244,30 +244,22 @@ def _sealed(
     """Seal `table`; its seqs start at `first_seq`."""
     import pyarrow as pa
 
-    from credence.ledger.leaf import leaf_hash_column
+    from credence.ledger.leaf import leaf_hash_column, seal_hashes
+    from credence.ledger.leafhash import sealed_leaf_hashes
 
-    table = seal_records(source, hasher, table)
-    leaves = leaf_hash_column(source, first_seq, table)
+    table = table.append_column("salt", pa.array(salts(table.num_rows), pa.binary()))
+    leaves = sealed_leaf_hashes(source, hasher.key, first_seq, table)
+    if leaves is None:  # no extension, or text it does not escape: the Arrow path
+        table = seal_hashes(source, hasher, table)
+        leaves = leaf_hash_column(source, first_seq, table)
     table = table.append_column("leaf_hash", pa.array(leaves, pa.binary()))
     return SealedColumns(rows, table, first_seq, rejected, cover=subtrees(first_seq, leaves))
 
 
 def seal_columns(source: str, hasher: Any, first_seq: int, table: Any) -> Any:
-    """`table` with salt, record_hash, subject_hash and leaf_hash (for seqs from `first_seq`)."""
+    """`table` with salt and leaf_hash (for seqs from `first_seq`), and record_hash and
+    subject_hash where the Arrow path sealed it (`_sealed`)."""
     return _sealed(source, hasher, first_seq, 0, table, []).columns
-
-
-def seal_records(source: str, hasher: Any, table: Any) -> Any:
-    """`table` with salt, record_hash and subject_hash: the sealing that needs no seq."""
-    import pyarrow as pa
-
-    from credence.ledger.leaf import content_column, record_hashes, subject_hashes
-
-    fresh = salts(table.num_rows)
-    table = table.append_column("salt", pa.array(fresh, pa.binary()))
-    hashes = record_hashes(fresh, content_column(source, table))
-    table = table.append_column("record_hash", pa.array(hashes, pa.string()))
-    return table.append_column("subject_hash", subject_hashes(hasher, table["subject"]))
 
 
 @contextmanager

@@ -202,3 +202,20 @@ def leaf_hash_column(source: str, first_seq: int, table: Any) -> list[bytes]:
     )
     sha256 = hashlib.sha256
     return [sha256(b"\x00" + leaf).digest() for leaf in leaves.cast(pa.binary()).to_pylist()]
+
+
+def seal_hashes(source: str, hasher: SubjectHasher, table: Any) -> Any:
+    """`table` (canonical columns and `salt`) with `record_hash` and `subject_hash`, the
+    columns `leaf_hash_column` and the writer's record-by-record path read.
+
+    Ingest's fast sealing (`credence.ledger.leafhash.sealed_leaf_hashes`) makes the leaf
+    hashes without them, so the writer adds them only when it needs them: a batch that
+    another write moved to other seqs, or one it sorts record by record.
+    """
+    import pyarrow as pa
+
+    if "record_hash" in table.column_names and "subject_hash" in table.column_names:
+        return table
+    hashes = record_hashes(table["salt"].to_pylist(), content_column(source, table))
+    table = table.append_column("record_hash", pa.array(hashes, pa.string()))
+    return table.append_column("subject_hash", subject_hashes(hasher, table["subject"]))

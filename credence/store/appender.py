@@ -21,7 +21,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from credence.core.catalogue import REVOCATION
 from credence.core.records import Record, Rejection
-from credence.ledger.leaf import SubjectHasher, leaf_hash_column, record_leaf
+from credence.ledger.leaf import (
+    SubjectHasher,
+    content_column,
+    leaf_hash_column,
+    record_hashes,
+    record_leaf,
+    seal_hashes,
+)
 from credence.ledger.merkle import CompactRange
 from credence.ledger.treehead import TreeHead
 from credence.store.database import insert_rows, write_transaction
@@ -310,6 +317,7 @@ class Appender:
         if start == first_seq:
             leaves = batch["leaf_hash"].to_pylist()
         else:  # another write came first: the same leaves at their real seqs
+            batch = seal_hashes(source, self._subject_hash, batch)
             leaves = leaf_hash_column(source, start, batch)
             cover = None
         n = batch.num_rows
@@ -407,18 +415,27 @@ def _all_new(columns: Any) -> bool:
 
 
 def _as_sealed(source: str, batch: Any) -> list[Sealed]:
-    """A sealed batch of columns as (row number, Record, salt, record hash) entries."""
-    names = ("row", *_BULK_COLUMNS[:7], "salt", "record_hash")
+    """A sealed batch of columns as (row number, Record, salt, record hash) entries.
+
+    The record hashes are computed here when the worker's fast sealing left them out
+    (`credence.ledger.leafhash.sealed_leaf_hashes`).
+    """
+    if "record_hash" in batch.column_names:
+        hashes = batch["record_hash"].to_pylist()
+    else:
+        hashes = record_hashes(batch["salt"].to_pylist(), content_column(source, batch))
+    names = ("row", *_BULK_COLUMNS[:7], "salt")
     cols = [batch[name].to_pylist() for name in names]
     return [
         (row, Record(source, *fields), salt, rec_hash)
-        for row, *fields, salt, rec_hash in zip(*cols, strict=True)
+        for row, *fields, salt, rec_hash in zip(*cols, hashes, strict=True)
     ]
 
 
 def records_by_row(source: str, batch: Any) -> dict[int, Record]:
     """The Records of a sealed batch of columns by row number (for rejects)."""
-    return {entry[0]: entry[1] for entry in _as_sealed(source, batch)}
+    cols = [batch[name].to_pylist() for name in ("row", *_BULK_COLUMNS[:7])]
+    return {row: Record(source, *fields) for row, *fields in zip(*cols, strict=True)}
 
 
 def _classify(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 
 import pyarrow as pa
@@ -14,7 +15,15 @@ from hypothesis import strategies as st
 from credence.core.records import Record
 from credence.ingest.arrowcheck import records_table
 from credence.ingest.checking import seal_columns
-from credence.ledger.leaf import SubjectHasher, record_hash, record_leaf, subject_hash
+from credence.ledger import leafhash
+from credence.ledger.leaf import (
+    SubjectHasher,
+    leaf_hash_column,
+    record_hash,
+    record_leaf,
+    seal_hashes,
+    subject_hash,
+)
 from credence.ledger.merkle import CompactRange, root_from_hashes
 from credence.store.sealing import extended, grafted, subtrees
 
@@ -85,3 +94,58 @@ def test_sealed_columns_hold_the_leaf_bytes_of_leaf_py() -> None:
     assert len(set(salts)) == len(RECORDS) and all(len(s) == 16 for s in salts)
     assert table["row"].to_pylist() == [0, 1, 2]
     assert table.schema.field("salt").type == pa.binary()
+
+
+# Plain values (nothing to escape): ingest's worker seals them with the compiled extension
+# when it is built (`leafhash.sealed_leaf_hashes`), else with the Arrow path. Either way
+# the leaf must be the RFC 8785 bytes of leaf.py's layout, built here independently.
+PLAIN = [
+    Record("court", "R-10", "judicial.x", "ric:11010519491231002X", "2024-01-01", None,
+           '{"amount":1.5,"case_number":"京1","note":"a \\" quote"}', None),
+    Record("court", "R-11", "judicial.x", "uscc:91350100M000100Y43", "2024-01-01",
+           "2024-02-01", None, "R-10"),
+    Record("court", "R-12", "judicial.y", "ric:11010519491231002X", "2023-12-31", None,
+           None, None),
+]  # fmt: skip
+
+
+def _expected_leaf(seq: int, rec: Record, salt: bytes, key: bytes) -> bytes:
+    content = rfc8785.dumps(rec.to_dict())
+    leaf = {
+        "decided_on": rec.decided_on,
+        "item": rec.item,
+        "kind": "record",
+        "occurred_on": rec.occurred_on,
+        "record_hash": hashlib.sha256(salt + content).hexdigest(),
+        "seq": seq,
+        "source": rec.source,
+        "subject_hash": hmac.new(key, rec.subject.encode(), hashlib.sha256).hexdigest(),
+        "v": 1,
+    }
+    return hashlib.sha256(b"\x00" + rfc8785.dumps(leaf)).digest()
+
+
+@pytest.mark.parametrize("path", ["compiled", "arrow"])
+@pytest.mark.parametrize("records", [PLAIN, PLAIN + RECORDS], ids=["plain", "escaped"])
+def test_sealed_leaves_are_rfc8785_leaves_on_either_path(
+    path: str, records: list[Record], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if path == "compiled" and leafhash.compiled is None:
+        pytest.skip("the C extension is not built")
+    if path == "arrow":
+        monkeypatch.setattr(leafhash, "compiled", None)
+    key = os.urandom(32)
+    table = seal_columns("court", SubjectHasher(key), 7, records_table(list(enumerate(records))))
+    # the compiled path seals plain values only, and leaves these two columns out
+    compiled_path = path == "compiled" and records is PLAIN
+    assert ("record_hash" in table.column_names) is not compiled_path
+    salts = table["salt"].to_pylist()
+    got = table["leaf_hash"].to_pylist()
+    assert got == [_expected_leaf(7 + i, r, salts[i], key) for i, r in enumerate(records)]
+    # The writer's record-by-record path and a re-seal at other seqs read these columns.
+    full = seal_hashes("court", SubjectHasher(key), table)
+    for i, rec in enumerate(records):
+        assert full["record_hash"][i].as_py() == record_hash(salts[i], rfc8785.dumps(rec.to_dict()))
+    assert leaf_hash_column("court", 9, full) == [
+        _expected_leaf(9 + i, r, salts[i], key) for i, r in enumerate(records)
+    ]
