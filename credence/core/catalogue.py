@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
@@ -114,6 +115,14 @@ class AttributeSpec(BaseModel):
         """Whether the declared pattern matches the whole value (False without one)."""
         compiled = self._compiled
         return compiled is not None and compiled.fullmatch(value) is not None
+
+    def fitting(self, values: Iterable[str]) -> list[str]:
+        """The values the declared pattern matches whole (fits_pattern over many, in order)."""
+        compiled = self._compiled
+        if compiled is None:
+            return []
+        fullmatch = compiled.fullmatch
+        return [value for value in values if fullmatch(value) is not None]
 
     def string_problem(self, value: str) -> str | None:
         """Why a string value does not fit this attribute's declared shape, or None."""

@@ -9,9 +9,13 @@ sorted key order, so this certifies and rewrites them without parsing:
 
 - one RE2 pattern per catalogue item accepts JSON objects of its
   declared attributes (one or more keys, each once, in any order, with any
-  JSON whitespace; strings
-  without escapes, integers below 10^15, booleans, dates), and each text is
-  rewritten with its keys sorted, which is what the scalar check writes;
+  JSON whitespace; strings without escapes, integers below 10^15, decimals
+  RFC 8785 writes as they stand, booleans, dates), and each text is
+  rewritten with its keys sorted, which is what the scalar check writes.
+  The pattern runs once a text: for items of one or two attributes as one
+  anchored extract with a group per attribute and place (values and the
+  once-each count in the same pass), else as a match, one search for a
+  repeated key and one extract a key;
 - each value is then checked per column: string lengths, closed
   vocabularies and patterns (patterns once per distinct value, with the
   catalogue's own compiled pattern), dates as numbers, required keys;
@@ -21,10 +25,11 @@ sorted key order, so this certifies and rewrites them without parsing:
   letters (there the scalar rule keeps a lone digit); such values take the
   scalar blanking.
 
-A text it cannot certify (a key twice, a null, a float,
-an escape, an undeclared key, a failed check) is left to the scalar check,
-so every rejection and every non-canonical text gets the scalar outcome:
-tests/ingest/test_attrcheck.py compares the two on generated texts.
+A text it cannot certify (a key twice, a null, a float written otherwise
+than RFC 8785 writes it, an escape, an undeclared key, a failed check) is
+left to the scalar check, so every rejection and every non-canonical text gets the scalar outcome:
+tests/ingest/test_attrcheck.py compares the two on generated texts, and
+tests/ingest/test_attrcheck_verdicts.py every row's verdict through ArrowValidator.
 """
 
 from __future__ import annotations
@@ -45,15 +50,24 @@ from credence.ledger.leaf import text as literal
 # Values whose canonical JSON is the text between the delimiters, as orjson writes it.
 _STRING = r'"[^"\\\x00-\x1f]+"'
 _INTEGER = r"(?:0|-?[1-9][0-9]{0,14})"  # below 10^15 < 2^53; "-0" is written "0"
+# A decimal that RFC 8785 writes as it stands: at least 1 in magnitude (ECMAScript writes
+# no exponent there), no trailing zero, and (checked after: _DECIMAL_CHARS) at most 15
+# significant digits, so no shorter decimal reads as the same double and the shortest
+# form is the text. Other floats are left to the scalar check.
+_DECIMAL = r"-?[1-9][0-9]{0,13}\.[0-9]{0,13}[1-9]"
+_DECIMAL_CHARS = 16  # 15 digits and the point, besides a minus sign
 _VALUES = {
     AttributeType.STRING: _STRING,
     AttributeType.INTEGER: _INTEGER,
-    AttributeType.NUMBER: _INTEGER,  # a float may be rewritten: left to the scalar check
+    AttributeType.NUMBER: f"(?:{_DECIMAL}|{_INTEGER})",
     AttributeType.BOOLEAN: "(?:true|false)",
     AttributeType.DATE: r'"[0-9]{4}-[0-9]{2}-[0-9]{2}"',
 }
 _WS = r"[ \t\n\r]*"  # JSON's whitespace, which the canonical form drops
 _FLANKED_DIGITS = "[A-Za-z][0-9]+[A-Za-z]"  # where the scalar blanking differs from RE2's
+_PLACED_MAX = 2  # attributes up to which ItemAttributes uses placed_pattern
+_EMPTY = literal("")
+_NULL = pa.scalar(None, pa.string())
 _EARLIEST = EARLIEST_DATE.year * 10_000 + EARLIEST_DATE.month * 100 + EARLIEST_DATE.day
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
@@ -69,6 +83,34 @@ def object_pattern(specs: dict[str, AttributeSpec]) -> str:
     return rf"^{_WS}\{{{_WS}(?:{pairs})(?:{_WS},{_WS}(?:{pairs}))*{_WS}\}}{_WS}$"
 
 
+def placed_pattern(specs: dict[str, AttributeSpec]) -> str:
+    """RE2: object_pattern with at most len(specs) pairs, a group `name_place` for each.
+
+    The value of attribute `name` in the pair at `place` (0, 1, ...) is
+    group `name_place`; a group that took no part is empty.
+    """
+
+    def pairs(place: int) -> str:
+        return "|".join(
+            f'"{name}"{_WS}:{_WS}(?P<{name}_{place}>{_VALUES[spec.type]})'
+            for name, spec in sorted(specs.items())
+        )
+
+    rest = ""
+    for place in range(len(specs) - 1, 0, -1):
+        rest = f"(?:{_WS},{_WS}(?:{pairs(place)}){rest})?"
+    return rf"^{_WS}\{{{_WS}(?:{pairs(0)}){rest}{_WS}\}}{_WS}$"
+
+
+def repeated_pattern(specs: dict[str, AttributeSpec]) -> str:
+    """RE2: some key of `specs` occurs twice (as a key: a quoted name, then a colon).
+
+    Two such occurrences never overlap, so this matches exactly where a
+    per-key count of them would exceed one.
+    """
+    return "|".join(f'"{name}"{_WS}:[\\s\\S]*"{name}"{_WS}:' for name in sorted(specs))
+
+
 class ItemAttributes:
     """The certifier for one catalogue item's attributes."""
 
@@ -76,6 +118,11 @@ class ItemAttributes:
         self.item = item
         self.specs = dict(sorted(item.attributes.items()))  # canonical order: sorted keys
         self.pattern = object_pattern(self.specs)
+        # Few attributes: one anchored extract with a group per (attribute, place) does the
+        # object pattern, the values and the once-each count in one pass (measured cheaper up
+        # to two attributes; past that RE2 leaves its one-pass matcher, with 9+ groups).
+        self.placed = placed_pattern(self.specs) if len(self.specs) <= _PLACED_MAX else None
+        self.repeated = repeated_pattern(self.specs)
         self.required = frozenset(item.required_attributes)
         # Names are catalogue identifiers; anything else is left to the scalar check.
         self.usable = all(re.fullmatch("[a-z][a-z0-9_]*", name) for name in self.specs)
@@ -85,26 +132,22 @@ class ItemAttributes:
         """(a numpy bool per text: valid with plain values; the canonical texts of those).
 
         The canonical text is the pairs rewritten in sorted key order, which
-        is what the scalar check's fast_json gives for such values.
+        is what the scalar check's fast_json (canonical_json with a decimal)
+        gives for such values.
         """
         ok = np.zeros(len(texts), dtype=bool)
         if not self.usable:
             return ok, pa.nulls(0, pa.string())
-        ok = _mask(pc.match_substring_regex(texts, self.pattern))
-        ok &= _mask(pc.less_equal(pc.utf8_length(texts), integer(MAX_ATTRIBUTES_CHARS)))
-        where = np.flatnonzero(ok)
+        short = _mask(pc.less_equal(pc.utf8_length(texts), integer(MAX_ATTRIBUTES_CHARS)))
+        if self.placed is not None:
+            ok, where, good, found = self._placed(texts, short)
+        else:
+            ok, where, good, found = self._searched(texts, short)
         if not len(where):
             return ok, pa.nulls(0, pa.string())
-        matched = texts.take(pa.array(where, pa.int64()))
-        good = np.ones(len(where), dtype=bool)
         parts = []
         for name, spec in self.specs.items():
-            # Values hold no '"', so a key's quoted name occurs only where it is a key.
-            key = f'"{name}"{_WS}:{_WS}'
-            good &= _mask(pc.less_equal(pc.count_substring_regex(matched, key), integer(1)))
-            value = _VALUES[spec.type]
-            found = pc.extract_regex(matched, f"[{{,]{_WS}{key}(?P<v>{value}){_WS}[,}}]")
-            values = pc.struct_field(found, "v")  # null where the key is absent
+            values = found[name]  # null where the key is absent
             parts.append(pc.binary_join_element_wise(literal(f',"{name}":'), values, literal("")))
             present = _mask(pc.is_valid(values))
             if name in self.required:
@@ -113,12 +156,57 @@ class ItemAttributes:
                 good &= ~present | self._strings_ok(spec, pc.utf8_slice_codeunits(values, 1, -1))
             elif spec.type is AttributeType.DATE:
                 good &= ~present | _dates_ok(pc.utf8_slice_codeunits(values, 1, 11))
+            elif spec.type is AttributeType.NUMBER:
+                good &= ~present | _digits_ok(values)
         ok[where] = good
         empty = literal("")
         pairs = pc.binary_join_element_wise(*(pc.fill_null(p, empty) for p in parts), empty)
         inner = pc.utf8_slice_codeunits(pairs, 1)
         canonical = pc.binary_join_element_wise(literal("{"), inner, literal("}"), empty)
         return ok, canonical.filter(pa.array(good))
+
+    def _placed(self, texts: Any, short: Any) -> tuple[Any, Any, Any, dict[str, Any]]:
+        """(ok, rows matched, all true, values by name) from the one placed extract.
+
+        A text with a key twice has more pairs than places, or the key in two
+        places: either way not certified, as with the per-key count.
+        """
+        found = pc.extract_regex(texts, self.placed)
+        ok = _mask(pc.is_valid(found)) & short
+        where = np.flatnonzero(ok)
+        if not len(where):
+            return ok, where, None, {}
+        found = found.take(pa.array(where, pa.int64()))
+        places = range(len(self.specs))
+        good = np.ones(len(where), dtype=bool)
+        values: dict[str, Any] = {}
+        for name in self.specs:
+            # A group that took no part is "" (a value is never empty): read as absent.
+            columns = [pc.struct_field(found, f"{name}_{place}") for place in places]
+            present = [_mask(pc.not_equal(c, _EMPTY)) for c in columns]
+            good &= np.sum(present, axis=0) <= 1
+            value = _NULL
+            for column, here in zip(columns, present, strict=True):
+                value = pc.if_else(pa.array(here), column, value)
+            values[name] = value
+        return ok, where, good, values
+
+    def _searched(self, texts: Any, short: Any) -> tuple[Any, Any, Any, dict[str, Any]]:
+        """(ok, rows matched, each key at most once, values by name): one search a key."""
+        ok = _mask(pc.match_substring_regex(texts, self.pattern)) & short
+        where = np.flatnonzero(ok)
+        if not len(where):
+            return ok, where, None, {}
+        matched = texts.take(pa.array(where, pa.int64()))
+        good = ~_mask(pc.match_substring_regex(matched, self.repeated))
+        values: dict[str, Any] = {}
+        for name, spec in self.specs.items():
+            # Values hold no '"', so a key's quoted name occurs only where it is a key.
+            key = f'"{name}"{_WS}:{_WS}'
+            value = _VALUES[spec.type]
+            found = pc.extract_regex(matched, f"[{{,]{_WS}{key}(?P<v>{value}){_WS}[,}}]")
+            values[name] = pc.struct_field(found, "v")
+        return ok, where, good, values
 
     def _strings_ok(self, spec: AttributeSpec, values: Any) -> Any:
         """Per value (null: true): the declared shape and the guard, as the scalar check."""
@@ -129,9 +217,9 @@ class ItemAttributes:
             in_vocabulary = np.zeros(len(values), dtype=bool)
         if spec.pattern is not None:
             rest = pc.filter(values, pa.array(shaped & ~in_vocabulary))
-            distinct = pc.unique(rest).to_pylist()
+            distinct = pc.unique(pc.drop_null(rest)).to_pylist()
             # What string_problem tests after the length and the vocabulary (both done).
-            fits = [v for v in distinct if v is not None and spec.fits_pattern(v)]
+            fits = spec.fitting(distinct)
             matched = _mask(pc.is_in(values, value_set=pa.array(fits, pa.string())))
             shaped &= in_vocabulary | matched
         else:
@@ -164,6 +252,15 @@ def _mask(values: Any) -> Any:
     """A boolean Arrow array as a writable numpy array, null read as false."""
     filled = pc.fill_null(values, False)
     return np.array(filled.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _digits_ok(values: Any) -> Any:
+    """Per number (null: true): an integer, or a decimal of at most 15 digits."""
+    decimal = _mask(pc.match_substring(values, "."))
+    if not decimal.any():
+        return np.ones(len(values), dtype=bool)
+    chars = pc.subtract(pc.utf8_length(values), pc.cast(pc.starts_with(values, "-"), pa.int32()))
+    return ~decimal | _mask(pc.less_equal(chars, integer(_DECIMAL_CHARS)))
 
 
 def _dates_ok(values: Any) -> Any:

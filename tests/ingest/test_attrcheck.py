@@ -103,11 +103,13 @@ def test_plain_texts_are_certified_in_any_key_order_and_spacing() -> None:
         '{"count":3,"case_number":"(2024)京1"}',
         '{ "until": "2024-02-29", "flag": true, "count": 0, "kind": "dog" }',
         '{"amount":-12000,"count":7}',
+        '{"count":7, "amount":-21993.44}',
     ]
     assert certified(batch) == {
         0: '{"case_number":"(2024)京1","count":3}',
         1: '{"count":0,"flag":true,"kind":"dog","until":"2024-02-29"}',
         2: '{"amount":-12000,"count":7}',
+        3: '{"amount":-21993.44,"count":7}',
     }
     for row, text in certified(batch).items():
         assert scalar(batch[row]) == text
@@ -119,7 +121,10 @@ def test_plain_texts_are_certified_in_any_key_order_and_spacing() -> None:
         '{"case_number":"X1"}',  # count is required
         '{"count":1,"count":2}',  # a key twice
         '{"count":1,"bogus":2}',  # not declared
-        '{"count":1,"amount":1.5}',  # a float: the scalar check rewrites it
+        '{"count":1,"amount":1.50}',  # a float the scalar check rewrites (1.5)
+        '{"count":1,"amount":0.5}',  # below 1: left to the scalar check
+        '{"count":1,"amount":1e5}',  # an exponent: written 100000
+        '{"count":1,"amount":967.1417776317067}',  # 16 digits: written ...066
         '{"count":1,"amount":null}',  # a null is dropped by the scalar check
         '{"count":-0}',  # written 0
         '{"count":1,"kind":"cat"}',  # not in the vocabulary
