@@ -187,10 +187,7 @@ class Appender:
                 head = self._insert_parts_if_new(conn, source, parts, held, frontier)
                 if head is not False:
                     grown = head.size if head is not None else frontier.size
-                    outcome = BatchOutcome(accepted=grown - frontier.size, head=head)
-                    outcome.before = CompactRange(frontier.size, frontier.hashes)
-                    outcome.tree_size = grown
-                    return outcome
+                    return _bulk_outcome(frontier, grown - frontier.size, head)
             held.extend(parts)  # the rest of the batch, to sort it whole
             import pyarrow as pa
 
@@ -207,7 +204,7 @@ class Appender:
     ) -> TreeHead | Literal[False] | None:
         """Insert parts of all-new rows in one savepoint and seal them: the head (None if no
         row was accepted), or False (rolled back) when the batch needs sorting."""
-        dbapi_integrity = getattr(conn.dialect.dbapi, "IntegrityError", sa.exc.IntegrityError)
+        refused: tuple[type[Exception], ...] = (*_integrity_errors(conn), _NeedsSorting)
         try:
             with conn.begin_nested():
                 grown = frontier
@@ -220,7 +217,7 @@ class Appender:
                 if grown.size == frontier.size:
                     return None
                 return seal(conn, grown, self.signing_key)
-        except (dbapi_integrity, sa.exc.IntegrityError, _NeedsSorting):
+        except refused:
             return False
 
     def _append_columns(
@@ -241,10 +238,7 @@ class Appender:
         if fresh and batch.num_rows and not self._any_erased(conn):
             head = self._insert_if_new(conn, source, batch, frontier, first_seq, cover)
             if head is not None:
-                outcome = BatchOutcome(accepted=batch.num_rows, head=head)
-                outcome.before = CompactRange(frontier.size, frontier.hashes)
-                outcome.tree_size = frontier.size + batch.num_rows
-                return outcome
+                return _bulk_outcome(frontier, batch.num_rows, head)
         if corrects.null_count < len(corrects):
             wanted.update(c for c in corrects.to_pylist() if c is not None)
         known = self._lookup_refs(conn, wanted)
@@ -255,12 +249,10 @@ class Appender:
                 outcome.head = self._write(conn, rows, frontier, outcome.placed)
             outcome.tree_size = frontier.size
             return outcome
-        outcome = BatchOutcome(accepted=batch.num_rows)
-        outcome.before = CompactRange(frontier.size, frontier.hashes)
+        head = None
         if batch.num_rows:
-            outcome.head = self._write_columns(conn, source, batch, frontier, first_seq, cover)
-        outcome.tree_size = frontier.size + batch.num_rows
-        return outcome
+            head = self._write_columns(conn, source, batch, frontier, first_seq, cover)
+        return _bulk_outcome(frontier, batch.num_rows, head)
 
     def _any_erased(self, conn: sa.Connection) -> bool:
         """Whether this source has an erased record (whose reference is no longer in records)."""
@@ -284,11 +276,10 @@ class Appender:
         and sorts the rows as before. Looking 50,000 references up first cost
         more than a tenth of the writer's time on PostgreSQL.
         """
-        dbapi_integrity = getattr(conn.dialect.dbapi, "IntegrityError", sa.exc.IntegrityError)
         try:
             with conn.begin_nested():
                 return self._write_columns(conn, source, batch, frontier, first_seq, cover)
-        except (dbapi_integrity, sa.exc.IntegrityError):
+        except _integrity_errors(conn):
             return None
 
     def _write_columns(
@@ -401,6 +392,20 @@ _BULK_COLUMNS = (
 
 class _NeedsSorting(Exception):
     """A part of a batch is not all new references: sort the batch whole."""
+
+
+def _bulk_outcome(frontier: CompactRange, accepted: int, head: TreeHead | None) -> BatchOutcome:
+    """What a batch of all-new rows did: `accepted` rows appended after `frontier`."""
+    outcome = BatchOutcome(accepted=accepted, head=head)
+    outcome.before = CompactRange(frontier.size, frontier.hashes)
+    outcome.tree_size = frontier.size + accepted
+    return outcome
+
+
+def _integrity_errors(conn: sa.Connection) -> tuple[type[Exception], ...]:
+    """A unique constraint's failure, as the driver and as SQLAlchemy raise it."""
+    dbapi = getattr(conn.dialect.dbapi, "IntegrityError", sa.exc.IntegrityError)
+    return (dbapi, sa.exc.IntegrityError)
 
 
 def _all_new(columns: Any) -> bool:
