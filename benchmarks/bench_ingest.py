@@ -260,12 +260,7 @@ def _store_url(store: str, work: Path, server: str) -> Iterator[tuple[str, str]]
         yield base + names[0], base + names[1]
     finally:
         for name in names:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
 
 

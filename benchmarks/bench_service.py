@@ -526,12 +526,7 @@ def pg_database() -> Iterator[str]:
         admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
         yield f"postgresql+psycopg://{user}@{PG_HOST}:{PG_PORT}/{name}"
     finally:
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        )
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')  # type: ignore[arg-type]
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
         admin.close()
 
 

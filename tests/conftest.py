@@ -67,12 +67,10 @@ def pg_url() -> Iterator[str]:
     try:
         admin.execute(f'CREATE DATABASE "{name}"')
         yield f"postgresql+psycopg://{user}@{PG_HOST}:{PG_PORT}/{name}"
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        )
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        # FORCE (PostgreSQL 13+) terminates the sessions still attached and waits
+        # for them to go; a separate pg_terminate_backend only signals them, so a
+        # DROP straight after it could still find one there (a flaky teardown).
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         admin.close()
 
