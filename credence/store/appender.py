@@ -31,7 +31,7 @@ from credence.ledger.leaf import (
 )
 from credence.ledger.merkle import CompactRange
 from credence.ledger.treehead import TreeHead
-from credence.store.database import insert_rows, write_transaction
+from credence.store.database import copy_columns, insert_rows, write_transaction
 from credence.store.schema import erased, records
 from credence.store.sealing import Subtrees, extended, grafted, load_frontier, seal
 
@@ -306,12 +306,22 @@ class Appender:
         """Insert all-new rows at the seqs after `frontier`: the frontier grown by them."""
         start = frontier.size
         if start == first_seq:
-            leaves = batch["leaf_hash"].to_pylist()
+            leaf_column = batch["leaf_hash"]
         else:  # another write came first: the same leaves at their real seqs
+            import pyarrow as pa
+
             batch = seal_hashes(source, self._subject_hash, batch)
-            leaves = leaf_hash_column(source, start, batch)
+            leaf_column = pa.array(leaf_hash_column(source, start, batch), pa.binary())
             cover = None
         n = batch.num_rows
+        if conn.dialect.name == "postgresql":  # binary COPY built from the columns
+            copy_columns(
+                conn, records, RECORD_COLUMNS, self._bulk_values(batch, start, leaf_column), n
+            )
+            if cover is not None:
+                return grafted(frontier, cover)
+            return extended(frontier, leaf_column.to_pylist())
+        leaves = leaf_column.to_pylist()
         columns = [batch[name].to_pylist() for name in _BULK_COLUMNS]
         rows = list(
             zip(
@@ -327,6 +337,16 @@ class Appender:
         )
         insert_rows(conn, records, RECORD_COLUMNS, rows)
         return extended(frontier, leaves) if cover is None else grafted(frontier, cover)
+
+    def _bulk_values(self, batch: Any, start: int, leaves: Any) -> list[Any]:
+        """RECORD_COLUMNS' values of an all-new batch at seqs from `start`, as columns (Arrow
+        arrays, constants for the source, run and the unresolved corrects_seq)."""
+        import numpy as np
+        import pyarrow as pa
+
+        seqs = pa.array(np.arange(start, start + batch.num_rows, dtype=np.int64))
+        columns = [batch[name] for name in _BULK_COLUMNS]
+        return [seqs, self.source_id, *columns[:7], None, columns[7], self.run_id, leaves]
 
     def _lookup(self, conn: sa.Connection, batch: Sequence[Sealed]) -> dict[str, _Known]:
         refs = {entry[1].reference for entry in batch}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -273,6 +273,31 @@ def _copy_rows(
             copy.set_types(types)
         for row in rows:
             copy.write_row(row)
+
+
+def copy_columns(
+    conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], values: Sequence[Any], rows: int
+) -> None:
+    """PostgreSQL: binary COPY of `rows` rows given as columns (Arrow arrays, or a Python
+    constant for every row), built as array operations (credence.store.pgcopy).
+
+    The bulk path of ingestion: the same COPY as _copy_rows on the same
+    connection (so the rows commit or roll back with their batch), without
+    building and formatting a Python tuple a row.
+    """
+    from credence.store.pgcopy import copy_payload
+
+    prep = conn.dialect.identifier_preparer
+    names = ", ".join(prep.quote(c) for c in columns)
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    types = [_copy_type(table.c[name].type) for name in columns]
+    if None in types:
+        raise ValueError(f"{table.name}: a column binary COPY cannot send")
+    sql = f"COPY {prep.format_table(table)} ({names}) FROM STDIN (FORMAT BINARY)"
+    with driver.cursor() as cursor, cursor.copy(sql) as copy:
+        for block in copy_payload([t for t in types if t is not None], values, rows):
+            copy.write(block)
 
 
 def _copy_type(kind: sa.types.TypeEngine[Any]) -> str | None:
