@@ -454,12 +454,16 @@ static PyObject *arrow_leaf_hashes(PyObject *self, PyObject *args) {
     Text src;
     int r = text_of(source, &src);
     if (r == FAIL) goto done;
-    if (r == DECLINE || n < 0 || first_seq < 0 || first_seq > LLONG_MAX - n) {
+    if (r == DECLINE || n < 0 || first_seq < 0 || (n > 0 && first_seq - 1 > LLONG_MAX - n)) {
         out = Py_NewRef(Py_None);
         goto done;
     }
     if (PyTuple_GET_SIZE(specs) != NARROW) {
         PyErr_Format(PyExc_ValueError, "arrow_leaf_hashes: %d columns", NARROW);
+        goto done;
+    }
+    if (n == 0) { /* an empty array may come without offsets */
+        out = PyList_New(0);
         goto done;
     }
     for (; opened < NARROW; opened++)

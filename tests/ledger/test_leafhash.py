@@ -345,9 +345,20 @@ def test_arrow_leaf_hashes_refuse_buffers_shorter_than_the_rows() -> None:
     columns = [leafhash._arrow_column(table[name]) for name in _TABLE_COLUMNS]
     with pytest.raises(ValueError, match="shorter than its rows"):
         compiled.arrow_leaf_hashes(0, 4, tuple(columns), "court", KEY, 1)
-    # seqs past 2**63 - 1: declined (the lists' path would refuse them too)
-    assert compiled.arrow_leaf_hashes(2**63 - 3, 3, tuple(columns), "court", KEY, 1) is None
-    assert compiled.arrow_leaf_hashes(2**63 - 4, 3, tuple(columns), "court", KEY, 1) is not None
+    # a seq past 2**63 - 1: declined (the Arrow path seals it), as the lists' path declines
+    assert compiled.arrow_leaf_hashes(2**63 - 2, 3, tuple(columns), "court", KEY, 1) is None
+    last = compiled.arrow_leaf_hashes(2**63 - 3, 3, tuple(columns), "court", KEY, 1)
+    lists = compiled.record_leaf_hashes(
+        range(2**63 - 3, 2**63),
+        *(table[c].to_pylist() for c in list(_TABLE_COLUMNS)[:-1]),
+        ["court"] * 3,
+        table["subject"].to_pylist(),
+        KEY,
+        1,
+    )
+    assert last is not None and last == lists
+    # no rows: no buffer is read (an empty array may come without offsets)
+    assert compiled.arrow_leaf_hashes(5, 0, ((0, None, None, None),) * 8, "court", KEY, 1) == []
     offset, validity, offsets, _ = columns[4]
     columns[4] = (offset, validity, offsets, pa.py_buffer(b"x"))  # offsets past the data
     with pytest.raises(ValueError, match="outside the data"):
