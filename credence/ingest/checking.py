@@ -244,10 +244,10 @@ def _sealed(
     """Seal `table`; its seqs start at `first_seq`."""
     import pyarrow as pa
 
-    from credence.ledger.leaf import leaf_hash_column, seal_hashes
+    from credence.ledger.leaf import leaf_hash_column, salt_column, seal_hashes
     from credence.ledger.leafhash import sealed_leaf_hashes
 
-    table = table.append_column("salt", pa.array(salts(table.num_rows), pa.binary()))
+    table = table.append_column("salt", salt_column(table.num_rows))
     leaves = sealed_leaf_hashes(source, hasher.key, first_seq, table)
     if leaves is None:  # no extension, or text it does not escape: the Arrow path
         table = seal_hashes(source, hasher, table)

@@ -35,6 +35,18 @@ def salts(n: int) -> list[bytes]:
     return [pool[i : i + SALT_BYTES] for i in range(0, len(pool), SALT_BYTES)]
 
 
+def salt_column(n: int) -> Any:
+    """`n` fresh salts as an Arrow binary array over one draw from the OS: its offsets
+    step by SALT_BYTES, so no bytes object is made per salt (salts() and pa.array cost
+    the worker ~0.15 us a row)."""
+    import numpy as np
+    import pyarrow as pa
+
+    offsets = np.arange(0, SALT_BYTES * (n + 1), SALT_BYTES, dtype=np.int32)
+    pool = os.urandom(SALT_BYTES * n)
+    return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(pool)])
+
+
 def subject_hash(key: bytes, subject: str) -> str:
     """Hex HMAC-SHA256 of the canonical subject key under the registry's secret.
 

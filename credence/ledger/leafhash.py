@@ -161,35 +161,69 @@ def python_leaf_hashes(
 
 def sealed_leaf_hashes(source: str, key: bytes, first_seq: int, table: Any) -> list[bytes] | None:
     """Ingest's leaf hashes of a checked table (canonical columns and `salt`) at the seqs
-    from `first_seq`, by the compiled extension; None without it, or when a reference,
+    from `first_seq`, by the compiled extension; None without it, when a reference,
     subject or correction holds '"' or '\\' (which `leaf.content_column` escapes and the
-    extension writes as it is): the caller then seals with `leaf.seal_hashes` and
-    `leaf.leaf_hash_column`, the reference path, which gives the same bytes.
+    extension writes as it is), or when a text is not UTF-8: the caller then seals with
+    `leaf.seal_hashes` and `leaf.leaf_hash_column`, the reference path, which gives the
+    same bytes.
 
     Why: in the validation worker the Arrow path's three hash passes (content, subject
-    HMAC, leaf) cost 1.5-2 us a row; the extension does all three in about 0.6.
+    HMAC, leaf) cost 1.5-2 us a row; the extension does all three in about 0.6. It reads
+    the columns' Arrow buffers in place (`arrow_leaf_hashes`): turning them into Python
+    lists first (to_pylist, a str per value) and the quote checks by regex cost about
+    1 us a row more on the bench city's first batches.
     """
     if compiled is None:
         return None
+    from_arrow = getattr(compiled, "arrow_leaf_hashes", None)  # None: built before it
+    columns = [_arrow_column(table[name]) for name in _SEALED]
+    if from_arrow is not None and None not in columns:
+        found: list[bytes] | None = from_arrow(
+            first_seq, table.num_rows, tuple(columns), source, key, LEAF_VERSION
+        )
+        return found
+    return _listed_leaf_hashes(source, key, first_seq, table)
+
+
+# The columns arrow_leaf_hashes reads, in the order record_leaf_hashes takes them.
+_SEALED = (
+    "salt",
+    "attributes_json",
+    "corrects",
+    "decided_on",
+    "item",
+    "occurred_on",
+    "reference",
+    "subject",
+)
+
+
+def _arrow_column(column: Any) -> tuple[int, Any, Any, Any] | None:
+    """(offset, validity, offsets, data) of a string or binary column, as
+    arrow_leaf_hashes reads it; None for another type (large, dictionary, ...)."""
+    import pyarrow as pa
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    kind = column.type
+    if not (pa.types.is_string(kind) or pa.types.is_binary(kind)):
+        return None
+    validity, offsets, data = column.buffers()
+    return column.offset, validity, offsets, data
+
+
+def _listed_leaf_hashes(source: str, key: bytes, first_seq: int, table: Any) -> list[bytes] | None:
+    """sealed_leaf_hashes through Python lists and `record_leaf_hashes`: for columns of
+    other Arrow types, or an extension built before `arrow_leaf_hashes`."""
     import pyarrow.compute as pc
 
+    assert compiled is not None
     n = table.num_rows
     for name in ("reference", "subject", "corrects"):
         column = table[name]
         if column.null_count < n and pc.any(pc.match_substring_regex(column, r'["\\]')).as_py():
             return None
-    columns = [
-        table[name].to_pylist()
-        for name in (
-            "salt",
-            "attributes_json",
-            "corrects",
-            "decided_on",
-            "item",
-            "occurred_on",
-            "reference",
-        )
-    ]
+    columns = [table[name].to_pylist() for name in _SEALED[:-1]]
     found: list[bytes] | None = compiled.record_leaf_hashes(
         range(first_seq, first_seq + n),
         *columns,

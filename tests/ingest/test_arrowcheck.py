@@ -13,6 +13,7 @@ import datetime as dt
 import random
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import given
@@ -274,3 +275,24 @@ def test_uscc_check_characters_match_python_stdnum() -> None:
     got = arrowcheck._valid_usccs(pa.array(keys)).tolist()
     assert got == [stdnum_uscc.is_valid(k[5:]) for k in keys]
     assert any(got) and not all(got)
+
+
+@given(st.integers(0, 40), st.data())
+def test_texts_are_placed_at_their_rows_and_null_elsewhere(n: int, data: st.DataObject) -> None:
+    """_attributes' output column: each piece's texts at its rows (in any order), null at the
+    rows of no piece; the expected list is written out in Python."""
+    order = data.draw(st.permutations(range(n)))
+    placed = order[: data.draw(st.integers(0, n))]  # the rest stay null
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(placed)), max_size=4)))
+    texts = {r: data.draw(st.none() | st.text(max_size=5)) for r in placed}
+    pieces = []
+    for lo, hi in zip([0, *cuts], [*cuts, len(placed)], strict=True):
+        values = pa.array([texts[r] for r in placed[lo:hi]], pa.string())
+        if data.draw(st.booleans()):  # a certify result may come chunked
+            half = len(values) // 2
+            values = pa.chunked_array([values.slice(0, half), values.slice(half)], pa.string())
+        pieces.append((np.array(placed[lo:hi], dtype=np.int64), values))
+    expected = [texts.get(r) for r in range(n)]
+    column = arrowcheck._placed(n, pieces)
+    assert column.equals(pa.array(expected, pa.string()))
+    assert column.to_pylist() == expected

@@ -6,11 +6,13 @@ import json
 import random
 import string
 
+import pyarrow as pa
+import pytest
 import rfc8785
 
 from credence.core.canonical import canonical_json
 from credence.core.records import Record
-from credence.ledger.leaf import record_hash, record_leaf, subject_hash
+from credence.ledger.leaf import SALT_BYTES, record_hash, record_leaf, salt_column, subject_hash
 from credence.ledger.treehead import sign_tree_head, signed_bytes, verify_tree_head
 
 
@@ -84,3 +86,23 @@ def test_tree_head_signature_layout() -> None:
     assert verify_tree_head(key.public_key(), head)
     other = Ed25519PrivateKey.generate()
     assert not verify_tree_head(other.public_key(), head)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 1000])
+def test_a_salt_column_holds_n_fresh_salts_of_16_bytes(
+    n: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One draw from the OS, cut into 16-byte salts in order (the draw stubbed here)."""
+    drawn: list[bytes] = []
+
+    def urandom(size: int) -> bytes:
+        drawn.append(random.Random(size).randbytes(size))
+        return drawn[-1]
+
+    monkeypatch.setattr("credence.ledger.leaf.os.urandom", urandom)
+    column = salt_column(n)
+    assert column.type == pa.binary() and len(column) == n and column.null_count == 0
+    pool = b"".join(drawn)
+    assert column.to_pylist() == [pool[i : i + 16] for i in range(0, 16 * n, 16)]
+    assert SALT_BYTES == 16 and len(pool) == 16 * n
+    column.validate(full=True)

@@ -17,6 +17,8 @@ import random
 import string
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 import pytest
 import rfc8785
 from hypothesis import given, settings
@@ -232,3 +234,132 @@ def test_compiled_sha256_is_sha256() -> None:
     for n in (0, 1, 55, 56, 63, 64, 65, 1000):
         data = bytes(range(256)) * 4
         assert leafhash.compiled.sha256(data[:n]) == hashlib.sha256(data[:n]).digest()
+
+
+# Ingest's sealing reads the checked table's Arrow buffers (`arrow_leaf_hashes`): one source,
+# seqs from first_seq. Expected leaves as docs/ledger.md defines them (_expected above).
+_TABLE_COLUMNS = {
+    "salt": "salt",
+    "attributes_json": "attributes",
+    "corrects": "corrects",
+    "decided_on": "decided",
+    "item": "item",
+    "occurred_on": "occurred",
+    "reference": "reference",
+    "subject": "subject",
+}
+
+
+def _table(rows: list[dict[str, Any]]) -> pa.Table:
+    return pa.table(
+        {
+            name: pa.array([r[key] for r in rows], pa.binary() if name == "salt" else pa.string())
+            for name, key in _TABLE_COLUMNS.items()
+        }
+    )
+
+
+def _court_rows(n: int, seed: int) -> list[dict[str, Any]]:
+    return [{**r, "source": "court"} for r in _plain_rows(n, seed)]
+
+
+@needs_c
+@pytest.mark.parametrize("shape", ["whole", "sliced", "chunked", "large string", "no extension"])
+def test_sealed_leaf_hashes_from_arrow_columns_are_the_ones_docs_ledger_defines(
+    shape: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = _court_rows(400, seed=11)
+    table = _table(rows)
+    if shape == "sliced":  # arrays at an offset, validity bits not byte-aligned
+        table, rows = table.slice(150, 203), rows[150:353]
+    elif shape == "chunked":
+        table = pa.concat_tables([table.slice(0, 99), table.slice(99)])
+    elif shape == "large string":  # not read in place: the Python lists' path
+        table = table.set_column(6, "reference", table["reference"].cast(pa.large_string()))
+    elif shape == "no extension":  # an extension built before arrow_leaf_hashes
+        monkeypatch.setattr(leafhash, "compiled", _OnlyLists(leafhash.compiled))
+    first = 2**40 + 3
+    found = leafhash.sealed_leaf_hashes("court", KEY, first, table)
+    assert found == [_expected({**r, "seq": first + i}, KEY) for i, r in enumerate(rows)]
+
+
+class _OnlyLists:
+    """The extension without arrow_leaf_hashes."""
+
+    def __init__(self, compiled: Any) -> None:
+        self.record_leaf_hashes = compiled.record_leaf_hashes
+
+
+@needs_c
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("reference", 'R"1'),
+        ("subject", "ric:1\\2"),
+        ("corrects", 'C-"'),
+        ("item", None),
+        ("occurred_on", None),
+        ("reference", None),
+        ("subject", None),
+        ("salt", None),
+    ],
+)
+def test_sealed_leaf_hashes_decline_what_the_arrow_path_seals(column: str, value: Any) -> None:
+    rows = _court_rows(30, seed=5)
+    rows[17][_TABLE_COLUMNS[column]] = value
+    assert leafhash.sealed_leaf_hashes("court", KEY, 1, _table(rows)) is None
+    rows[17] = _court_rows(1, seed=6)[0]
+    assert leafhash.sealed_leaf_hashes("court", KEY, 1, _table(rows)) is not None
+
+
+def _with_raw_item(table: pa.Table, raw: bytes) -> pa.Table:
+    """`table` (one row) with an item of these bytes, UTF-8 or not (Arrow does not check)."""
+    offsets = pa.py_buffer(np.array([0, len(raw)], dtype=np.int32))
+    item = pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(raw)])
+    return table.set_column(4, "item", item)
+
+
+@needs_c
+@settings(max_examples=300, deadline=None)
+@given(
+    raw=st.binary(max_size=8)
+    | st.text(max_size=4).map(lambda t: t.encode("utf-8", "surrogatepass"))
+    | st.sampled_from([b"\xed\xa0\x80", b"\xc0\xaf", b"\xe0\x80\xaf", b"\xf4\x90\x80\x80"])
+)
+def test_text_that_is_not_utf8_is_declined_as_pythons_decoder_refuses_it(raw: bytes) -> None:
+    table = _with_raw_item(_table(_court_rows(1, seed=2)), raw)
+    found = leafhash.sealed_leaf_hashes("court", KEY, 0, table)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        assert found is None
+    else:
+        assert found is not None and len(found) == 1
+
+
+@needs_c
+def test_arrow_leaf_hashes_refuse_buffers_shorter_than_the_rows() -> None:
+    compiled = leafhash.compiled
+    assert compiled is not None
+    table = _table(_court_rows(3, seed=4))
+    columns = [leafhash._arrow_column(table[name]) for name in _TABLE_COLUMNS]
+    with pytest.raises(ValueError, match="shorter than its rows"):
+        compiled.arrow_leaf_hashes(0, 4, tuple(columns), "court", KEY, 1)
+    # a seq past 2**63 - 1: declined (the Arrow path seals it), as the lists' path declines
+    assert compiled.arrow_leaf_hashes(2**63 - 2, 3, tuple(columns), "court", KEY, 1) is None
+    last = compiled.arrow_leaf_hashes(2**63 - 3, 3, tuple(columns), "court", KEY, 1)
+    lists = compiled.record_leaf_hashes(
+        range(2**63 - 3, 2**63),
+        *(table[c].to_pylist() for c in list(_TABLE_COLUMNS)[:-1]),
+        ["court"] * 3,
+        table["subject"].to_pylist(),
+        KEY,
+        1,
+    )
+    assert last is not None and last == lists
+    # no rows: no buffer is read (an empty array may come without offsets)
+    assert compiled.arrow_leaf_hashes(5, 0, ((0, None, None, None),) * 8, "court", KEY, 1) == []
+    offset, validity, offsets, _ = columns[4]
+    columns[4] = (offset, validity, offsets, pa.py_buffer(b"x"))  # offsets past the data
+    with pytest.raises(ValueError, match="outside the data"):
+        compiled.arrow_leaf_hashes(0, 3, tuple(columns), "court", KEY, 1)

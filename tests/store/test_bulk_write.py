@@ -25,7 +25,9 @@ from credence.ledger.leaf import (
     subject_hash,
 )
 from credence.ledger.merkle import CompactRange, root_from_hashes
-from credence.store.sealing import extended, grafted, subtrees
+from credence.store.sealing import extended, grafted, python_subtrees, subtrees
+
+needs_c = pytest.mark.skipif(leafhash.compiled is None, reason="the C extension is not built")
 
 
 @given(st.integers(0, 600), st.integers(0, 600))
@@ -61,6 +63,71 @@ def test_subtrees_hashed_for_another_start_are_refused_when_they_do_not_fit() ->
     leaves = [hashlib.sha256(bytes([i])).digest() for i in range(8)]
     with pytest.raises(ValueError, match="does not start at 3"):
         grafted(_range(leaves[:3]), subtrees(4, leaves[4:]))
+
+
+def _tree_hash(leaves: list[bytes]) -> bytes:
+    """RFC 9162 MTH of 1 or more leaf hashes, by its recursive definition (hashlib only)."""
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)  # the largest power of two below n
+    return hashlib.sha256(b"\x01" + _tree_hash(leaves[:k]) + _tree_hash(leaves[k:])).digest()
+
+
+def _expected_cover(start: int, leaves: list[bytes]) -> list[tuple[int, bytes]]:
+    """Leaves [start, start + n) cut left to right into the largest aligned perfect subtrees
+    that fit (the unique such cover), each with its MTH."""
+    cover, lo, end = [], start, start + len(leaves)
+    while lo < end:
+        height = 0
+        while lo % (2 << height) == 0 and lo + (2 << height) <= end:
+            height += 1
+        cover.append((height, _tree_hash(leaves[lo - start : lo - start + (1 << height)])))
+        lo += 1 << height
+    return cover
+
+
+SUBTREE_CASES = [
+    (start, n)
+    for start in (0, 1, 2, 3, 5, 6, 7, 8, 9, 1023, 1024, 1025, 2**40 - 1, 2**62 + 6)
+    for n in (0, 1, 2, 3, 4, 5, 7, 8, 9, 31, 32, 33, 100, 1000, 1023, 1024, 1025)
+] + [(10, 50_000), (49_999, 50_001), (2**20, 2**16)]
+
+
+@pytest.mark.parametrize("path", ["compiled", "python"])
+def test_subtrees_are_the_rfc9162_subtrees_covering_the_batch(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if path == "compiled" and getattr(leafhash.compiled, "subtrees", None) is None:
+        pytest.skip("the C extension is not built")
+    if path == "python":
+        monkeypatch.setattr(leafhash, "compiled", None)
+    pool = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(2**17)]
+    for start, n in SUBTREE_CASES:
+        leaves = pool[:n]
+        cover = subtrees(start, leaves)
+        assert cover == python_subtrees(start, leaves), (start, n)
+        if n <= 1025 or start == 10:  # the recursive reference is slow on the largest
+            assert cover == _expected_cover(start, leaves), (start, n)
+        else:
+            assert sum(1 << height for height, _ in cover) == n
+
+
+@needs_c
+def test_compiled_subtrees_decline_what_only_the_python_takes() -> None:
+    compiled = leafhash.compiled
+    assert compiled is not None
+    leaves = [hashlib.sha256(bytes([i])).digest() for i in range(5)]
+    short = [b"ab", b"cd", b"ef"]  # not 32 bytes: declined, and the Python hashes them
+    assert compiled.subtrees(3, short) is None
+    assert subtrees(3, short) == python_subtrees(3, short)
+    assert subtrees(3, short)[1] == (1, hashlib.sha256(b"\x01cdef").digest())
+    assert compiled.subtrees(3, [*leaves[:2], bytearray(leaves[2])]) is None
+    assert compiled.subtrees(-1, leaves) is None
+    assert compiled.subtrees(2**63, leaves) is None
+    assert subtrees(2**64 + 3, leaves) == python_subtrees(2**64 + 3, leaves)
+    assert compiled.subtrees(2**63 - 2, leaves) == python_subtrees(2**63 - 2, leaves)
+    with pytest.raises(TypeError):
+        compiled.subtrees(0, 5)
 
 
 def _range(leaf_hashes: list[bytes]) -> CompactRange:
