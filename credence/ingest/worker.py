@@ -32,6 +32,7 @@ import subprocess
 import sys
 import threading
 import traceback
+import weakref
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import replace
@@ -214,12 +215,60 @@ def _launch() -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         env=env,
     )
+    assert process.stdout is not None
+    _readers[process] = _Reader(process.stdout)
     return process
 
 
+# Frames the writer's reader thread holds ahead of the batch being appended. A sealed
+# batch is 15-20 MB and a pipe holds 64 KB: read only between appends, the worker sat
+# blocked on the pipe for the whole of each append instead of checking the next batch.
+_READ_AHEAD = 2
+
+
+class _Reader:
+    """The worker's frames, read as they come by a thread of the writer's process.
+
+    Reading frees the worker to check the next batch while the writer
+    appends this one (the read and the copy out of the pipe release the
+    GIL). At most _READ_AHEAD frames wait, so memory stays bounded; end of
+    file (or stop() closing the pipe) queues None, as _read_frame returns.
+    """
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._frames: queue.Queue[bytes | None] = queue.Queue(maxsize=_READ_AHEAD)
+        self._stopped = threading.Event()
+        threading.Thread(
+            target=self._pump, args=(stream,), name="credence-worker-reader", daemon=True
+        ).start()
+
+    def _pump(self, stream: IO[bytes]) -> None:
+        while True:
+            try:
+                body = _read_frame(stream)
+            except (OSError, ValueError):  # the pipe was closed under the read (stop)
+                body = None
+            while not self._stopped.is_set():  # a writer that stopped reading frees us
+                try:
+                    self._frames.put(body, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
+            if body is None or self._stopped.is_set():
+                return
+
+    def get(self) -> bytes | None:
+        return self._frames.get()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+_readers: weakref.WeakKeyDictionary[subprocess.Popen[bytes], _Reader] = weakref.WeakKeyDictionary()
+
+
 def _receive(process: subprocess.Popen[bytes]) -> tuple[str, Any]:
-    assert process.stdout is not None
-    body = _read_frame(process.stdout)
+    body = _readers[process].get()
     if body is None:
         status = process.wait()
         raise RuntimeError(f"the validation worker stopped unexpectedly (exit status {status})")
@@ -229,6 +278,9 @@ def _receive(process: subprocess.Popen[bytes]) -> tuple[str, Any]:
 
 def stop(process: subprocess.Popen[bytes]) -> None:
     """End the worker: closing its stdin makes it exit; kill it if it does not."""
+    reader = _readers.pop(process, None)
+    if reader is not None:
+        reader.stop()
     for stream in (process.stdin, process.stdout):
         if stream is not None:
             with suppress(OSError):

@@ -65,22 +65,70 @@ def copy_payload(
 
 
 def _tuples(types: Sequence[str], values: Sequence[Any], rows: int) -> Any:
-    """`rows` tuples end to end: the field count, then each field (constants as one)."""
+    """`rows` tuples end to end, built by one element-wise join.
+
+    Everything of fixed width between two variable values (the field
+    count, integers, constants, and each variable value's length prefix)
+    is laid out as one numpy record a row; the variable values (text,
+    bytea) go into the join as they are, a null as nothing (its prefix is
+    -1). So each byte of a value is copied once, into the tuples.
+    """
     parts: list[Any] = []
-    constant = bytearray(struct.pack(">h", len(types)))
+    run = _Run(rows)
+    run.constant(struct.pack(">h", len(types)))
     for kind, value in zip(types, values, strict=True):
-        if _is_array(value):
-            if constant:
-                parts.append(pa.scalar(bytes(constant), pa.binary()))
-                constant = bytearray()
+        if not _is_array(value):
+            run.constant(_field_bytes(kind, value))
+        elif kind in _WIDTHS and not value.null_count:
+            dtype, width = _WIDTHS[kind]
+            run.constant(struct.pack(">i", width))
+            run.column(dtype, value.to_numpy(zero_copy_only=False))
+        elif kind in _WIDTHS:  # nullable integers: a variable-width field (-1 and nothing)
+            parts += run.flushed()
             parts.append(_field_array(kind, value))
+        elif kind in ("text", "bytea"):
+            data = value.cast(pa.binary())  # text: its UTF-8 bytes, as they are
+            lengths = pc.fill_null(pc.binary_length(data), -1).to_numpy(zero_copy_only=False)
+            run.column(">i4", lengths)
+            parts += run.flushed()
+            parts.append(data)
         else:
-            constant += _field_bytes(kind, value)
-    if constant:
-        parts.append(pa.scalar(bytes(constant), pa.binary()))
-    if len(parts) == 1:  # every field constant: the same tuple `rows` times
-        return parts[0].as_py() * rows
-    return _data(pc.binary_join_element_wise(*parts, pa.scalar(b"", pa.binary())))
+            raise ValueError(f"binary COPY of type {kind!r} is not supported")
+    if not parts:  # all fixed width: the records are the tuples
+        return memoryview(run.records())
+    parts += run.flushed()
+    empty = pa.scalar(b"", pa.binary())
+    return _data(pc.binary_join_element_wise(*parts, empty, null_handling="replace"))
+
+
+class _Run:
+    """Fixed-width pieces of each tuple between two variable values: one numpy record a row."""
+
+    def __init__(self, rows: int) -> None:
+        self.rows = rows
+        self.fields: list[tuple[str, Any]] = []
+
+    def constant(self, data: bytes) -> None:
+        if data:
+            self.fields.append((f"S{len(data)}", data))
+
+    def column(self, dtype: str, values: Any) -> None:
+        self.fields.append((dtype, values))
+
+    def records(self) -> bytes:
+        layout = np.dtype([(f"f{i}", dtype) for i, (dtype, _) in enumerate(self.fields)])
+        records = np.empty(self.rows, dtype=layout)
+        for i, (_, value) in enumerate(self.fields):
+            records[f"f{i}"] = value
+        self.fields = []
+        return records.tobytes()
+
+    def flushed(self) -> list[Any]:
+        """The run so far as a binary array (none if empty), the run then empty."""
+        if not self.fields:
+            return []
+        width = sum(np.dtype(dtype).itemsize for dtype, _ in self.fields)
+        return [_fixed(self.records(), width, self.rows)]
 
 
 def _combined(values: Any) -> Any:

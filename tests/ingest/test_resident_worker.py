@@ -191,3 +191,45 @@ def test_a_worker_that_fails_inside_a_streamed_batch_leaves_no_part_of_it(
     assert (report.accepted, report.rejected) == (2297, 3)
     assert verify_registry(reg).ok
     reg.close()
+
+
+def _framed(body: bytes) -> bytes:
+    return len(body).to_bytes(worker._LENGTH_BYTES, "big") + body
+
+
+def test_the_reader_thread_passes_frames_in_order_then_end_of_file() -> None:
+    import os
+
+    read_end, write_end = os.pipe()
+    bodies = [bytes([i]) * (100_000 + i) for i in range(5)]  # each larger than a pipe holds
+    import threading
+
+    def send() -> None:  # as the worker does: blocked while the queue is full
+        with os.fdopen(write_end, "wb") as out:
+            for body in bodies:
+                out.write(_framed(body))
+
+    with os.fdopen(read_end, "rb") as stream:
+        reader = worker._Reader(stream)
+        sender = threading.Thread(target=send)
+        sender.start()
+        assert [reader.get() for _ in bodies] == bodies
+        assert reader.get() is None  # the worker's end closed: end of file
+        sender.join()
+
+
+def test_a_stopped_reader_leaves_a_full_queue_and_ends() -> None:
+    import os
+    import threading
+
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end, "rb") as stream, os.fdopen(write_end, "wb") as out:
+        before = set(threading.enumerate())
+        reader = worker._Reader(stream)
+        (pump,) = set(threading.enumerate()) - before
+        for _ in range(worker._READ_AHEAD + 1):  # one more than the queue holds
+            out.write(_framed(b"x" * 10))
+        out.flush()
+        reader.stop()
+        pump.join(timeout=30)
+        assert not pump.is_alive()
