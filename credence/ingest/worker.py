@@ -10,7 +10,10 @@ the parent's pid (credence.lifeline). Messages both ways are
 length-prefixed pickles (the writer's: a file's spec; the worker's:
 batches, a warm worker's first batch in parts, then "done"); the
 worker's own prints go to stderr. Between files it waits for the next spec,
-so a caller ingesting several files (resident_worker) starts it once.
+so a caller ingesting several files (resident_worker) starts it once. The
+writer reads the worker's frames on a thread of its own (_Reader), up to
+two ahead of the batch it appends, so the worker is never held on a full
+pipe while the writer appends.
 
 The worker also seals (salts, record hashes, subject hashes and leaf
 hashes for the seqs the writer will most likely give), so the writer's
