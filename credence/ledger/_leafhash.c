@@ -279,6 +279,19 @@ static int row_values(PyObject **cols, Py_ssize_t i, Text *v) {
 
 #define NCOLS (1 + NVALUES)
 
+/* Row i's outcome: its hash put in the list `*out` (0), or the list dropped (-1), for
+   None on DECLINE or NULL with the error set. */
+static int stored(PyObject **out, Py_ssize_t i, int r, const unsigned char *digest) {
+    PyObject *hash = r == OK ? PyBytes_FromStringAndSize((const char *)digest, 32) : NULL;
+    if (hash == NULL) {
+        Py_CLEAR(*out);
+        if (r == DECLINE) *out = Py_NewRef(Py_None);
+        return -1;
+    }
+    PyList_SET_ITEM(*out, i, hash);
+    return 0;
+}
+
 static PyObject *record_leaf_hashes(PyObject *self, PyObject *args) {
     PyObject *in[NCOLS], *cols[NCOLS] = {NULL};
     static const char *names[NCOLS] = {"seq",      "salt",     "attributes", "corrects",
@@ -314,17 +327,7 @@ static PyObject *record_leaf_hashes(PyObject *self, PyObject *args) {
             else if (seq == -1 && PyErr_Occurred()) r = FAIL;
         }
         if (r == OK) r = record_leaf_hash(&text, &h, seq, v, version, digest);
-        if (r != OK) {
-            Py_CLEAR(out);
-            if (r == DECLINE) out = Py_NewRef(Py_None);
-            goto done;
-        }
-        PyObject *hash = PyBytes_FromStringAndSize((const char *)digest, 32);
-        if (hash == NULL) {
-            Py_CLEAR(out);
-            goto done;
-        }
-        PyList_SET_ITEM(out, i, hash);
+        if (stored(&out, i, r, digest) < 0) goto done;
     }
 done:
     for (int c = 0; c < NCOLS; c++) Py_XDECREF(cols[c]);
@@ -490,17 +493,7 @@ static PyObject *arrow_leaf_hashes(PyObject *self, PyObject *args) {
                         needs_escape(v[CORRECTS])))
             r = DECLINE;
         if (r == OK) r = record_leaf_hash(&text, &h, first_seq + i, v, version, digest);
-        if (r != OK) {
-            Py_CLEAR(out);
-            if (r == DECLINE) out = Py_NewRef(Py_None);
-            goto done;
-        }
-        PyObject *hash = PyBytes_FromStringAndSize((const char *)digest, 32);
-        if (hash == NULL) {
-            Py_CLEAR(out);
-            goto done;
-        }
-        PyList_SET_ITEM(out, i, hash);
+        if (stored(&out, i, r, digest) < 0) goto done;
     }
 done:
     for (int c = 0; c < opened; c++) release_column(&cols[c]);
