@@ -14,10 +14,11 @@ format is simple enough to build a batch at once (PostgreSQL's docs, "COPY",
 
 All integers are big-endian. A `bigint` is 8 bytes, an `integer` 4, and
 `text` and `bytea` values are their bytes as they are (UTF-8 for text, the
-database's encoding). Each field becomes an Arrow binary array of its
-length prefix and bytes; one element-wise join makes the tuples, whose data
-buffer is the payload. Constant fields (the same run for every row) are
-joined as one scalar, and a batch goes in chunks, so the server parses one
+database's encoding). Everything of fixed width between two text values
+(the field count, integers, constants, each text's length prefix) is laid
+out as one numpy record a row; one element-wise join of those and the text
+columns makes the tuples, whose data buffer is the payload, so each byte of
+a value is copied once. A batch goes in chunks, so the server parses one
 while the next is built. Nothing here does I/O: database.copy_columns sends it.
 """
 
@@ -155,26 +156,15 @@ def _field_bytes(kind: str, value: Any) -> bytes:
 
 
 def _field_array(kind: str, values: Any) -> Any:
-    """One field of each row as a binary array: length prefix and bytes, or -1 for null."""
-    if kind in _WIDTHS:
-        dtype, width = _WIDTHS[kind]
-        numbers = np.asarray(pc.fill_null(values, 0).to_numpy(zero_copy_only=False))
-        record = np.empty(len(values), dtype=[("length", ">i4"), ("value", dtype)])
-        record["length"] = width
-        record["value"] = numbers
-        fields = _fixed(record.tobytes(), 4 + width, len(values))
-    elif kind in ("text", "bytea"):
-        data = values.cast(pa.binary())  # text: its UTF-8 bytes, as they are
-        lengths = np.asarray(
-            pc.fill_null(pc.binary_length(data), 0).to_numpy(zero_copy_only=False), dtype=">i4"
-        )
-        prefix = _fixed(lengths.tobytes(), 4, len(values))
-        fields = pc.binary_join_element_wise(prefix, data, pa.scalar(b"", pa.binary()))
-    else:
-        raise ValueError(f"binary COPY of type {kind!r} is not supported")
-    if values.null_count:
-        fields = pc.if_else(pc.is_valid(values), fields, pa.scalar(NULL_FIELD, pa.binary()))
-    return fields
+    """A nullable integer field of each row as a binary array: its length and value, or -1
+    and nothing for null (so not of fixed width)."""
+    dtype, width = _WIDTHS[kind]
+    numbers = np.asarray(pc.fill_null(values, 0).to_numpy(zero_copy_only=False))
+    record = np.empty(len(values), dtype=[("length", ">i4"), ("value", dtype)])
+    record["length"] = width
+    record["value"] = numbers
+    fields = _fixed(record.tobytes(), 4 + width, len(values))
+    return pc.if_else(pc.is_valid(values), fields, pa.scalar(NULL_FIELD, pa.binary()))
 
 
 def _fixed(data: bytes, width: int, rows: int) -> Any:
