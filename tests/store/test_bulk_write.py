@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from typing import Any
 
 import pyarrow as pa
 import pytest
 import rfc8785
+import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -216,3 +218,57 @@ def test_sealed_leaves_are_rfc8785_leaves_on_either_path(
     assert leaf_hash_column("court", 9, full) == [
         _expected_leaf(9 + i, r, salts[i], key) for i, r in enumerate(records)
     ]
+
+
+def _court_records(start: int, n: int) -> list[Record]:
+    subjects = ["ric:11010519491231002X", "uscc:91350100M000100Y43"]
+    return [
+        Record("court", f"B-{start + i}", "judicial.defaulter-listed", subjects[i % 2],
+               "2024-01-01", "2024-02-01" if i % 3 else None, '{"case_number":"(2024)京0105执1号"}',
+               None)
+        for i in range(n)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "store", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+@pytest.mark.parametrize("guess", [0, 3], ids=["seqs-as-guessed", "another-write-first"])
+def test_a_bulk_batch_is_stored_with_the_leaves_of_its_real_seqs(
+    store: str, guess: int, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """The bulk path on each store (PostgreSQL: the COPY built from the columns): the
+    rows read back hold the leaves built here for the seqs they got, also when the worker
+    guessed other seqs (a write landed first), and the ledger verifies."""
+    from credence.settings import Settings
+    from credence.store.registry import Registry
+    from credence.store.schema import records
+    from credence.store.verify import verify_registry
+
+    url = request.getfixturevalue("pg_url") if store == "postgresql" else ""
+    registry, _ = Registry.init(Settings(data_dir=tmp_path / "data", db_url=url))
+    try:
+        registry.add_source("court", ["judicial.*"])
+        appender = registry.start_run(registry.source("court"), "batch.parquet")
+        key = registry.subject_key()
+        size = registry.ledger_size()
+        batch = _court_records(0, 40)
+        table = seal_columns("court", SubjectHasher(key), size + guess,
+                             records_table(list(enumerate(batch))))  # fmt: skip
+        outcome = appender.append_columns("court", table, size + guess)
+        assert (outcome.accepted, outcome.tree_size) == (40, size + 40)
+        with registry.engine.connect() as conn:
+            stored = conn.execute(
+                sa.select(records.c.seq, records.c.reference, records.c.salt,
+                          records.c.leaf_hash, records.c.attributes, records.c.corrects_seq)
+                .order_by(records.c.seq)
+            ).all()  # fmt: skip
+        assert [r.reference for r in stored] == [rec.reference for rec in batch]
+        assert [r.seq for r in stored] == list(range(size, size + 40))
+        assert [r.attributes for r in stored] == [rec.attributes_json for rec in batch]
+        assert {r.corrects_seq for r in stored} == {None}
+        for r, rec in zip(stored, batch, strict=True):
+            assert bytes(r.leaf_hash) == _expected_leaf(r.seq, rec, bytes(r.salt), key)
+        assert verify_registry(registry).ok
+    finally:
+        registry.close()
