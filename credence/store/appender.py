@@ -313,30 +313,14 @@ class Appender:
             batch = seal_hashes(source, self._subject_hash, batch)
             leaf_column = pa.array(leaf_hash_column(source, start, batch), pa.binary())
             cover = None
-        n = batch.num_rows
+        values = self._bulk_values(batch, start, leaf_column)
         if conn.dialect.name == "postgresql":  # binary COPY built from the columns
-            copy_columns(
-                conn, records, RECORD_COLUMNS, self._bulk_values(batch, start, leaf_column), n
-            )
-            if cover is not None:
-                return grafted(frontier, cover)
-            return extended(frontier, leaf_column.to_pylist())
-        leaves = leaf_column.to_pylist()
-        columns = [batch[name].to_pylist() for name in _BULK_COLUMNS]
-        rows = list(
-            zip(
-                range(start, start + n),
-                repeat(self.source_id, n),
-                *columns[:7],
-                repeat(None, n),
-                columns[7],
-                repeat(self.run_id, n),
-                leaves,
-                strict=True,
-            )
-        )
-        insert_rows(conn, records, RECORD_COLUMNS, rows)
-        return extended(frontier, leaves) if cover is None else grafted(frontier, cover)
+            copy_columns(conn, records, RECORD_COLUMNS, values, batch.num_rows)
+        else:  # the driver's executemany of plain tuples
+            insert_rows(conn, records, RECORD_COLUMNS, _rows(values, batch.num_rows))
+        if cover is not None:
+            return grafted(frontier, cover)
+        return extended(frontier, leaf_column.to_pylist())
 
     def _bulk_values(self, batch: Any, start: int, leaves: Any) -> list[Any]:
         """RECORD_COLUMNS' values of an all-new batch at seqs from `start`, as columns (Arrow
@@ -412,6 +396,16 @@ _BULK_COLUMNS = (
 
 class _NeedsSorting(Exception):
     """A part of a batch is not all new references: sort the batch whole."""
+
+
+def _rows(values: list[Any], n: int) -> list[tuple[Any, ...]]:
+    """_bulk_values' columns as `n` tuples of plain Python values (a constant repeated)."""
+    import pyarrow as pa
+
+    columns = [
+        v.to_pylist() if isinstance(v, pa.Array | pa.ChunkedArray) else repeat(v, n) for v in values
+    ]
+    return list(zip(*columns, strict=True))
 
 
 def _bulk_outcome(frontier: CompactRange, accepted: int, head: TreeHead | None) -> BatchOutcome:
