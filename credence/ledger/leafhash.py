@@ -81,36 +81,14 @@ def record_leaf_hashes(
     raise TypeError, ValueError, AttributeError or KeyError; the caller takes
     that as "walk this chunk".
     """
+    columns = (seq, salt, attributes, corrects, decided, item, occurred, reference, source)
     if compiled is not None:
         found: list[bytes] | None = compiled.record_leaf_hashes(
-            seq,
-            salt,
-            attributes,
-            corrects,
-            decided,
-            item,
-            occurred,
-            reference,
-            source,
-            subject,
-            digests.key,
-            LEAF_VERSION,
+            *columns, subject, digests.key, LEAF_VERSION
         )
         if found is not None:
             return found
-    return python_leaf_hashes(
-        seq,
-        salt,
-        attributes,
-        corrects,
-        decided,
-        item,
-        occurred,
-        reference,
-        source,
-        subject,
-        digests,
-    )
+    return python_leaf_hashes(*columns, subject, digests)
 
 
 def python_leaf_hashes(
