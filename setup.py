@@ -13,7 +13,14 @@ setup(
         Extension(
             "credence.ledger._leafhash",
             sources=["credence/ledger/_leafhash.c"],
+            depends=["credence/ledger/utf8.h"],
             optional=True,
-        )
+        ),
+        Extension(
+            "credence.store._sqlitebulk",
+            sources=["credence/store/_sqlitebulk.c"],
+            depends=["credence/ledger/utf8.h"],
+            optional=True,
+        ),
     ]
 )

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -31,7 +30,7 @@ from credence.ledger.leaf import (
 )
 from credence.ledger.merkle import CompactRange
 from credence.ledger.treehead import TreeHead
-from credence.store.database import copy_columns, insert_rows, write_transaction
+from credence.store.database import insert_columns, insert_rows, write_transaction
 from credence.store.schema import erased, records
 from credence.store.sealing import Subtrees, extended, grafted, load_frontier, seal
 
@@ -314,10 +313,7 @@ class Appender:
             leaf_column = pa.array(leaf_hash_column(source, start, batch), pa.binary())
             cover = None
         values = self._bulk_values(batch, start, leaf_column)
-        if conn.dialect.name == "postgresql":  # binary COPY built from the columns
-            copy_columns(conn, records, RECORD_COLUMNS, values, batch.num_rows)
-        else:  # the driver's executemany of plain tuples
-            insert_rows(conn, records, RECORD_COLUMNS, _rows(values, batch.num_rows))
+        insert_columns(conn, records, RECORD_COLUMNS, values, batch.num_rows)
         if cover is not None:
             return grafted(frontier, cover)
         return extended(frontier, leaf_column.to_pylist())
@@ -396,16 +392,6 @@ _BULK_COLUMNS = (
 
 class _NeedsSorting(Exception):
     """A part of a batch is not all new references: sort the batch whole."""
-
-
-def _rows(values: list[Any], n: int) -> list[tuple[Any, ...]]:
-    """_bulk_values' columns as `n` tuples of plain Python values (a constant repeated)."""
-    import pyarrow as pa
-
-    columns = [
-        v.to_pylist() if isinstance(v, pa.Array | pa.ChunkedArray) else repeat(v, n) for v in values
-    ]
-    return list(zip(*columns, strict=True))
 
 
 def _bulk_outcome(frontier: CompactRange, accepted: int, head: TreeHead | None) -> BatchOutcome:

@@ -13,6 +13,7 @@ import datetime as dt
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +228,48 @@ def insert_rows(
         _executemany_rows(conn, table, columns, rows)
 
 
+def insert_columns(
+    conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], values: Sequence[Any], rows: int
+) -> None:
+    """Bulk insert `rows` rows given as columns (Arrow arrays, or a Python constant for
+    every row) on the transaction's connection: the bulk path of ingestion.
+
+    PostgreSQL: binary COPY built from the columns (copy_columns). SQLite: one
+    prepared INSERT stepped a row with values bound from the Arrow buffers, in C
+    (credence.store.sqlitebulk), else executemany of the same values as tuples.
+    """
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        copy_columns(conn, table, columns, values, rows)
+        return
+    from credence.store import sqlitebulk
+
+    driver = conn.connection.driver_connection
+    sql = _insert_sql(conn, table, columns, "?")
+    if conn.dialect.name == "sqlite" and sqlitebulk.insert(driver, sql, values, rows):
+        return
+    _executemany_rows(conn, table, columns, column_rows(values, rows))
+
+
+def column_rows(values: Sequence[Any], rows: int) -> list[tuple[Any, ...]]:
+    """Columns (Arrow arrays, or a constant for every row) as `rows` tuples of plain values."""
+    import pyarrow as pa
+
+    lists = [
+        v.to_pylist() if isinstance(v, pa.Array | pa.ChunkedArray) else repeat(v, rows)
+        for v in values
+    ]
+    return list(zip(*lists, strict=True))
+
+
+def _insert_sql(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], mark: str) -> str:
+    prep = conn.dialect.identifier_preparer
+    names = ", ".join(prep.quote(c) for c in columns)
+    marks = ", ".join([mark] * len(columns))
+    return f"INSERT INTO {prep.format_table(table)} ({names}) VALUES ({marks})"
+
+
 def _executemany_rows(
     conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
 ) -> None:
@@ -234,10 +277,7 @@ def _executemany_rows(
     if mark is None:  # a driver with named parameters: let SQLAlchemy bind them
         conn.execute(sa.insert(table), [dict(zip(columns, r, strict=True)) for r in rows])
         return
-    prep = conn.dialect.identifier_preparer
-    names = ", ".join(prep.quote(c) for c in columns)
-    marks = ", ".join([mark] * len(columns))
-    sql = f"INSERT INTO {prep.format_table(table)} ({names}) VALUES ({marks})"
+    sql = _insert_sql(conn, table, columns, mark)
     driver = conn.connection.driver_connection
     if conn.dialect.name == "sqlite" and driver is not None:
         # The transaction's own sqlite3 connection: one prepared statement for all rows,
