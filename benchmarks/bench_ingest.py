@@ -155,9 +155,10 @@ def ingest_city(
     sampler = MemorySampler()
     sampler.start()
     started = time.perf_counter()
+    files = [(city / spec.file, spec.name) for spec in manifest.sources]
     with resident_worker():  # one validation worker for all the files, as `credence demo`
-        for spec in manifest.sources:
-            report = ingest_file(registry, city / spec.file, spec.name)
+        for (path, source), then in zip(files, [*files[1:], None], strict=True):
+            report = ingest_file(registry, path, source, then=then)
             rows += report.rows
     seconds = time.perf_counter() - started
     peak_mib = sampler.stop()

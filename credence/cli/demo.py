@@ -170,15 +170,15 @@ def _ingest_all(
 ) -> list[IngestReport]:
     task = bar.add_task("ingest", total=manifest.records)
     reports = []
-    with resident_worker():  # one validation worker for every file
-        for spec in manifest.sources:
-            bar.update(task, description=f"ingest {spec.name}")
+    files = [(city_dir / spec.file, spec.name) for spec in manifest.sources]
+    # One validation worker for every file, told the next file so that it checks it while
+    # the writer appends the last batches of this one.
+    with resident_worker():
+        for (path, source), then in zip(files, [*files[1:], None], strict=True):
+            bar.update(task, description=f"ingest {source}")
             reports.append(
                 ingest_file(
-                    registry,
-                    city_dir / spec.file,
-                    spec.name,
-                    progress=lambda n: bar.advance(task, n),
+                    registry, path, source, progress=lambda n: bar.advance(task, n), then=then
                 )
             )
     bar.update(task, description="ingest")

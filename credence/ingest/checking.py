@@ -69,6 +69,9 @@ class CheckSpec:
     # size (the rest is the last part): a resident worker's writer inserts the first
     # part while the next is checked, inside the batch's one transaction (worker_batches).
     first_parts: tuple[float, ...] = ()
+    # A file announced ahead (worker_batches' `then`): the worker starts its seqs where its
+    # previous file's sealed rows ended, instead of at first_seq.
+    follows: bool = False
 
 
 @dataclass
@@ -153,10 +156,11 @@ def make_validator(spec: CheckSpec) -> RowValidator:
 
 
 def checked_batches(
-    spec: CheckSpec, use_worker: bool | None = None
+    spec: CheckSpec, use_worker: bool | None = None, then: CheckSpec | None = None
 ) -> Generator[SealedColumns, None, None]:
     """Checked, sealed batches of `spec.path` in file order; a worker is used for large files
-    (for every file inside worker.resident_worker())."""
+    (for every file inside worker.resident_worker(), which then checks `then`, the file the
+    caller ingests next, while this one's last batches are appended)."""
     from credence.ingest.worker import resident_worker_active, worker_batches
 
     if use_worker is None:  # a kept worker is ready at once, so small files use it too
@@ -165,7 +169,7 @@ def checked_batches(
         yield from sealed_batches(spec)
         return
 
-    yield from worker_batches(spec)
+    yield from worker_batches(spec, then=then)
 
 
 def sealed_batches(spec: CheckSpec) -> Iterator[SealedColumns]:

@@ -14,7 +14,7 @@ import datetime as dt
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from credence.ingest.lock import ingest_lock
 from credence.ingest.readers import FormatError, ReadOptions, check_file
 from credence.ingest.rejects import RejectsWriter
 from credence.store.appender import Appender, records_by_row
+from credence.store.database import StoreError
 from credence.store.registry import Registry, RunCounts
 
 
@@ -71,18 +72,38 @@ def ingest_file(
     use_worker: bool | None = None,
     encoding: str | None = None,
     waiting: Callable[[str], None] | None = None,
+    then: tuple[Path, str] | None = None,
 ) -> IngestReport:
     """Ingest `path` as `source_name`; `progress` is called with rows done per batch.
 
     `use_worker` forces the validation worker on or off (default: on for
     large files). `encoding` is the file's declared text encoding (default
     UTF-8). `waiting` hears that another run of the same file holds it
-    (default: a line on stderr); this run then waits its turn.
+    (default: a line on stderr); this run then waits its turn. `then`
+    (path, source name) announces the file the caller ingests next, with
+    the same options: inside worker.resident_worker() the worker checks it
+    while this file's last batches are appended (nothing of it is written
+    before its own ingest_file; a file not ingested next is checked again).
     """
     started = time.perf_counter()
+    spec = _check_spec(registry, path, source_name, today, encoding)
+    ahead = None
+    if then is not None and then[0].is_file():
+        with suppress(StoreError):  # an unknown source: its own ingest_file will say so
+            ahead = _check_spec(registry, then[0], then[1], today, encoding)
+    if not path.is_file():  # a FIFO would block the lock's open, a device never end
+        raise FormatError(f"{path}: not a regular file")
+    with ingest_lock(path, waiting or _to_stderr):
+        return _ingest(registry, spec, started, progress, use_worker, ahead)
+
+
+def _check_spec(
+    registry: Registry, path: Path, source_name: str, today: dt.date | None, encoding: str | None
+) -> CheckSpec:
+    """What checking `path` as `source_name` needs (its seqs and key are set by _ingest)."""
     source = registry.source(source_name)
     limits = registry.settings
-    spec = CheckSpec(
+    return CheckSpec(
         path=path,
         catalogue_path=registry.catalogue.source_path,
         catalogue=registry.catalogue,
@@ -93,11 +114,8 @@ def ingest_file(
         read=ReadOptions(
             encoding, limits.max_columns, limits.max_line_bytes, limits.max_cell_chars
         ),
+        subject_key=registry.subject_key(),
     )
-    if not path.is_file():  # a FIFO would block the lock's open, a device never end
-        raise FormatError(f"{path}: not a regular file")
-    with ingest_lock(path, waiting or _to_stderr):
-        return _ingest(registry, spec, started, progress, use_worker)
 
 
 def _to_stderr(message: str) -> None:
@@ -110,6 +128,7 @@ def _ingest(
     started: float,
     progress: Callable[[int], None] | None,
     use_worker: bool | None,
+    then: CheckSpec | None = None,
 ) -> IngestReport:
     """The run itself, under the file's lock: refuse a bad file, then append batch by batch."""
     path = spec.path
@@ -117,8 +136,8 @@ def _ingest(
     source = registry.source(spec.source)
     tally = _Tally(tree_size=registry.ledger_size())
     # Sealing ahead of the writer guesses seqs from the ledger's size now (see SealedColumns).
-    spec = replace(spec, first_seq=tally.tree_size, subject_key=registry.subject_key())
-    batches = checked_batches(spec, use_worker)
+    spec = replace(spec, first_seq=tally.tree_size)
+    batches = checked_batches(spec, use_worker, then)
     try:
         # The rejects writer refuses a planted link before the run is recorded.
         with RejectsWriter(path, columns) as rejects, bulk_gc(), closing(batches):

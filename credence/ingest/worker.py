@@ -54,7 +54,9 @@ _LENGTH_BYTES = 8
 FIRST_PARTS = (0.1, 0.3, 0.6)
 
 
-def worker_batches(spec: CheckSpec, first_here: bool = True) -> Iterator[SealedColumns]:
+def worker_batches(
+    spec: CheckSpec, first_here: bool = True, then: CheckSpec | None = None
+) -> Iterator[SealedColumns]:
     """Checked batches of `spec.path` from a worker process.
 
     A cold worker (just started) ends with this. With `first_here` this
@@ -64,46 +66,70 @@ def worker_batches(spec: CheckSpec, first_here: bool = True) -> Iterator[SealedC
     never waits for the worker's start. Inside resident_worker() the worker
     is kept for the next file; a warm one checks the whole file and sends
     its first batch in parts (see _streamed_first).
+
+    `then` announces the file the caller ingests next (inside
+    resident_worker()): the worker checks it as soon as this one is done,
+    while the writer is still appending this file's last batches, and its
+    seqs follow this file's rows. A worker kept with an announced file
+    serves only that file; asked for another, it is stopped and a new one
+    started, so nothing it checked is ever given to the wrong file.
     """
     scope = _scope
-    process = scope.take() if scope is not None else None
+    process, announced = scope.take(_key(spec)) if scope is not None else (None, False)
     warm = process is not None
     if process is None:
         process = _launch()
+    ahead = []
+    if then is not None and scope is not None:
+        ahead.append(("spec", replace(then, follows=True, regions=known_region_spans())))
     clean = False
     try:
-        if warm and first_here:
-            clean = yield from _streamed_first(process, spec)
+        if announced:  # the worker has been checking this file since the last one ended
+            _send_spec(process, ahead, wait=True)
+        elif warm and first_here:
+            clean = yield from _streamed_first(process, spec, ahead)
         else:
-            clean = yield from _cold_start(process, spec, first_here)
+            clean = yield from _cold_start(process, spec, first_here, ahead)
         if not clean:
             clean = yield from _rest(process)
     finally:
-        if not (clean and scope is not None and scope.give(process)):
+        # The announced file's check is under way if it was sent and this one ended clean.
+        key = _key(then) if ahead and clean and then is not None else None
+        if not (clean and scope is not None and scope.give(process, key)):
             stop(process)
 
 
+def _key(spec: CheckSpec) -> tuple[Any, ...]:
+    """What a file's check depends on, to match an announced file with the one asked for."""
+    return (spec.path, spec.source, spec.allowed, spec.today, spec.batch_size, spec.read,
+            spec.catalogue_path, spec.subject_key)  # fmt: skip
+
+
 def _cold_start(
-    process: subprocess.Popen[bytes], spec: CheckSpec, first_here: bool
+    process: subprocess.Popen[bytes],
+    spec: CheckSpec,
+    first_here: bool,
+    ahead: list[tuple[str, Any]],
 ) -> Generator[SealedColumns, None, bool]:
     """The first batch checked here while a new worker imports; True if the file had none
-    (then the worker was told nothing)."""
+    (then the worker was told nothing, and no file ahead either)."""
     first: SealedColumns | None = None
     if first_here:
         first = next(iter(sealed_batches(replace(spec, batch_limit=1))), None)
         if first is None:
-            return True  # an empty file: no spec sent, the worker is idle as it was
+            ahead.clear()  # an empty file: the worker is idle as it was
+            return True
         rows = first.columns.num_rows
         regions = known_region_spans()
         spec = replace(spec, first_seq=spec.first_seq + rows, skip_batches=1, regions=regions)
-    _send_spec(process, ("spec", spec), wait=first is None)
+    _send_spec(process, [("spec", spec), *ahead], wait=first is None)
     if first is not None:
         yield first
     return False
 
 
 def _streamed_first(
-    process: subprocess.Popen[bytes], spec: CheckSpec
+    process: subprocess.Popen[bytes], spec: CheckSpec, ahead: list[tuple[str, Any]]
 ) -> Generator[SealedColumns, None, bool]:
     """A warm worker checks the whole file and sends the first batch in parts.
 
@@ -112,7 +138,7 @@ def _streamed_first(
     the first part only and checks nothing itself. True: the worker said done.
     """
     told = replace(spec, first_parts=FIRST_PARTS, regions=known_region_spans())
-    _send_spec(process, ("spec", told), wait=True)  # a warm worker reads it at once
+    _send_spec(process, [("spec", told), *ahead], wait=True)  # a warm worker reads it at once
     return (yield from _rest(process))
 
 
@@ -128,26 +154,33 @@ def _rest(process: subprocess.Popen[bytes]) -> Generator[SealedColumns, None, bo
 
 
 class _Resident:
-    """The one worker kept between files inside resident_worker()."""
+    """The one worker kept between files inside resident_worker(), and the file it was told
+    to check ahead (its key), if any."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
+        self._announced: tuple[Any, ...] | None = None
         self._open = True
 
-    def take(self) -> subprocess.Popen[bytes] | None:
+    def take(self, key: tuple[Any, ...]) -> tuple[subprocess.Popen[bytes] | None, bool]:
+        """The kept worker for the file `key` and whether it is already checking that file;
+        (None, False) when there is none, or when it checks another file (then stopped)."""
         with self._lock:
             process, self._process = self._process, None
-        if process is not None and process.poll() is not None:  # it died meanwhile
-            stop(process)
-            return None
-        return process
+            announced, self._announced = self._announced, None
+        if process is None:
+            return None, False
+        if process.poll() is not None or (announced is not None and announced != key):
+            stop(process)  # died meanwhile, or busy with a file this caller did not ask for
+            return None, False
+        return process, announced is not None
 
-    def give(self, process: subprocess.Popen[bytes]) -> bool:
+    def give(self, process: subprocess.Popen[bytes], announced: tuple[Any, ...] | None) -> bool:
         with self._lock:
             if not self._open or self._process is not None or process.poll() is not None:
                 return False
-            self._process = process
+            self._process, self._announced = process, announced
             return True
 
     def close(self) -> None:
@@ -186,10 +219,11 @@ def resident_worker_active() -> bool:
     return _scope is not None
 
 
-def _send_spec(process: subprocess.Popen[bytes], spec: tuple[str, Any], wait: bool) -> None:
-    """Send the spec; unless `wait`, from a thread, so the writer goes on with its batch.
+def _send_spec(process: subprocess.Popen[bytes], specs: list[tuple[str, Any]], wait: bool) -> None:
+    """Send the specs in order; unless `wait`, from a thread, so the writer goes on with its
+    batch.
 
-    The spec (with the catalogue and the regions read so far) is larger
+    A spec (with the catalogue and the regions read so far) is larger
     than a pipe holds, and the worker reads it only once its imports are
     done: written here, the writer waited for them. A worker that dies
     first breaks the pipe, and the writer hears of it from _receive.
@@ -197,12 +231,14 @@ def _send_spec(process: subprocess.Popen[bytes], spec: tuple[str, Any], wait: bo
     stdin = process.stdin
     assert stdin is not None
     if wait:
-        _send(stdin, spec)
+        for spec in specs:
+            _send(stdin, spec)
         return
 
     def send() -> None:
         with suppress(OSError, ValueError):  # the worker is gone, or stop() closed the pipe
-            _send(stdin, spec)
+            for spec in specs:
+                _send(stdin, spec)
 
     threading.Thread(target=send, name="credence-worker-spec", daemon=True).start()
 
@@ -318,16 +354,20 @@ def _portable(exc: Exception) -> Exception:
     return RuntimeError(f"{type(exc).__name__} in the validation worker: {exc}")
 
 
-def _run(spec: CheckSpec, channel: IO[bytes]) -> None:
-    """Check one file and stream its batches (a first batch perhaps in parts), then "done"."""
+def _run(spec: CheckSpec, channel: IO[bytes]) -> int:
+    """Check one file and stream its batches (a first batch perhaps in parts), then "done";
+    the seq after its last sealed row (where a file announced to follow it starts)."""
+    end = spec.first_seq
     try:
         for sealed in sealed_batches(spec):  # Arrow columns as flat buffers
             _send(channel, ("batch", sealed))
+            end = sealed.first_seq + sealed.columns.num_rows
         _send(channel, ("done", None))
     except BrokenPipeError:
         raise
     except Exception as exc:  # report everything; the writer decides
         _send(channel, ("error", _portable(exc)))
+    return end
 
 
 def _read_inbox(stream: IO[bytes], inbox: queue.Queue[Any]) -> None:
@@ -369,12 +409,15 @@ def main(argv: list[str]) -> None:
     reader.start()
     gc.set_threshold(100_000, 50, 100)  # see checking.bulk_gc; this process only ingests
     status = 0
+    end = 0
     try:
         while True:
             kind, spec = inbox.get()
             if kind != "spec":
                 raise RuntimeError(f"the validation worker expected a spec, not {kind!r}")
-            _run(spec, channel)
+            if spec.follows:  # announced ahead: its rows follow the previous file's
+                spec = replace(spec, first_seq=end)
+            end = _run(spec, channel)
     except BrokenPipeError:  # the writer stopped reading: nothing left to do
         pass
     except BaseException:  # a message out of turn: say so; the writer sees the pipe close

@@ -233,3 +233,83 @@ def test_a_stopped_reader_leaves_a_full_queue_and_ends() -> None:
         reader.stop()
         pump.join(timeout=30)
         assert not pump.is_alive()
+
+
+def _announced(files: list[Path]) -> list[tuple[Path, str] | None]:
+    return [*((p, "court") for p in files[1:]), None]
+
+
+def test_files_announced_ahead_give_the_inline_ledger_with_the_worker_s_seqs(
+    tmp_path: Path, launches: list[subprocess.Popen[bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each file is checked while the one before is appended; its leaves come from the
+    worker at the right seqs (the writer never re-seals), rejects and all."""
+    from credence.store import appender
+
+    resealed: list[int] = []
+    real = appender.seal_hashes
+
+    def counted(*args: Any) -> Any:
+        resealed.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(appender, "seal_hashes", counted)
+    kept, inline = _registry(tmp_path / "kept"), _registry(tmp_path / "inline")
+    files = _files(tmp_path / "k")
+    with worker.resident_worker():
+        reports = [
+            ingest_file(kept, path, "court", today=TODAY, then=then)
+            for path, then in zip(files, _announced(files), strict=True)
+        ]
+        assert len(launches) == 1 and launches[0].poll() is None
+    for path in _files(tmp_path / "i"):
+        ingest_file(inline, path, "court", today=TODAY, use_worker=False)
+    assert [(r.rows, r.accepted, r.rejected) for r in reports] == [
+        (2300, 2297, 3),
+        (300, 299, 1),
+        (40, 40, 0),
+        (1, 1, 0),
+    ]
+    for name in ("a.parquet", "b.csv"):
+        assert read_rejects(tmp_path / "k" / name) == read_rejects(tmp_path / "i" / name)
+    assert _ledger(kept) == _ledger(inline)
+    assert resealed == []  # every batch's guessed seqs were the ones it got
+    assert verify_registry(kept).ok
+    kept.close()
+    inline.close()
+
+
+def test_a_file_announced_but_not_ingested_next_is_never_written_for_another(
+    tmp_path: Path, registry: Registry, launches: list[subprocess.Popen[bytes]]
+) -> None:
+    """The worker checking the announced file is stopped when another file comes instead;
+    that file gets a fresh worker, and the announced one is ingested correctly later."""
+    a, b, c, d = _files(tmp_path / "f")
+    with worker.resident_worker():
+        ingest_file(registry, c, "court", today=TODAY, then=(b, "court"))
+        report_d = ingest_file(registry, d, "court", today=TODAY)  # not b
+        assert launches[0].wait(timeout=10) is not None  # the worker checking b: stopped
+        report_b = ingest_file(registry, b, "court", today=TODAY, then=(tmp_path / "no", "x"))
+        report_a = ingest_file(registry, a, "court", today=TODAY, then=(c, "no-such-source"))
+    assert len(launches) == 2
+    assert (report_d.accepted, report_b.accepted, report_a.accepted) == (1, 299, 2297)
+    with registry.engine.connect() as conn:
+        stored = conn.execute(sa.select(sa.func.count()).select_from(records)).scalar()
+    assert stored == 40 + 1 + 299 + 2297
+    assert verify_registry(registry).ok
+
+
+def test_a_file_whose_source_changes_after_it_was_announced_is_checked_again(
+    tmp_path: Path, registry: Registry, launches: list[subprocess.Popen[bytes]]
+) -> None:
+    """The announced check is used only for the very same file, source and options."""
+    registry.add_source("tax", ["judicial.*"])
+    _a, b, c, _d = _files(tmp_path / "f")
+    with worker.resident_worker():
+        ingest_file(registry, c, "court", today=TODAY, then=(b, "court"))
+        report = ingest_file(registry, b, "tax", today=TODAY)  # announced as court's
+    assert len(launches) == 2 and report.accepted == 299
+    with registry.engine.connect() as conn:
+        sources = conn.execute(sa.text("SELECT DISTINCT source_id FROM records")).all()
+    assert len(sources) == 2
+    assert verify_registry(registry).ok
