@@ -17,6 +17,11 @@ setup(
             optional=True,
         ),
         Extension(
+            "credence.ingest._attrscan",
+            sources=["credence/ingest/_attrscan.c"],
+            optional=True,
+        ),
+        Extension(
             "credence.store._sqlitebulk",
             sources=["credence/store/_sqlitebulk.c"],
             depends=["credence/ledger/utf8.h"],

@@ -35,6 +35,7 @@ tests/ingest/test_attrcheck_verdicts.py every row's verdict through ArrowValidat
 from __future__ import annotations
 
 import re
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,14 @@ from credence.core.guard import find_prohibited
 from credence.core.records import _DIGITS, EARLIEST_DATE, MAX_ATTRIBUTES_CHARS
 from credence.ledger.leaf import integer
 from credence.ledger.leaf import text as literal
+
+scanner: ModuleType | None
+try:
+    from credence.ingest import _attrscan
+
+    scanner = _attrscan
+except ImportError:  # built without a C compiler: the RE2 passes below do the work
+    scanner = None
 
 # Values whose canonical JSON is the text between the delimiters, as orjson writes it.
 _STRING = r'"[^"\\\x00-\x1f]+"'
@@ -66,6 +75,15 @@ _VALUES = {
 _WS = r"[ \t\n\r]*"  # JSON's whitespace, which the canonical form drops
 _FLANKED_DIGITS = "[A-Za-z][0-9]+[A-Za-z]"  # where the scalar blanking differs from RE2's
 _PLACED_MAX = 2  # attributes up to which ItemAttributes uses placed_pattern
+# The compiled scan's letter for each value type, and the most names it takes.
+_SCAN_TYPES = {
+    AttributeType.STRING: "s",
+    AttributeType.INTEGER: "i",
+    AttributeType.NUMBER: "n",
+    AttributeType.BOOLEAN: "b",
+    AttributeType.DATE: "d",
+}
+_SCAN_NAMES = 64
 _EMPTY = literal("")
 _NULL = pa.scalar(None, pa.string())
 _EARLIEST = EARLIEST_DATE.year * 10_000 + EARLIEST_DATE.month * 100 + EARLIEST_DATE.day
@@ -127,6 +145,8 @@ class ItemAttributes:
         # Names are catalogue identifiers; anything else is left to the scalar check.
         self.usable = all(re.fullmatch("[a-z][a-z0-9_]*", name) for name in self.specs)
         self._guarded: dict[str, bool] = {}  # blanked value -> passes the guard
+        self._names = tuple(name.encode() for name in self.specs)
+        self._types = "".join(_SCAN_TYPES[spec.type] for spec in self.specs.values())
 
     def certify(self, texts: Any) -> tuple[Any, Any]:
         """(a numpy bool per text: valid with plain values; the canonical texts of those).
@@ -138,17 +158,24 @@ class ItemAttributes:
         ok = np.zeros(len(texts), dtype=bool)
         if not self.usable:
             return ok, pa.nulls(0, pa.string())
-        short = _mask(pc.less_equal(pc.utf8_length(texts), integer(MAX_ATTRIBUTES_CHARS)))
-        if self.placed is not None:
-            ok, where, good, found = self._placed(texts, short)
+        scanned = self._scanned(texts)
+        canonical = None
+        if scanned is not None:  # the compiled scan: one pass a text
+            ok, where, good, found, canonical = scanned
         else:
-            ok, where, good, found = self._searched(texts, short)
+            short = _mask(pc.less_equal(pc.utf8_length(texts), integer(MAX_ATTRIBUTES_CHARS)))
+            if self.placed is not None:
+                ok, where, good, found = self._placed(texts, short)
+            else:
+                ok, where, good, found = self._searched(texts, short)
         if not len(where):
             return ok, pa.nulls(0, pa.string())
         parts = []
         for name, spec in self.specs.items():
             values = found[name]  # null where the key is absent
-            parts.append(pc.binary_join_element_wise(literal(f',"{name}":'), values, literal("")))
+            if canonical is None:
+                pair = pc.binary_join_element_wise(literal(f',"{name}":'), values, literal(""))
+                parts.append(pair)
             present = _mask(pc.is_valid(values))
             if name in self.required:
                 good &= present
@@ -159,11 +186,42 @@ class ItemAttributes:
             elif spec.type is AttributeType.NUMBER:
                 good &= ~present | _digits_ok(values)
         ok[where] = good
-        empty = literal("")
-        pairs = pc.binary_join_element_wise(*(pc.fill_null(p, empty) for p in parts), empty)
-        inner = pc.utf8_slice_codeunits(pairs, 1)
-        canonical = pc.binary_join_element_wise(literal("{"), inner, literal("}"), empty)
+        if canonical is None:
+            empty = literal("")
+            pairs = pc.binary_join_element_wise(*(pc.fill_null(p, empty) for p in parts), empty)
+            inner = pc.utf8_slice_codeunits(pairs, 1)
+            canonical = pc.binary_join_element_wise(literal("{"), inner, literal("}"), empty)
         return ok, canonical.filter(pa.array(good))
+
+    def _scanned(self, texts: Any) -> tuple[Any, Any, Any, dict[str, Any], Any] | None:
+        """(ok, rows accepted, all true, values by name, canonical texts) from the compiled
+        scan (credence/ingest/_attrscan.c), which accepts what object_pattern does with each
+        key once and the length bound; None where it does not run (not built, another
+        Arrow type, more names than it takes)."""
+        if scanner is None or not 0 < len(self.specs) <= _SCAN_NAMES:
+            return None
+        if isinstance(texts, pa.ChunkedArray):
+            texts = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
+        if not isinstance(texts, pa.Array) or texts.type != pa.string():
+            return None
+        n = len(texts)
+        validity, offsets, data = texts.buffers()
+        spec = (texts.offset, validity, offsets, data)
+        scanned = scanner.scan(n, spec, self._names, self._types, MAX_ATTRIBUTES_CHARS)
+        flags, columns, (canon_offsets, canon_data) = scanned
+        ok = np.frombuffer(flags, dtype=np.uint8).astype(bool)
+        where = np.flatnonzero(ok)
+        m = len(where)
+        found = {
+            name: pa.Array.from_buffers(
+                pa.string(), m, [pa.py_buffer(v), pa.py_buffer(o), pa.py_buffer(d)]
+            )
+            for name, (v, o, d) in zip(self.specs, columns, strict=True)
+        }
+        canonical = pa.Array.from_buffers(
+            pa.string(), m, [None, pa.py_buffer(canon_offsets), pa.py_buffer(canon_data)]
+        )
+        return ok, where, np.ones(m, dtype=bool), found, canonical
 
     def _placed(self, texts: Any, short: Any) -> tuple[Any, Any, Any, dict[str, Any]]:
         """(ok, rows matched, all true, values by name) from the one placed extract.
