@@ -74,7 +74,12 @@ def _reference_fold(text: str) -> str:
         )
     )
     bare = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    return unicodedata.normalize("NFC", bare)
+    text = unicodedata.normalize("NFC", bare)
+    text = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", text).lower()
+    text = re.sub(r"\bin[\s_-]+laws?\b", "inlaw", text)
+    text = re.sub(r"\bsit[\s_-]+ins?\b", "sitin", text)
+    text = re.sub(r"\bco[\s_-]+(?=[a-z])", "co", text)
+    return re.sub(r"\bsect\.\s*(?=\d)", "section ", text)
 
 
 def _full_scan(text: str, organisations_only: bool) -> ProhibitedUse | None:
@@ -98,12 +103,14 @@ def _texts() -> list[str]:
 
 def test_ascii_is_folded_as_every_step_would() -> None:
     chars = [chr(c) for c in range(128)]
+    pieces = ["in law", "In-Laws", "sit ins", "co-", "Co_op", "sect. 5", "hivStatus", "ABc", " "]
     rng = random.Random(3)
     texts = chars + ["".join(rng.choices(chars, k=rng.randint(1, 40))) for _ in range(3000)]
+    texts += [
+        "".join(rng.choices(pieces + chars[97:123], k=rng.randint(1, 8))) for _ in range(3000)
+    ]
     for text in texts:
-        # fold's own camelCase split and rewrites come after the Unicode steps.
-        assert fold(text) == fold(_reference_fold(text)), repr(text)
-        assert _reference_fold(text) == text
+        assert fold(text) == _reference_fold(text), repr(text)
 
 
 @pytest.mark.parametrize(
@@ -119,7 +126,7 @@ def test_ascii_is_folded_as_every_step_would() -> None:
     ],
 )
 def test_other_text_is_folded_as_every_step_would(text: str) -> None:
-    assert fold(text) == fold(_reference_fold(text))
+    assert fold(text) == _reference_fold(text)
     assert fold(text) == fold(fold(text))
 
 

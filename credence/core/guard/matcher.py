@@ -55,7 +55,8 @@ def may_hit(lex: Lexicon, folded: str) -> bool:
     in the text with its CJK separators dropped.
     """
     content = [w for w in words(folded) if w not in STOPWORDS]
-    if not all(_starts_nothing(lex, w) for w in content):
+    known = lex.quiet_words
+    if not all(known.get(w) for w in content) and not all(_starts_nothing(lex, w) for w in content):
         return True
     if content and lex.pinyin_any().search("".join(content)):
         return True

@@ -29,12 +29,15 @@ _LEET_MAPS = (
 )
 _TONES = re.compile(r"(?<=[a-z])[1-5](?=[a-z]|\b)")
 _LATIN = re.compile(r"[a-z]+")
+_CAMEL_ANY = re.compile(r"[a-z][A-Z]|[A-Z][A-Z][a-z]")  # where _CAMEL can split
 _REWRITES = (  # compounds whose second half is a little word the matcher would drop
     (re.compile(r"\bin[\s_-]+laws?\b"), "inlaw"),
     (re.compile(r"\bsit[\s_-]+ins?\b"), "sitin"),
     (re.compile(r"\bco[\s_-]+(?=[a-z])"), "co"),
     (re.compile(r"\bsect\.\s*(?=\d)"), "section "),
 )
+# Any of them: a text none matches is left as it is by all (each rewrite only on a match).
+_REWRITE_ANY = re.compile("|".join(pattern.pattern for pattern, _ in _REWRITES))
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_GAP = re.compile(rf"(?<=[{_CJK}])[^{_CJK}a-z0-9]+(?=[{_CJK}])")
 _LITTLE = (
@@ -87,9 +90,12 @@ def fold(text: str) -> str:
         text = text.translate(_CONFUSABLES)
         decomposed = unicodedata.normalize("NFKD", text)
         text = unicodedata.normalize("NFC", decomposed.translate(_COMBINING))
-    text = _CAMEL.sub(" ", text).lower()
-    for pattern, replacement in _REWRITES:
-        text = pattern.sub(replacement, text)
+    if _CAMEL_ANY.search(text):
+        text = _CAMEL.sub(" ", text)
+    text = text.lower()
+    if _REWRITE_ANY.search(text):
+        for pattern, replacement in _REWRITES:
+            text = pattern.sub(replacement, text)
     return text
 
 
