@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from credence.core.guard.lexicon import load_lexicon
-from credence.core.guard.matcher import Context, Scan
+from credence.core.guard.matcher import Context, Scan, may_hit
 from credence.core.guard.normalise import fold, variants
 
 
@@ -54,6 +54,8 @@ def _scan_text(text: str, organisations_only: bool) -> ProhibitedUse | None:
     lex = load_lexicon()
     ctx = Context(organisations_only=organisations_only)
     for variant in variants(fold(text)):
+        if not may_hit(lex, variant):
+            continue
         hit = Scan(lex, variant).refusal(ctx)
         if hit is not None:
             return ProhibitedUse(hit.category, hit.term)

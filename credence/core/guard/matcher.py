@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from credence.core.guard.lexicon import Entry, Lexicon, Strength, Term
-from credence.core.guard.normalise import STOPWORDS, Token, join_cjk, tokenise
+from credence.core.guard.normalise import STOPWORDS, Token, join_cjk, lemmas, tokenise, words
 from credence.core.guard.pinyin import is_pinyin
 
 _WINDOW = 4  # content words either side in which a frame counts
@@ -40,6 +40,58 @@ class Context:
     """What the guard knows about the item a text belongs to."""
 
     organisations_only: bool = False
+
+
+def may_hit(lex: Lexicon, folded: str) -> bool:
+    """Whether a Scan of `folded` can find any hit; False only where it would find none.
+
+    Each test is a necessary condition of one kind of hit, so a text that
+    fails all three is refused by no context, and the guard need not build
+    a Scan for it (most texts ingest sees: 45 us a company name spared).
+    An English hit starts at a content word that a lexicon entry's first word
+    matches, or is a compound of one word (both only a word's own matter, so
+    cached by form); a pinyin hit is a term inside the content words joined
+    (each window Scan searches is a piece of them); a Chinese hit is a term
+    in the text with its CJK separators dropped.
+    """
+    content = [w for w in words(folded) if w not in STOPWORDS]
+    known = lex.quiet_words
+    if not all(known.get(w) for w in content) and not all(_starts_nothing(lex, w) for w in content):
+        return True
+    if content and lex.pinyin_any().search("".join(content)):
+        return True
+    return lex.cjk_pattern.search(join_cjk(folded)) is not None
+
+
+def _starts_nothing(lex: Lexicon, form: str) -> bool:
+    """No entry's first word matches the word `form`, and it is no compound of a term."""
+    cache = lex.quiet_words
+    found = cache.get(form)
+    if found is None:
+        token = Token(form, lemmas(form), 0, 0, len(form))
+        found = not any(entry.words[0].matches(token) for entry in lex.candidates(token))
+        found = found and (len(form) < 6 or compound(lex, form) is None)
+        if len(cache) < 100_000:
+            cache[form] = found
+    return found
+
+
+def compound(lex: Lexicon, form: str) -> Entry | None:
+    """A term joined to a field word in one identifier: "hivstatus", "isgay"."""
+    whole = lex.joined.get(form)
+    if whole is not None:
+        return whole
+    for k in range(2, len(form) - 1):
+        head, tail = form[:k], form[k:]
+        if tail in lex.field_words and len(head) >= 3:
+            entry = lex.single(head)
+            if entry is not None:
+                return entry
+        if head in lex.head_words and len(tail) >= 3:
+            entry = lex.single(tail)
+            if entry is not None:
+                return entry
+    return None
 
 
 class Scan:
@@ -113,22 +165,7 @@ class Scan:
         return Hit(entry.category, shown, entry.strength, first, last)
 
     def _compound(self, token: Token) -> Entry | None:
-        """A term joined to a field word in one identifier: "hivstatus", "isgay"."""
-        form = token.form
-        whole = self.lex.joined.get(form)
-        if whole is not None:
-            return whole
-        for k in range(2, len(form) - 1):
-            head, tail = form[:k], form[k:]
-            if tail in self.lex.field_words and len(head) >= 3:
-                entry = self.lex.single(head)
-                if entry is not None:
-                    return entry
-            if head in self.lex.head_words and len(tail) >= 3:
-                entry = self.lex.single(tail)
-                if entry is not None:
-                    return entry
-        return None
+        return compound(self.lex, token.form)
 
     def _framed(self, hit: Hit) -> bool:
         lo, hi = max(0, hit.first - _WINDOW), min(len(self.content), hit.last + _WINDOW + 1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _CONFUSABLES = str.maketrans(
@@ -28,12 +29,15 @@ _LEET_MAPS = (
 )
 _TONES = re.compile(r"(?<=[a-z])[1-5](?=[a-z]|\b)")
 _LATIN = re.compile(r"[a-z]+")
+_CAMEL_ANY = re.compile(r"[a-z][A-Z]|[A-Z][A-Z][a-z]")  # where _CAMEL can split
 _REWRITES = (  # compounds whose second half is a little word the matcher would drop
     (re.compile(r"\bin[\s_-]+laws?\b"), "inlaw"),
     (re.compile(r"\bsit[\s_-]+ins?\b"), "sitin"),
     (re.compile(r"\bco[\s_-]+(?=[a-z])"), "co"),
     (re.compile(r"\bsect\.\s*(?=\d)"), "section "),
 )
+# Any of them: a text none matches is left as it is by all (each rewrite only on a match).
+_REWRITE_ANY = re.compile("|".join(pattern.pattern for pattern, _ in _REWRITES))
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_GAP = re.compile(rf"(?<=[{_CJK}])[^{_CJK}a-z0-9]+(?=[{_CJK}])")
 _LITTLE = (
@@ -54,18 +58,44 @@ class Token:
     end: int
 
 
+class _Dropping(dict[int, int | None]):
+    """A str.translate table deleting the characters `drop` selects, filled in as they are met.
+
+    Ingest folds thousands of distinct names; a table looked up in C costs a
+    fraction of a Python test per character. Bounded: past the limit (only
+    input spanning much of Unicode gets there) a character is tested, not stored.
+    """
+
+    _LIMIT = 65_536
+
+    def __init__(self, drop: Callable[[str], bool]) -> None:
+        super().__init__()
+        self.drop = drop
+
+    def __missing__(self, code: int) -> int | None:
+        kept = None if self.drop(chr(code)) else code
+        if len(self) < self._LIMIT:
+            self[code] = kept
+        return kept
+
+
+_FORMAT = _Dropping(lambda ch: unicodedata.category(ch) == "Cf")
+_COMBINING = _Dropping(lambda ch: unicodedata.combining(ch) != 0)
+
+
 def fold(text: str) -> str:
     """NFKC, no invisible characters, no accents, Latin look-alikes mapped, camelCase split."""
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-    text = text.translate(_CONFUSABLES)
-    decomposed = unicodedata.normalize("NFKD", text)
-    text = unicodedata.normalize(
-        "NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    )
-    text = _CAMEL.sub(" ", text).lower()
-    for pattern, replacement in _REWRITES:
-        text = pattern.sub(replacement, text)
+    if not text.isascii():  # ASCII has no compatibility forms, format, look-alike or accent
+        text = unicodedata.normalize("NFKC", text).translate(_FORMAT)
+        text = text.translate(_CONFUSABLES)
+        decomposed = unicodedata.normalize("NFKD", text)
+        text = unicodedata.normalize("NFC", decomposed.translate(_COMBINING))
+    if _CAMEL_ANY.search(text):
+        text = _CAMEL.sub(" ", text)
+    text = text.lower()
+    if _REWRITE_ANY.search(text):
+        for pattern, replacement in _REWRITES:
+            text = pattern.sub(replacement, text)
     return text
 
 
@@ -112,8 +142,21 @@ def lemmas(form: str) -> frozenset[str]:
     return frozenset(out)
 
 
+def words(folded: str) -> list[str]:
+    """The forms of `tokenise(folded)`, without the rest of a Token (for the guard's quick test)."""
+    forms: list[str] = _LATIN.findall(folded)
+    if all(len(form) > 1 for form in forms):  # no single letters: nothing to join
+        return forms
+    return [form for form, _, _ in _joined_letters(folded)]
+
+
 def tokenise(folded: str) -> list[Token]:
     """Latin words, with runs of single letters ("r e l i g i o n") joined into one."""
+    return [Token(f, lemmas(f), k, s, e) for k, (f, s, e) in enumerate(_joined_letters(folded))]
+
+
+def _joined_letters(folded: str) -> list[tuple[str, int, int]]:
+    """(form, start, end) of each Latin word, runs of three or more single letters as one."""
     raw = [(m.group(0), m.start(), m.end()) for m in _LATIN.finditer(folded)]
     merged: list[tuple[str, int, int]] = []
     i = 0
@@ -127,4 +170,4 @@ def tokenise(folded: str) -> list[Token]:
         else:
             merged.append(raw[i])
             i += 1
-    return [Token(f, lemmas(f), k, s, e) for k, (f, s, e) in enumerate(merged)]
+    return merged
