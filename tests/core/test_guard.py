@@ -205,3 +205,31 @@ def test_organisation_subject_clears_sector_values() -> None:
         "attributes": {"note": "医疗器械经营许可证"},
     }
     assert isinstance(validator.validate(row), Record)
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("noreligion", "religion or belief"),  # "no" + a term, as "isgay"
+        ("applicant_nochurch", "religion or belief"),
+        ("diseaseno", "health or genetics"),  # a term + "no", as "hivstatus"
+    ],
+)
+def test_no_joined_to_a_term_is_refused(text: str, category: str) -> None:
+    """`no` is a head and a field word; unquoted in the YAML it had been read as False."""
+    found = find_prohibited(text)
+    assert found is not None and found.category == category
+
+
+def test_a_lexicon_word_yaml_reads_as_a_boolean_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from credence.core.guard import lexicon
+
+    with pytest.raises(ValueError, match=r"field_words holds \[False\], not words: quote them"):
+        lexicon._words({"field_words": ["status", False]}, "field_words")
+    lexicon.load_lexicon.cache_clear()
+    try:
+        words = lexicon.load_lexicon()
+        assert "no" in words.field_words and "no" in words.head_words
+        assert "False" not in words.field_words | words.head_words
+    finally:
+        lexicon.load_lexicon.cache_clear()

@@ -236,6 +236,16 @@ def _category(lex: Lexicon, name: str, spec: dict[str, Any]) -> None:
         lex.organisation_law = lex.organisation_law | {name}
 
 
+def _words(data: dict[str, Any], key: str) -> frozenset[str]:
+    """A list of words from the YAML, refused if YAML read any as something else: an
+    unquoted `no` is the boolean False there, and str() of it would silently drop the word."""
+    words = data[key]
+    wrong = [w for w in words if not isinstance(w, str)]
+    if wrong:
+        raise ValueError(f"lexicon.yaml: {key} holds {wrong!r}, not words: quote them")
+    return frozenset(words)
+
+
 @functools.cache
 def load_lexicon() -> Lexicon:
     """The shipped lexicon, compiled once per process."""
@@ -250,12 +260,12 @@ def load_lexicon() -> Lexicon:
         cjk_pattern=re.compile(r"(?!)"),
         cjk_allow=_alternation([str(t) for t in data["allow_zh"]]),
         pinyin=[],
-        frames=frozenset(str(w) for w in data["frames"]),
+        frames=_words(data, "frames"),
         frames_zh=_alternation([str(t) for t in data["frames_zh"]]),
-        persons=frozenset(str(w) for w in data["persons"]),
+        persons=_words(data, "persons"),
         persons_zh=_alternation([str(t) for t in data["persons_zh"]]),
-        field_words=frozenset(str(w) for w in data["field_words"]),
-        head_words=frozenset(str(w) for w in data["head_words"]),
+        field_words=_words(data, "field_words"),
+        head_words=_words(data, "head_words"),
         organisation_law=frozenset(),
         categories={},
     )
