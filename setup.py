@@ -1,9 +1,13 @@
-"""Only the optional C extension lives here; everything else is in pyproject.toml.
+"""Only the optional C extensions live here; everything else is in pyproject.toml.
 
-`credence.ledger._leafhash` builds and hashes verify's record leaves in C
-(see its source for why). It is optional: without a C compiler or Python's
-headers the build skips it and `credence.ledger.leafhash` runs the same
-computation in Python, with the same results.
+Three small extensions, each the compiled form of a hot loop whose Python
+version stays the reference and the fallback (see each source for why):
+`credence.ledger._leafhash` builds and hashes ledger leaves and Merkle
+subtrees (verify, ingest's sealing); `credence.store._sqlitebulk` binds
+ingest's Arrow columns to one prepared SQLite INSERT; `credence.ingest._attrscan`
+scans attribute texts in one pass. All are optional: without a C compiler or
+Python's headers the build skips them and the same computations run in
+Python, with the same results.
 """
 
 from setuptools import Extension, setup
