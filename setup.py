@@ -17,12 +17,13 @@ setup(
         Extension(
             "credence.ledger._leafhash",
             sources=["credence/ledger/_leafhash.c"],
-            depends=["credence/ledger/utf8.h"],
+            depends=["credence/ledger/buf.h", "credence/ledger/utf8.h"],
             optional=True,
         ),
         Extension(
             "credence.ingest._attrscan",
             sources=["credence/ingest/_attrscan.c"],
+            depends=["credence/ledger/buf.h"],
             optional=True,
         ),
         Extension(

@@ -32,6 +32,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "buf.h"
 #include "utf8.h"
 
 #ifndef _WIN32
@@ -64,33 +65,7 @@ static void sha256(const void *data, size_t n, unsigned char *out) {
     sha256_final(out, &c);
 }
 
-/* A growable byte buffer, reused across the records of a call. */
-typedef struct {
-    char *p;
-    Py_ssize_t n, cap;
-} Buf;
-
-static int reserve(Buf *b, Py_ssize_t extra) {
-    if (b->n + extra <= b->cap) return 0;
-    Py_ssize_t cap = b->cap ? b->cap : 1024;
-    while (cap < b->n + extra) cap *= 2;
-    char *p = PyMem_Realloc(b->p, (size_t)cap);
-    if (p == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-static int put(Buf *b, const char *s, Py_ssize_t n) {
-    if (reserve(b, n) < 0) return -1;
-    memcpy(b->p + b->n, s, (size_t)n);
-    b->n += n;
-    return 0;
-}
-
+/* Buf (buf.h) is reused across the records of a call. */
 #define PUT(b, lit) put((b), (lit), (Py_ssize_t)(sizeof(lit) - 1))
 
 enum { OK = 0, FAIL = -1, DECLINE = 1 }; /* DECLINE: not a value the fast path takes */

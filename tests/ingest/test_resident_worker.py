@@ -78,21 +78,27 @@ def launches(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
 def test_files_in_one_resident_worker_give_the_inline_ledger(
     tmp_path: Path, launches: list[subprocess.Popen[bytes]]
 ) -> None:
-    kept, inline = _registry(tmp_path / "kept"), _registry(tmp_path / "inline")
+    kept = _registry(tmp_path / "kept")
     with worker.resident_worker():
         reports = [ingest_file(kept, p, "court", today=TODAY) for p in _files(tmp_path / "k")]
         assert len(launches) == 1 and launches[0].poll() is None  # one worker, still there
     assert launches[0].poll() is not None  # gone with the block
+    _assert_as_inline(tmp_path, kept, reports)
+    assert [r["row"] for r in read_rejects(tmp_path / "k" / "a.parquet")] == ["6", "702", "1501"]
+
+
+def _assert_as_inline(tmp_path: Path, kept: Registry, reports: list[Any]) -> None:
+    """`kept` (the files of _files(tmp_path / "k") ingested with a worker) holds what the same
+    files ingested inline hold: reports, rejects, rows, seqs and batch boundaries; it verifies."""
+    inline = _registry(tmp_path / "inline")
     for path in _files(tmp_path / "i"):
         ingest_file(inline, path, "court", today=TODAY, use_worker=False)
-
     assert [(r.rows, r.accepted, r.rejected) for r in reports] == [
         (2300, 2297, 3),
         (300, 299, 1),
         (40, 40, 0),
         (1, 1, 0),
     ]
-    assert [r["row"] for r in read_rejects(tmp_path / "k" / "a.parquet")] == ["6", "702", "1501"]
     for name in ("a.parquet", "b.csv"):
         assert read_rejects(tmp_path / "k" / name) == read_rejects(tmp_path / "i" / name)
     assert _ledger(kept) == _ledger(inline)  # same rows, seqs and batch boundaries
@@ -254,7 +260,7 @@ def test_files_announced_ahead_give_the_inline_ledger_with_the_worker_s_seqs(
         return real(*args)
 
     monkeypatch.setattr(appender, "seal_hashes", counted)
-    kept, inline = _registry(tmp_path / "kept"), _registry(tmp_path / "inline")
+    kept = _registry(tmp_path / "kept")
     files = _files(tmp_path / "k")
     with worker.resident_worker():
         reports = [
@@ -262,21 +268,8 @@ def test_files_announced_ahead_give_the_inline_ledger_with_the_worker_s_seqs(
             for path, then in zip(files, _announced(files), strict=True)
         ]
         assert len(launches) == 1 and launches[0].poll() is None
-    for path in _files(tmp_path / "i"):
-        ingest_file(inline, path, "court", today=TODAY, use_worker=False)
-    assert [(r.rows, r.accepted, r.rejected) for r in reports] == [
-        (2300, 2297, 3),
-        (300, 299, 1),
-        (40, 40, 0),
-        (1, 1, 0),
-    ]
-    for name in ("a.parquet", "b.csv"):
-        assert read_rejects(tmp_path / "k" / name) == read_rejects(tmp_path / "i" / name)
-    assert _ledger(kept) == _ledger(inline)
     assert resealed == []  # every batch's guessed seqs were the ones it got
-    assert verify_registry(kept).ok
-    kept.close()
-    inline.close()
+    _assert_as_inline(tmp_path, kept, reports)
 
 
 def test_a_file_announced_but_not_ingested_next_is_never_written_for_another(
