@@ -42,6 +42,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from credence.arrowbuffers import one_array, text_buffers
 from credence.core.catalogue import AttributeSpec, AttributeType, CatalogueItem
 from credence.core.guard import find_prohibited
 from credence.core.records import _DIGITS, EARLIEST_DATE, MAX_ATTRIBUTES_CHARS
@@ -200,13 +201,11 @@ class ItemAttributes:
         Arrow type, more names than it takes)."""
         if scanner is None or not 0 < len(self.specs) <= _SCAN_NAMES:
             return None
-        if isinstance(texts, pa.ChunkedArray):
-            texts = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
-        if not isinstance(texts, pa.Array) or texts.type != pa.string():
+        texts = one_array(texts)
+        spec = text_buffers(texts) if texts.type == pa.string() else None
+        if spec is None:
             return None
         n = len(texts)
-        validity, offsets, data = texts.buffers()
-        spec = (texts.offset, validity, offsets, data)
         scanned = scanner.scan(n, spec, self._names, self._types, MAX_ATTRIBUTES_CHARS)
         flags, columns, (canon_offsets, canon_data) = scanned
         ok = np.frombuffer(flags, dtype=np.uint8).astype(bool)

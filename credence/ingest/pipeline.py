@@ -86,11 +86,12 @@ def ingest_file(
     before its own ingest_file; a file not ingested next is checked again).
     """
     started = time.perf_counter()
-    spec = _check_spec(registry, path, source_name, today, encoding)
+    key = registry.subject_key()
+    spec = _check_spec(registry, path, source_name, today, encoding, key)
     ahead = None
     if then is not None and then[0].is_file():
         with suppress(StoreError):  # an unknown source: its own ingest_file will say so
-            ahead = _check_spec(registry, then[0], then[1], today, encoding)
+            ahead = _check_spec(registry, then[0], then[1], today, encoding, key)
     if not path.is_file():  # a FIFO would block the lock's open, a device never end
         raise FormatError(f"{path}: not a regular file")
     with ingest_lock(path, waiting or _to_stderr):
@@ -98,9 +99,14 @@ def ingest_file(
 
 
 def _check_spec(
-    registry: Registry, path: Path, source_name: str, today: dt.date | None, encoding: str | None
+    registry: Registry,
+    path: Path,
+    source_name: str,
+    today: dt.date | None,
+    encoding: str | None,
+    subject_key: bytes,
 ) -> CheckSpec:
-    """What checking `path` as `source_name` needs (its seqs and key are set by _ingest)."""
+    """What checking `path` as `source_name` needs (its first seq is set by _ingest)."""
     source = registry.source(source_name)
     limits = registry.settings
     return CheckSpec(
@@ -114,7 +120,7 @@ def _check_spec(
         read=ReadOptions(
             encoding, limits.max_columns, limits.max_line_bytes, limits.max_cell_chars
         ),
-        subject_key=registry.subject_key(),
+        subject_key=subject_key,
     )
 
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
+from credence.arrowbuffers import text_buffers
 from credence.ledger.leaf import LEAF_VERSION
 
 compiled: ModuleType | None
@@ -154,7 +155,7 @@ def sealed_leaf_hashes(source: str, key: bytes, first_seq: int, table: Any) -> l
     if compiled is None:
         return None
     from_arrow = getattr(compiled, "arrow_leaf_hashes", None)  # None: built before it
-    columns = [_arrow_column(table[name]) for name in _SEALED]
+    columns = [text_buffers(table[name]) for name in _SEALED]
     if from_arrow is not None and None not in columns:
         found: list[bytes] | None = from_arrow(
             first_seq, table.num_rows, tuple(columns), source, key, LEAF_VERSION
@@ -174,20 +175,6 @@ _SEALED = (
     "reference",
     "subject",
 )
-
-
-def _arrow_column(column: Any) -> tuple[int, Any, Any, Any] | None:
-    """(offset, validity, offsets, data) of a string or binary column, as
-    arrow_leaf_hashes reads it; None for another type (large, dictionary, ...)."""
-    import pyarrow as pa
-
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    kind = column.type
-    if not (pa.types.is_string(kind) or pa.types.is_binary(kind)):
-        return None
-    validity, offsets, data = column.buffers()
-    return column.offset, validity, offsets, data
 
 
 def _listed_leaf_hashes(source: str, key: bytes, first_seq: int, table: Any) -> list[bytes] | None:

@@ -243,16 +243,16 @@ def insert_columns(
     if conn.dialect.name == "postgresql":
         copy_columns(conn, table, columns, values, rows)
         return
-    from credence.store import sqlitebulk
+    if conn.dialect.name == "sqlite":
+        from credence.store import sqlitebulk
 
-    driver = conn.connection.driver_connection
-    sql = _insert_sql(conn, table, columns, "?")
-    if conn.dialect.name == "sqlite" and sqlitebulk.insert(driver, sql, values, rows):
-        return
-    _executemany_rows(conn, table, columns, column_rows(values, rows))
+        sql = _insert_sql(conn, table, columns, "?")
+        if sqlitebulk.insert(conn.connection.driver_connection, sql, values, rows):
+            return
+    _executemany_rows(conn, table, columns, _column_rows(values, rows))
 
 
-def column_rows(values: Sequence[Any], rows: int) -> list[tuple[Any, ...]]:
+def _column_rows(values: Sequence[Any], rows: int) -> list[tuple[Any, ...]]:
     """Columns (Arrow arrays, or a constant for every row) as `rows` tuples of plain values."""
     import pyarrow as pa
 

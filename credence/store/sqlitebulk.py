@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
+from credence.arrowbuffers import one_array, text_buffers
+
 compiled: ModuleType | None
 try:
     from credence.store import _sqlitebulk
@@ -47,16 +49,11 @@ def _spec(value: Any) -> tuple[Any, ...] | None:
         return (_CONSTANT, value)
     import pyarrow as pa
 
-    if isinstance(value, pa.ChunkedArray):
-        value = value.combine_chunks() if value.num_chunks != 1 else value.chunk(0)
-    if not isinstance(value, pa.Array):
-        return None
-    kind = value.type
-    if kind == pa.int64():
+    value = one_array(value)
+    if isinstance(value, pa.Array) and value.type == pa.int64():
         validity, data = value.buffers()
         return (_INT64, value.offset, validity, data)
-    if pa.types.is_string(kind):
-        return (_TEXT, value.offset, *value.buffers())
-    if pa.types.is_binary(kind):
-        return (_BLOB, value.offset, *value.buffers())
-    return None
+    found = text_buffers(value)
+    if found is None:
+        return None
+    return (_TEXT if pa.types.is_string(value.type) else _BLOB, *found)

@@ -24,6 +24,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from credence.arrowbuffers import text_buffers
 from credence.ledger import leafhash, merkle
 from credence.ledger.leafhash import SubjectDigests, python_leaf_hashes, record_leaf_hashes
 
@@ -342,7 +343,7 @@ def test_arrow_leaf_hashes_refuse_buffers_shorter_than_the_rows() -> None:
     compiled = leafhash.compiled
     assert compiled is not None
     table = _table(_court_rows(3, seed=4))
-    columns = [leafhash._arrow_column(table[name]) for name in _TABLE_COLUMNS]
+    columns = [text_buffers(table[name]) for name in _TABLE_COLUMNS]
     with pytest.raises(ValueError, match="shorter than its rows"):
         compiled.arrow_leaf_hashes(0, 4, tuple(columns), "court", KEY, 1)
     # a seq past 2**63 - 1: declined (the Arrow path seals it), as the lists' path declines
