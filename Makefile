@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test check bench bench-scale lint typecheck clean
 
-$(STAMP): pyproject.toml setup.py credence/ledger/_leafhash.c credence/ledger/utf8.h credence/ledger/buf.h credence/store/_sqlitebulk.c credence/ingest/_attrscan.c
+$(STAMP): pyproject.toml setup.py credence/ledger/_leafhash.c credence/ledger/utf8.h credence/ledger/buf.h credence/store/_sqlitebulk.c credence/ingest/_attrscan.c credence/engines/_linebuild.c
 	$(PYTHON) -c 'import sys; sys.exit("credence needs Python 3.11+") if sys.version_info < (3, 11) else None'
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

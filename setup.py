@@ -1,11 +1,12 @@
 """Only the optional C extensions live here; everything else is in pyproject.toml.
 
-Three small extensions, each the compiled form of a hot loop whose Python
+Four small extensions, each the compiled form of a hot loop whose Python
 version stays the reference and the fallback (see each source for why):
 `credence.ledger._leafhash` builds and hashes ledger leaves and Merkle
 subtrees (verify, ingest's sealing); `credence.store._sqlitebulk` binds
 ingest's Arrow columns to one prepared SQLite INSERT; `credence.ingest._attrscan`
-scans attribute texts in one pass. All are optional: without a C compiler or
+scans attribute texts in one pass; `credence.engines._linebuild` writes the
+batch engine's JSON lines from Arrow columns. All are optional: without a C compiler or
 Python's headers the build skips them and the same computations run in
 Python, with the same results.
 """
@@ -23,6 +24,12 @@ setup(
         Extension(
             "credence.ingest._attrscan",
             sources=["credence/ingest/_attrscan.c"],
+            depends=["credence/ledger/buf.h"],
+            optional=True,
+        ),
+        Extension(
+            "credence.engines._linebuild",
+            sources=["credence/engines/_linebuild.c"],
             depends=["credence/ledger/buf.h"],
             optional=True,
         ),

@@ -1,10 +1,11 @@
 """An Arrow column as the buffers the optional C extensions read in place.
 
-Three extensions read Arrow arrays without a Python object per value
+The extensions read Arrow arrays without a Python object per value
 (credence/ledger/_leafhash.c, credence/store/_sqlitebulk.c,
-credence/ingest/_attrscan.c); each takes a column as its offset into the
-buffers and the buffers themselves. This is the one place that unwraps a
-chunked column and picks those buffers, so the three agree on what they get.
+credence/ingest/_attrscan.c, credence/engines/_linebuild.c); each takes a
+column as its offset into the buffers and the buffers themselves. This is
+the one place that unwraps a chunked column and picks those buffers, so
+they all agree on what they get.
 """
 
 from __future__ import annotations
@@ -35,3 +36,32 @@ def text_buffers(column: Any) -> tuple[int, Any, Any, Any] | None:
         return None
     validity, offsets, data = column.buffers()
     return column.offset, validity, offsets, data
+
+
+def value_buffers(column: Any, width: int) -> tuple[int, Any, Any] | None:
+    """(offset, validity, values) of a fixed-width integer column of `width` bytes a value;
+    None for another type."""
+    import pyarrow as pa
+
+    column = one_array(column)
+    kind = column.type if isinstance(column, pa.Array) else None
+    if kind is None or not pa.types.is_integer(kind) or kind.bit_width != width * 8:
+        return None
+    validity, values = column.buffers()
+    return column.offset, validity, values
+
+
+def list_buffers(column: Any) -> tuple[int, Any, Any, int, Any] | None:
+    """(offset, validity, list offsets, child offset, child values) of a list<int64> column
+    (32-bit offsets, children without nulls); None for another type."""
+    import pyarrow as pa
+
+    column = one_array(column)
+    kind = column.type if isinstance(column, pa.Array) else None
+    if kind is None or not pa.types.is_list(kind) or not pa.types.is_int64(kind.value_type):
+        return None
+    child = column.values
+    if child.null_count:
+        return None
+    validity, offsets = column.buffers()[:2]
+    return column.offset, validity, offsets, child.offset, child.buffers()[1]

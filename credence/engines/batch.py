@@ -36,7 +36,7 @@ import duckdb
 from credence.core.assessment import Assessment
 from credence.core.cutoffs import compute_cutoffs
 from credence.core.rulebook import Rulebook
-from credence.engines.batch_json import JsonLines, OutcomeCount, line_bytes
+from credence.engines.batch_json import JsonLines, OutcomeCount
 from credence.engines.fused import FusedProgram
 from credence.engines.merge import merge_results
 from credence.engines.snapshot import Snapshot
@@ -191,12 +191,12 @@ class BatchEngine:
             for index, group in enumerate(groups):
                 started = time.perf_counter()
                 self._fused(con, group, corrected)
-                counts, batches = lines.fused_lines(con, self.fused, corrected)
+                counts, chunks = lines.fused_lines(con, self.fused, corrected)
                 took = time.perf_counter() - started
                 started = time.perf_counter()
-                for batch in batches:
-                    sink.write(line_bytes(batch))
-                    result.assessed += batch.num_rows
+                for chunk in chunks:
+                    sink.write(chunk)
+                result.assessed += sum(c.subjects for c in counts)
                 result.outcomes.extend(counts)
                 self.timings.assemble += time.perf_counter() - started
                 self.timings.sql += took

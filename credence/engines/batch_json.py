@@ -31,6 +31,7 @@ import pyarrow as pa
 from credence.core.assessment import MAX_REASONS, ListingRow, listing_end, outcome_for
 from credence.core.ids import SubjectKind
 from credence.core.rulebook import Rulebook
+from credence.engines import line_writer
 from credence.engines.fused import FusedProgram
 from credence.engines.sqlgen import Program, lit
 
@@ -50,6 +51,16 @@ class OutcomeCount:
     lists: tuple[tuple[str, str], ...]  # (list, colour) in the rulebook's order
     measures: tuple[str, ...]
     subjects: int
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """An outcome's pieces of a line (JSON texts) and how many subjects have it."""
+
+    grade: str
+    measures: str
+    score_lists: list[str | None]  # per score-entered list: its listing's JSON, or None
+    count: OutcomeCount
 
 
 class JsonLines:
@@ -204,6 +215,30 @@ class JsonLines:
             "LEFT JOIN j_lists l ON l.subject = s.subject) s"
         )
 
+    def _outcome(self, kind_name: str, score: Any, reclists: str | None, n: int) -> _Outcome:
+        """One outcome key's JSON pieces and count (`assessment.outcome_for`, once per key)."""
+        kind = SubjectKind(kind_name)
+        names = frozenset(self.names[int(p)] for p in reclists.split(",")) if reclists else set()
+        grade, by_score, measured = outcome_for(
+            self.rb, kind, None if score is None else int(score), frozenset(names)
+        )
+        score_lists: list[str | None] = []
+        for name in self.score_lists:
+            colour = self.rb.lists[name].spec.colour
+            listing = {"list": name, "colour": colour, "since": None, "until": None}
+            score_lists.append(_json({**listing, "records": []}) if name in by_score else None)
+        listed = tuple(
+            (name, self.rb.lists[name].spec.colour)
+            for name in self.names
+            if name in names or name in by_score
+        )
+        return _Outcome(
+            grade=_json(grade),
+            measures=_json(list(measured)),
+            score_lists=score_lists,
+            count=OutcomeCount(kind, grade, listed, measured, n),
+        )
+
     def _outcomes(
         self, con: duckdb.DuckDBPyConnection, subjects: str = "j_subjects"
     ) -> list[OutcomeCount]:
@@ -221,28 +256,13 @@ class JsonLines:
             kinds.append(kind_name)
             scores.append(score)
             reclist_keys.append(reclists)
-            kind = SubjectKind(kind_name)
-            names = (
-                frozenset(self.names[int(p)] for p in reclists.split(",")) if reclists else set()
-            )
-            grade, by_score, measured = outcome_for(
-                self.rb, kind, None if score is None else int(score), frozenset(names)
-            )
+            outcome = self._outcome(str(kind_name), score, reclists, int(n))
             keys.append(okey)
-            grades.append(_json(grade))
-            measures.append(_json(list(measured)))
-            for i, name in enumerate(self.score_lists):
-                colour = self.rb.lists[name].spec.colour
-                listing = {"list": name, "colour": colour, "since": None, "until": None}
-                score_lists[i].append(
-                    _json({**listing, "records": []}) if name in by_score else None
-                )
-            listed = tuple(
-                (name, self.rb.lists[name].spec.colour)
-                for name in self.names
-                if name in names or name in by_score
-            )
-            counts.append(OutcomeCount(kind, grade, listed, measured, int(n)))
+            grades.append(outcome.grade)
+            measures.append(outcome.measures)
+            for i, listing in enumerate(outcome.score_lists):
+                score_lists[i].append(listing)
+            counts.append(outcome.count)
         columns: dict[str, pa.Array] = {
             "okey": pa.array(keys, pa.string()),
             "kind": pa.array(kinds, pa.string()),
@@ -304,11 +324,12 @@ class JsonLines:
         fused: FusedProgram,
         corrected: bool,
         rows_per_batch: int = 65_536,
-    ) -> tuple[list[OutcomeCount], Iterator[pa.RecordBatch]]:
+    ) -> tuple[list[OutcomeCount], Iterator[bytes | memoryview]]:
         """`group_lines` after the fused pass: from `f` (one row per subject) instead of steps.
 
         Only the records lists look at are read into `held`, for the listing
-        SQL; reasons and cuts come ready from `f`.
+        SQL; reasons and cuts come ready from `f`. The lines come as runs of
+        bytes, written in C (`line_writer`) when it is built, else by DuckDB.
         """
         con.execute(f"CREATE OR REPLACE TEMP TABLE held AS {fused.held_listed(corrected)}")
         self._lists(con)
@@ -318,6 +339,10 @@ class JsonLines:
             f"(SELECT s.*, l.* EXCLUDE (subject) FROM ({fused.subjects(self._kind('f.subject'))}) "
             "s LEFT JOIN j_lists l ON l.subject = s.subject)"
         )
+        if line_writer.available():
+            written = self._written_lines(con, fused, subjects)
+            if written is not None:
+                return written
         counts = self._outcomes(con, subjects)
         query = (
             f"SELECT {self._line('s', 's')} AS line FROM "
@@ -326,7 +351,78 @@ class JsonLines:
             "AND o.reclists IS NOT DISTINCT FROM s.reclists ORDER BY s.subject"
         )
         reader = con.sql(query).to_arrow_reader(rows_per_batch)
-        return counts, iter(reader)
+        return counts, (line_bytes(batch) for batch in reader)
+
+    def _written_lines(
+        self, con: duckdb.DuckDBPyConnection, fused: FusedProgram, subjects: str
+    ) -> tuple[list[OutcomeCount], Iterator[bytes | memoryview]] | None:
+        """The lines written in C from the group's per-subject columns (`line_writer`);
+        None where that cannot be done (the SQL path then writes them)."""
+        packed = fused.packed and self.rb.score is not None
+        record_lists = [f"s.rec_{self.names.index(n)}" for n in self.record_lists]
+        columns = [
+            "s.subject",
+            "s.kind",
+            "s.score",
+            "s.records",
+            f"coalesce(s.counted - least(s.counted, {MAX_REASONS}), 0) AS more",
+            "s.limits",
+            "s.reclists" if self.record_lists else "CAST(NULL AS VARCHAR) AS reclists",
+            "s.top" if packed else "s.reasons",
+            *record_lists,
+        ]
+        table = con.sql(
+            f"SELECT {', '.join(columns)} FROM "
+            f"(SELECT *, {self._limits()} AS limits FROM {subjects} s) s"
+        ).to_arrow_table()
+        if table.num_rows == 0:
+            return [], iter(())
+        if not line_writer.subjects_plain(table["subject"]):
+            return None
+        table = line_writer.by_subject(table)
+        keys = line_writer.outcome_keys(table["kind"], table["score"], table["reclists"])
+        if keys is None:
+            return None
+        outcomes = [self._outcome(k, score, sets, n) for k, score, sets, n in keys.keys]
+        reasons = (
+            line_writer.reasons(table["top"], fused.reason_spec())
+            if packed
+            else line_writer.text(table["reasons"])
+        )
+        if reasons is None:
+            return None
+        w = line_writer
+        lists = []
+        for i, name in enumerate(self.names):
+            if name in self.record_lists:
+                lists.append(w.text(table[f"rec_{i}"]))
+            else:
+                at = self.score_lists.index(name)
+                lists.append(w.take(keys.index, [o.score_lists[at] for o in outcomes]))
+        pieces = [
+            w.literal('{"subject":'),
+            w.quoted(table["subject"]),
+            w.literal(',"kind":"'),
+            w.take(keys.index, [k[0] for k in keys.keys]),
+            w.literal('","score":'),
+            w.integer(table["score"], "null"),
+            w.literal(',"grade":'),
+            w.take(keys.index, [o.grade for o in outcomes]),
+            w.literal(',"records":'),
+            w.integer(table["records"], "null"),
+            w.literal(',"lists":['),
+            w.joined(",", lists),
+            w.literal('],"measures":'),
+            w.take(keys.index, [o.measures for o in outcomes]),
+            w.literal(',"reasons":['),
+            reasons,
+            w.literal('],"more_reasons":'),
+            w.integer(table["more"], "0"),
+            w.literal(',"limits":['),
+            w.text(table["limits"]),
+            w.literal(f"],{self.tail}\n"),
+        ]
+        return [o.count for o in outcomes], w.build(table.num_rows, pieces)
 
 
 def line_bytes(batch: pa.RecordBatch) -> memoryview | bytes:

@@ -139,6 +139,34 @@ class FusedProgram:
         )
         return f"CASE WHEN x.points <> 0 THEN {key} END"
 
+    def _shifts(self) -> tuple[int, int, int, int]:
+        """Where a packed reason's item, day, seq and points start (bits from the right)."""
+        p = self.packing
+        shift_item = 1
+        shift_day = shift_item + p.item
+        shift_seq = shift_day + p.day
+        return shift_item, shift_day, shift_seq, shift_seq + p.seq
+
+    def reason_spec(self) -> tuple[object, ...]:
+        """How the C line writer decodes a packed reason (credence/engines/_linebuild.c):
+        what `reason_json`'s lambda does in SQL, as shifts, masks and the items' JSON."""
+        p = self.packing
+        shift_item, shift_day, shift_seq, shift_points = self._shifts()
+        epoch = (_DAY_ZERO - dt.date(1970, 1, 1)).days
+        items = tuple(orjson.dumps(c) for c in self.items)
+        return (
+            shift_seq,
+            2**p.seq - 1,
+            shift_day,
+            2**p.day - 1,
+            epoch,
+            shift_item,
+            2**p.item - 1,
+            shift_points,
+            2**p.points,
+            items,
+        )
+
     def reason_json(self) -> str:
         """The lambda turning one of `f.top` into a reason's JSON (seq, item, date, points)."""
         if not self.packed:
@@ -148,10 +176,7 @@ class FusedProgram:
                 "CAST(x.points AS VARCHAR) || '}'"
             )
         p = self.packing
-        shift_item = 1
-        shift_day = shift_item + p.item
-        shift_seq = shift_day + p.day
-        shift_points = shift_seq + p.seq
+        shift_item, shift_day, shift_seq, shift_points = self._shifts()
         items = "[" + ", ".join(lit(orjson.dumps(c).decode()) for c in self.items) + "]"
         magnitude = f"({2**p.points} - (k >> {shift_points}))"
         # concat(), not `||`: one string per reason, not one per piece (no piece is NULL).
@@ -272,4 +297,6 @@ class FusedProgram:
             f"array_to_string(list_transform(f.top, {self.reason_json()}), ',') AS reasons",
             "f.counted",
         ]
+        if self.packed:
+            columns.append("f.top")  # the packed keys themselves, for the C line writer
         return f"SELECT {', '.join(columns)} FROM f WHERE f.records > 0"

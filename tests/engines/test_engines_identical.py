@@ -14,6 +14,7 @@ import io
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pyarrow.parquet as pq
@@ -21,6 +22,7 @@ import pytest
 
 from credence.core.assessment import Assessment
 from credence.core.rulebook import load_rulebook, preset_names, resolve_rulebook_path
+from credence.engines import line_writer
 from credence.engines.batch import BatchEngine
 from credence.engines.snapshot import ensure_snapshot
 from credence.engines.store import StoreEngine
@@ -104,15 +106,33 @@ def test_store_and_batch_engines_agree(
 
 @pytest.mark.parametrize("preset", preset_names())
 @pytest.mark.parametrize("replay", ["now", "past", "known-half"])
+@pytest.mark.parametrize("writer", ["c", "sql"])
 def test_batch_json_lines_are_the_store_engines_byte_for_byte(
-    city_registry: tuple[Registry, Settings], preset: str, replay: str
+    city_registry: tuple[Registry, Settings],
+    preset: str,
+    replay: str,
+    writer: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The lines DuckDB builds are exactly what the store engine's assessments serialise to.
+    """The lines the batch engine writes are exactly what the store engine's assessments
+    serialise to, whether C (`line_writer`) or DuckDB builds them.
 
     Every subject's whole line is compared (score, grade, records, lists with
     their dates and records, measures, reasons, limits, rulebook, ledger), and
     so are the outcome counts the summary is printed from.
     """
+    if writer == "c" and not line_writer.available():
+        pytest.skip("C line writer not built")
+    built = []
+    real_build = line_writer.build
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        built.append(args[0])
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(line_writer, "build", spy)
+    if writer == "sql":
+        monkeypatch.setattr(line_writer, "available", lambda: False)
     registry, settings = city_registry
     rulebook = load_rulebook(resolve_rulebook_path(preset), registry.catalogue)
     as_of = dt.date(2025, 6, 1) if replay == "past" else AS_OF
@@ -153,6 +173,7 @@ def test_batch_json_lines_are_the_store_engines_byte_for_byte(
             counted[("measure", measure)] += o.subjects
     assert counted == want
     assert batch.subjects_held == store.subjects_held() >= len(got)
+    assert (sum(built) == len(lines)) if writer == "c" else not built
     if rulebook.lists:
         assert any(b'"records":[' in line and b'"lists":[]' not in line for line in lines)
 

@@ -1,0 +1,177 @@
+"""The C line writer (credence/engines/_linebuild.c) and its Python side (line_writer).
+
+Expected bytes are written out by hand here; the engines' lines as a whole
+are compared with the store engine's in test_engines_identical.py (both the
+C and the SQL paths).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+
+from credence.engines import line_writer as w
+
+pytestmark = pytest.mark.skipif(not w.available(), reason="C line writer not built")
+
+# A packed reason as credence/engines/fused.py lays it out, with 8 bits of points, 25 of
+# seq, 16 of day (since 1900-01-01) and 6 of rule index, written out independently here.
+_DAY_ZERO = dt.date(1900, 1, 1)
+_SPEC = (23, 2**25 - 1, 7, 2**16 - 1, (_DAY_ZERO - dt.date(1970, 1, 1)).days, 1, 63, 48, 256)
+
+
+def _key(points: int, seq: int, day: dt.date, item: int) -> int:
+    days = (day - _DAY_ZERO).days
+    return ((((256 - abs(points)) * 2**25 + seq) * 2**16 + days) * 64 + item) * 2 + (points < 0)
+
+
+def _lines(n: int, pieces: list[tuple[object, ...]], rows: int = 2048) -> bytes:
+    return b"".join(w.build(n, pieces, rows))
+
+
+def test_pieces_write_what_they_hold() -> None:
+    subject = pa.array(["ric:110101199001011237", "uscc:éŝ/ok", "a"])
+    score = pa.array([700, None, -9223372036854775808], pa.int64())
+    grade = pa.array([0, 1, 2], pa.int32())
+    limits = pa.array(['{"rule":"scale"}', None, ""])
+    pieces = [
+        w.literal("{"),
+        w.quoted(subject),
+        w.literal(":"),
+        w.integer(score, "null"),
+        w.literal(","),
+        w.take(grade, ['"A"', None, '"C"']),
+        w.literal(",["),
+        w.text(limits, "NULL"),
+        w.literal("]\n"),
+    ]
+    assert _lines(3, pieces) == (
+        b'{"ric:110101199001011237":700,"A",[{"rule":"scale"}]\n'
+        + '{"uscc:éŝ/ok":null,,[NULL]\n'.encode()
+        + b'{"a":-9223372036854775808,"C",[]\n'
+    )
+
+
+def test_runs_of_rows_join_to_the_same_lines() -> None:
+    n = 10
+    numbers = pa.array(range(n), pa.int64())
+    pieces = [w.integer(numbers, "x"), w.literal("\n")]
+    whole = "".join(f"{i}\n" for i in range(n)).encode()
+    assert _lines(n, pieces, rows=3) == whole
+    assert [len(run) for run in w.build(n, pieces, 4)] == [8, 8, 4]
+
+
+def test_joined_parts_skip_nulls_as_concat_ws() -> None:
+    first = pa.array(["a", None, None, "d"])
+    second = pa.array([0, 1, 0, 1], pa.int32())
+    third = pa.array(["x", None, "z", None])
+    pieces = [
+        w.literal("["),
+        w.joined(",", [w.text(first), w.take(second, ["B", None]), w.text(third)]),
+        w.literal("]\n"),
+    ]
+    assert _lines(4, pieces) == b"[a,B,x]\n[]\n[B,z]\n[d]\n"
+
+
+def test_packed_reasons_are_decoded() -> None:
+    items = (b'"judicial.first"', b'"social.second"')
+    keys = pa.array(
+        [
+            [_key(-150, 12345, dt.date(2024, 2, 29), 0), _key(30, 7, dt.date(1949, 10, 1), 1)],
+            None,
+            [],
+            [_key(255, 2**25 - 1, dt.date(2079, 6, 6), 1)],
+        ],
+        pa.list_(pa.int64()),
+    )
+    piece = w.reasons(keys, (*_SPEC, items))
+    assert piece is not None
+    assert _lines(4, [piece, w.literal("\n")]) == (
+        b'{"seq":12345,"item":"judicial.first","date":"2024-02-29","points":-150},'
+        b'{"seq":7,"item":"social.second","date":"1949-10-01","points":30}\n'
+        b"\n"
+        b"\n"
+        b'{"seq":33554431,"item":"social.second","date":"2079-06-06","points":255}\n'
+    )
+
+
+def test_sliced_columns_are_read_from_their_offset() -> None:
+    subject = pa.array(["skip", "ric:1", "ric:2"]).slice(1)
+    number = pa.array([None, 5, None], pa.int64()).slice(1)
+    keys = pa.array(
+        [[_key(-1, 1, dt.date(2000, 1, 1), 0)], [_key(-2, 2, dt.date(2000, 1, 2), 0)], None],
+        pa.list_(pa.int64()),
+    ).slice(1)
+    piece = w.reasons(keys, (*_SPEC, (b'"i"',)))
+    assert piece is not None
+    pieces = [w.quoted(subject), w.integer(number, "null"), piece, w.literal("\n")]
+    assert _lines(2, pieces) == (
+        b'"ric:1"5{"seq":2,"item":"i","date":"2000-01-02","points":-2}\n"ric:2"null\n'
+    )
+
+
+@pytest.mark.parametrize("text", ['say "hi"', "back\\slash", "tab\there", "nul\x00"])
+def test_a_text_needing_an_escape_is_refused(text: str) -> None:
+    column = pa.array(["fine", text])
+    assert w.subjects_plain(pa.array(["fine", "ric:1", "uscc:éŝ/ok"]))
+    assert not w.subjects_plain(column)
+    with pytest.raises(ValueError, match="JSON escape"):
+        _lines(2, [w.quoted(column)])
+
+
+def test_bad_input_is_an_error_not_a_crash() -> None:
+    from credence.engines import _linebuild
+
+    short = (0, None, pa.py_buffer(b"\x00" * 8))  # one int64 for three rows
+    with pytest.raises(ValueError, match="too short"):
+        _linebuild.build(3, (("I", short, b"null"),), 0, 3)
+    index = pa.array([0, 5], pa.int32())
+    with pytest.raises(ValueError, match="out of its entries"):
+        _lines(2, [w.take(index, ["a", "b"])])
+    item = pa.array([[_key(-1, 1, dt.date(2000, 1, 1), 3)]], pa.list_(pa.int64()))
+    piece = w.reasons(item, (*_SPEC, (b'"only"',)))
+    assert piece is not None
+    with pytest.raises(ValueError, match="item"):
+        _lines(1, [piece])
+    with pytest.raises(ValueError, match="rows out of range"):
+        _linebuild.build(1, (), 0, 2)
+    with pytest.raises(ValueError, match="unknown piece"):
+        _linebuild.build(1, (("Z", b""),), 0, 1)
+
+
+def test_outcome_keys_number_each_distinct_outcome() -> None:
+    kind = pa.array(["person", "organisation", "organisation", "person", "organisation"])
+    score = pa.array([None, 700, 700, None, -5], pa.int64())
+    reclists = pa.array([None, "0,2", None, None, "0,2"])
+    keys = w.outcome_keys(kind, score, reclists)
+    assert keys is not None
+    found = [keys.keys[i][:3] for i in keys.index.to_pylist()]
+    assert found == [
+        ("person", None, None),
+        ("organisation", 700, "0,2"),
+        ("organisation", 700, None),
+        ("person", None, None),
+        ("organisation", -5, "0,2"),
+    ]
+    counts = {k[:3]: k[3] for k in keys.keys}
+    assert counts == {
+        ("person", None, None): 2,
+        ("organisation", 700, "0,2"): 1,
+        ("organisation", 700, None): 1,
+        ("organisation", -5, "0,2"): 1,
+    }
+
+
+def test_outcome_keys_decline_a_key_too_wide() -> None:
+    kind = pa.array(["organisation", "organisation"])
+    score = pa.array([-(2**62), 2**62], pa.int64())
+    assert w.outcome_keys(kind, score, pa.array([None, None], pa.string())) is None
+
+
+def test_rows_are_put_in_subject_byte_order() -> None:
+    table = pa.table({"subject": ["uscc:B", "ric:2", "uscc:A", "ric:10"], "n": [1, 2, 3, 4]})
+    ordered = w.by_subject(table)
+    assert ordered["subject"].to_pylist() == ["ric:10", "ric:2", "uscc:A", "uscc:B"]
+    assert ordered["n"].to_pylist() == [4, 2, 3, 1]
