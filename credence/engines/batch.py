@@ -12,9 +12,11 @@ bucket files (`Snapshot.bucket_glob`), so its partitions are these buckets.
 `write_jsonl` is the batch path (`credence score --engine duckdb`): per
 group, one fused DuckDB pass over the records (`fused`: held, points,
 capped totals and ranked reasons aggregated per subject straight off the
-Parquet scan, no per-record table), a second scan of the few records lists
-look at, then DuckDB builds every subject's JSON line itself
-(`batch_json`), so no Python runs per subject. `run`/`run_buckets` still
+Parquet scan, grouped by the subject's number and not its text, no
+per-record table), a second scan of the few records lists look at, then
+every subject's JSON line is written from the per-subject columns, in C
+where it is built (`batch_json`, `line_writer`), so no Python runs per
+subject. `run`/`run_buckets` still
 give `Assessment` objects through the same Python as the store engine
 (`merge`), from `sqlgen`'s steps materialised one by one, for `simulate`
 and the tests.
@@ -128,7 +130,12 @@ class BatchEngine:
     def _fused(self, con: duckdb.DuckDBPyConnection, buckets: list[int], corrected: bool) -> None:
         """The fused pass over `records` = these buckets: `f`, one row per subject."""
         self._records(con, buckets)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE f AS {self.fused.aggregate(corrected)}")
+        files = ", ".join(f"'{self.snapshot.subjects_glob(b)}'" for b in buckets)
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW numbering AS SELECT * FROM read_parquet([{files}])"
+        )
+        aggregate = self.fused.numbered(self.fused.aggregate(corrected))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE f AS {aggregate}")
         held = con.execute("SELECT count(*) FROM f").fetchone()
         self.subjects_held += int(held[0]) if held else 0
 

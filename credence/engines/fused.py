@@ -38,6 +38,7 @@ import orjson
 from credence.core.assessment import MAX_REASONS
 from credence.core.catalogue import REVOCATION
 from credence.core.cutoffs import Cutoffs
+from credence.core.ids import SubjectKind
 from credence.core.rulebook import Rulebook
 from credence.engines.sqlgen import AGE_EXPIRES, AGE_NONE, clamp, kind_filter, lit
 
@@ -46,6 +47,19 @@ from credence.engines.sqlgen import AGE_EXPIRES, AGE_NONE, clamp, kind_filter, l
 # rule's index, the sign of its points. Ascending keys are the ranking (|points| desc, seq).
 _DAY_ZERO = dt.date(1900, 1, 1)
 _KEY_BITS = 63
+_EPOCH = dt.date(1970, 1, 1)  # the snapshot's `start_day` counts days from it
+
+
+def _day(iso: str) -> int:
+    """An ISO date (a cutoff) as days since 1970-01-01, as the snapshot's `start_day`."""
+    return (dt.date.fromisoformat(iso) - _EPOCH).days
+
+
+def kind_bit_filter(kinds: tuple[SubjectKind, ...] | set[SubjectKind], sid: str) -> str:
+    """`sqlgen.kind_filter` on a subject's number, whose low bit is 1 for a person."""
+    if set(kinds) >= set(SubjectKind):
+        return "TRUE"
+    return f"({sid} & 1) = {1 if SubjectKind.PERSON in kinds else 0}"
 
 
 @dataclass(frozen=True)
@@ -92,11 +106,20 @@ class FusedProgram:
     # --- per record ---------------------------------------------------------------------------
 
     def held(self) -> str:
-        """The `held` step's test as a flag (`c` is the corrected-seq join, if any)."""
+        """The `held` step's test on the ledger's own columns (dates as text, the subject)."""
         tests = [
             f"r.item <> {lit(REVOCATION)}",
             f"COALESCE(r.decided_on, r.occurred_on) <= {lit(self.cut.as_of)}",
             kind_filter(self.rb.kinds, "r.subject"),
+        ]
+        return " AND ".join(tests)
+
+    def held_numbered(self) -> str:
+        """The same test on the snapshot's derived columns: `start_day` and `sid`'s kind bit."""
+        tests = [
+            f"r.item <> {lit(REVOCATION)}",
+            f"r.start_day <= {_day(self.cut.as_of)}",
+            kind_bit_filter(self.rb.kinds, "r.sid"),
         ]
         return " AND ".join(tests)
 
@@ -109,7 +132,7 @@ class FusedProgram:
         ]
         for i, half in enumerate(sorted(self.cut.ladders)):
             steps = " ".join(
-                f"WHEN x.start >= {lit(d)} THEN {p}" for d, p in self.cut.ladders[half]
+                f"WHEN x.start >= {_day(d)} THEN {p}" for d, p in self.cut.ladders[half]
             )
             cases.append(
                 f"WHEN u.ageing = {2 + i} THEN u.sign * ((u.magnitude * CASE {steps} ELSE 0 END "
@@ -123,8 +146,13 @@ class FusedProgram:
         values = ", ".join(f"({lit(c)}, {i})" for i, c in enumerate(self.items))
         areas = " ".join(f"WHEN {lit(a.value)} THEN {i}" for i, (a, _) in enumerate(self.caps))
         area = f"CASE u.area {areas} ELSE {len(self.caps)} END" if areas else "0"
+        # The rule's dates as days, as the records' `start_day` (`x.start` in `points`).
+        days = ", ".join(
+            f"date_diff('day', DATE '1970-01-01', CAST(u.{c} AS DATE)) AS {c}"
+            for c in ("public_from", "keep_from")
+        )
         return (
-            f"SELECT u.*, v.idx, {area} AS aidx FROM rules u "
+            f"SELECT u.* REPLACE ({days}), v.idx, {area} AS aidx FROM rules u "
             f"JOIN (VALUES {values}) v(item, idx) ON v.item = u.item"
         )
 
@@ -132,7 +160,7 @@ class FusedProgram:
         """A scored record's reason packed in one BIGINT (`self.packing`); NULL at 0 points."""
         p = self.packing
         field = f"CAST({2**p.points} - abs(x.points) AS BIGINT)"
-        day = f"date_diff('day', DATE {lit(_DAY_ZERO.isoformat())}, CAST(x.start AS DATE))"
+        day = f"(x.start + {(_EPOCH - _DAY_ZERO).days})"  # `start_day` counts from 1970
         key = (
             f"((({field} * {2**p.seq} + x.seq) * {2**p.day} + {day}) * {2**p.item} + x.idx) * 2 "
             "+ CAST(x.points < 0 AS BIGINT)"
@@ -192,21 +220,22 @@ class FusedProgram:
         """Every record up to the known size, with `start` and the held flag."""
         where = f" WHERE r.seq < {int(self.known)}" if self.known is not None else ""
         join = " LEFT JOIN corrected c ON c.seq = r.seq" if corrected else ""
-        held = self.held() + (" AND c.seq IS NULL" if corrected else "")
+        held = self.held_numbered() + (" AND c.seq IS NULL" if corrected else "")
         return (
-            "SELECT r.seq, r.subject, r.item, COALESCE(r.decided_on, r.occurred_on) AS start, "
+            "SELECT r.seq, r.sid, r.item, r.start_day AS start, "
             f"({held}) AS h FROM records r{join}{where}"
         )
 
     # --- per subject --------------------------------------------------------------------------
 
     def aggregate(self, corrected: bool) -> str:
-        """One row per subject with any record known: what the lines are built from."""
+        """One row per subject with any record known, by its number (`sid`): what the
+        lines are built from, once `numbered` has put the subject's key beside it."""
         score = self.rb.score
-        columns = ["x.subject", "count_if(x.h) AS records"]
+        columns = ["x.sid", "count_if(x.h) AS records"]
         source = f"({self.records(corrected)}) x"
         if score is not None:
-            scored = kind_filter(score.subjects, "x.subject")
+            scored = kind_bit_filter(score.subjects, "x.sid")
             # Per area, the points of its scored records and NULL elsewhere, so the sums and
             # counts need no FILTER (evaluating one per aggregate cost a fifth of the pass).
             # `aidx` is NULL where no rule scores the record (whose points are then 0).
@@ -229,12 +258,22 @@ class FusedProgram:
             else:
                 reasons = "x.aidx IS NOT NULL AND x.points <> 0"
                 columns += [
-                    "arg_min({'seq': x.seq, 'item': x.item, 'start': x.start, "
+                    "arg_min({'seq': x.seq, 'item': x.item, "
+                    "'start': CAST(DATE '1970-01-01' + CAST(x.start AS INTEGER) AS VARCHAR), "
                     f"'points': x.points}}, (-abs(x.points), x.seq), {MAX_REASONS}) "
                     f"FILTER (WHERE {reasons}) AS top",
                     f"count(*) FILTER (WHERE {reasons}) AS counted",
                 ]
-        return f"SELECT {', '.join(columns)} FROM {source} GROUP BY x.subject"
+        return f"SELECT {', '.join(columns)} FROM {source} GROUP BY x.sid"
+
+    @staticmethod
+    def numbered(aggregate: str) -> str:
+        """`aggregate`'s rows with their subject's key (from `numbering`, the group's
+        numbering) in place of its number: the per-subject table `f`."""
+        return (
+            "SELECT s.subject, a.* EXCLUDE (sid) FROM "
+            f"({aggregate}) a JOIN numbering s ON s.sid = a.sid"
+        )
 
     def held_listed(self, corrected: bool) -> str:
         """`held` for the listing SQL: only the records lists look at, in a second scan.

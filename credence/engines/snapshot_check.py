@@ -8,9 +8,10 @@ subject hash is computed once per subject in Python), the leaves of the
 positions that are not records (governance entries, erased records) are
 taken from the store, and the tree built from all of them in order must give
 the root of the signed head the snapshot claims, under the pinned key. Rows
-in the wrong bucket, and correction links that do not match the hashed
-`corrects` reference, are refused too: both change results without
-changing a leaf.
+in the wrong bucket, correction links that do not match the hashed
+`corrects` reference, and derived columns (`start_day`, `sid` and the
+subjects' numbering in subjects/) that do not follow from the rows, are
+refused too: each changes results without changing a leaf.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from credence.engines.errors import SnapshotError
-from credence.engines.snapshot import Snapshot, bucket_sql
+from credence.engines.snapshot import Snapshot, bucket_sql, start_day_sql, subject_number_sql
 from credence.engines.snapshot_state import ProvedState, load_state, save_state
 from credence.ledger.leaf import LEAF_VERSION, SubjectHasher
 from credence.ledger.merkle import CompactRange
@@ -97,7 +98,12 @@ def check_snapshot(
         start, frontier = state.size, CompactRange(state.size, state.frontier)
         new = [rel for rel in sorted(digests) if rel not in state.files]
     record_files = [snapshot.path / rel for rel in new if rel.startswith("records/")]
-    correction_files = [snapshot.path / rel for rel in new if not rel.startswith("records/")]
+    numbering_files = [snapshot.path / rel for rel in new if rel.startswith("subjects/")]
+    correction_files = [
+        snapshot.path / rel for rel in new if not rel.startswith(("records/", "subjects/"))
+    ]
+    if record_files or numbering_files:
+        _check_numbering(snapshot)
     leaves: list[tuple[int, bytes]] = []
     if record_files:
         leaves = _row_leaves(snapshot, engine, subject_key, record_files, correction_files)
@@ -147,7 +153,9 @@ def _row_leaves(
             f"CREATE TEMP VIEW everyrow AS SELECT seq, source, reference FROM read_parquet({every})"
         )
         con.register("gone", _erased(engine))
+        con.execute(f"CREATE TEMP VIEW numbering AS {_numbering_sql(snapshot)}")
         _check_rows(con, snapshot, corrections)
+        _check_derived(con)
         hasher = SubjectHasher(subject_key)
         subjects = [s for (s,) in con.execute("SELECT DISTINCT subject FROM rows").fetchall()]
         keyed = pa.table({"subject": subjects, "subject_hash": [hasher(s) for s in subjects]})
@@ -160,6 +168,67 @@ def _row_leaves(
         raise SnapshotError(f"the snapshot cannot be read as the ledger's records: {exc}") from None
     finally:
         con.close()
+
+
+def _numbering_sql(snapshot: Snapshot) -> str:
+    """Every subject's number (subjects/), with the bucket its file is in."""
+    files = sorted(snapshot.path.glob("subjects/bucket=*/*.parquet"))
+    if not files:
+        return (
+            "SELECT CAST(NULL AS VARCHAR) AS subject, CAST(NULL AS BIGINT) AS sid, "
+            "CAST(NULL AS INTEGER) AS bucket WHERE false"
+        )
+    listed = ", ".join(f"'{f}'" for f in files)
+    return f"SELECT subject, sid, bucket FROM read_parquet([{listed}], hive_partitioning=true)"
+
+
+def _check_numbering(snapshot: Snapshot) -> None:
+    """The subjects' numbers the engine groups by: one a subject, a subject a number, the
+    kind bit right, each in its subject's bucket (or a subject would be merged with
+    another, scored as the wrong kind, or lose its line)."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"CREATE TEMP VIEW numbering AS {_numbering_sql(snapshot)}")
+        twice = _first(
+            con,
+            "SELECT min(subject) FROM (SELECT subject FROM numbering GROUP BY subject "
+            "HAVING count(*) > 1)",
+        )
+        if twice is not None:
+            raise SnapshotError(f"subjects/: subject {twice} is numbered twice")
+        shared = _first(
+            con, "SELECT min(sid) FROM (SELECT sid FROM numbering GROUP BY sid HAVING count(*) > 1)"
+        )
+        if shared is not None:
+            raise SnapshotError(f"subjects/: number {shared} is given to two subjects")
+        wrong = _first(
+            con,
+            "SELECT min(subject) FROM numbering WHERE "
+            f"sid IS DISTINCT FROM {subject_number_sql('subject', 'sid // 2')} OR "
+            f"bucket IS DISTINCT FROM {bucket_sql('subject', snapshot.buckets)}",
+        )
+        if wrong is not None:
+            raise SnapshotError(f"subjects/: subject {wrong} has the wrong kind or bucket")
+    except duckdb.Error as exc:
+        raise SnapshotError(f"the snapshot's subjects/ cannot be read: {exc}") from None
+    finally:
+        con.close()
+
+
+def _check_derived(con: duckdb.DuckDBPyConnection) -> None:
+    """The columns the export derives (`snapshot` FORMAT 4), which no leaf covers: each
+    row's start day from its dates, and its subject's number as subjects/ gives it."""
+    start = start_day_sql("TRY_CAST(decided_on AS DATE)", "TRY_CAST(occurred_on AS DATE)")
+    bad_day = _first(con, f"SELECT min(seq) FROM rows WHERE start_day IS DISTINCT FROM {start}")
+    if bad_day is not None:
+        raise SnapshotError(f"snapshot row #{bad_day}: its start day is not its dates'")
+    bad_number = _first(
+        con,
+        "SELECT min(r.seq) FROM rows r LEFT JOIN numbering n ON n.subject = r.subject "
+        "WHERE n.sid IS DISTINCT FROM r.sid",
+    )
+    if bad_number is not None:
+        raise SnapshotError(f"snapshot row #{bad_number}: its subject's number is not subjects/'")
 
 
 def _erased(engine: sa.Engine) -> pa.Table:

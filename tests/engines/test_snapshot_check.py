@@ -173,3 +173,139 @@ def test_a_snapshot_bucketed_by_another_hash_is_rebuilt(
     assert not marker.exists()
     assert json.loads((rebuilt.path / "manifest.json").read_text())["hash_probe"] == probe
     check(registry, rebuilt)
+
+
+def _set(table: pa.Table, name: str, values: list[object]) -> pa.Table:
+    index = table.schema.get_field_index(name)
+    field = table.schema.field(index)
+    return table.set_column(index, field, pa.array(values, field.type))
+
+
+def test_a_changed_start_day_is_refused(registry: Registry, snap: Snapshot) -> None:
+    """`start_day` is derived at export, so no leaf covers it: the dates must give it."""
+
+    def change(t: pa.Table) -> pa.Table:
+        days = t.column("start_day").to_pylist()
+        days[0] -= 400  # the record would count as older (aged, or past its publicity)
+        return _set(t, "start_day", days)
+
+    rewrite(snap, change)
+    with pytest.raises(SnapshotError, match="start day"):
+        check(registry, snap)
+
+
+def test_a_row_moved_to_another_subjects_number_is_refused(
+    registry: Registry, snap: Snapshot
+) -> None:
+    """A row under another subject's number would be scored as theirs."""
+
+    def change(t: pa.Table) -> pa.Table:
+        subjects, numbers = t.column("subject").to_pylist(), t.column("sid").to_pylist()
+        other = next(n for s, n in zip(subjects, numbers, strict=True) if s != subjects[0])
+        numbers[0] = other
+        return _set(t, "sid", numbers)
+
+    found = {
+        s
+        for f in (snap.path / "records").glob("*/*.parquet")
+        for s in pq.read_table(f, columns=["subject"]).column(0).to_pylist()
+    }
+    assert len(found) == 3
+    buckets = [p for p in (snap.path / "records").glob("*/*.parquet")]
+    mixed = [p for p in buckets if len(set(pq.read_table(p).column("subject").to_pylist())) > 1]
+    if not mixed:
+        pytest.skip("every bucket holds one subject here")
+    table = pq.read_table(mixed[0], partitioning=None)
+    pq.write_table(change(table), mixed[0])
+    with pytest.raises(SnapshotError, match="subject's number"):
+        check(registry, snap)
+
+
+def _numbering(snap: Snapshot) -> list[Path]:
+    return sorted((snap.path / "subjects").glob("*/*.parquet"))
+
+
+def test_a_subject_numbered_twice_is_refused(registry: Registry, snap: Snapshot) -> None:
+    path = _numbering(snap)[0]
+    table = pq.read_table(path, partitioning=None)
+    pq.write_table(pa.concat_tables([table, table.slice(0, 1)]), path)
+    with pytest.raises(SnapshotError, match="numbered twice"):
+        check(registry, snap)
+
+
+def test_a_number_given_to_two_subjects_is_refused(registry: Registry, snap: Snapshot) -> None:
+    """Two subjects under one number would be scored as one."""
+    files = _numbering(snap)
+    tables = [pq.read_table(p, partitioning=None) for p in files]
+    first = next(t for t in tables if t.num_rows)
+    path = next(p for p, t in zip(files, tables, strict=True) if t.num_rows)
+    extra = pa.table(
+        {"subject": ["ric:110101199001011237x"], "sid": [first.column("sid")[0].as_py()]}
+    )
+    pq.write_table(pa.concat_tables([first, extra.cast(first.schema)]), path)
+    with pytest.raises(SnapshotError, match="given to two subjects"):
+        check(registry, snap)
+
+
+def test_a_wrong_kind_bit_is_refused_even_when_rows_agree(
+    registry: Registry, snap: Snapshot
+) -> None:
+    """The kind is `sid & 1`: flipping it in subjects/ and in the rows alike would score a
+    person as an organisation (or the reverse) with every row matching its numbering."""
+    path = _numbering(snap)[0]
+    table = pq.read_table(path, partitioning=None)
+    subject, sid = table.column("subject")[0].as_py(), table.column("sid")[0].as_py()
+    flipped = sid ^ 1
+    numbers = table.column("sid").to_pylist()
+    numbers[0] = flipped
+    pq.write_table(_set(table, "sid", numbers), path)
+    for records in (snap.path / "records").glob("*/*.parquet"):
+        rows = pq.read_table(records, partitioning=None)
+        column = rows.column("sid").to_pylist()
+        subjects = rows.column("subject").to_pylist()
+        changed = [flipped if s == subject else n for s, n in zip(subjects, column, strict=True)]
+        pq.write_table(_set(rows, "sid", changed), records)
+    with pytest.raises(SnapshotError, match="wrong kind or bucket"):
+        check(registry, snap)
+
+
+def test_a_numbering_file_in_another_bucket_is_refused(registry: Registry, snap: Snapshot) -> None:
+    """The engine reads a bucket's own numbering: one moved away would drop its subjects."""
+    path = _numbering(snap)[0]
+    bucket = int(path.parent.name.split("=")[1])
+    other = snap.path / "subjects" / f"bucket={(bucket + 1) % snap.buckets}"
+    other.mkdir(exist_ok=True)
+    path.rename(other / ("moved-" + path.name))
+    with pytest.raises(SnapshotError, match="wrong kind or bucket"):
+        check(registry, snap)
+
+
+def test_subjects_keep_one_number_across_chunks_and_extensions(
+    registry: Registry, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A subject's number is twice its first record's seq (+1 for a person), whichever
+    export chunk or later extension meets it again; subjects/ numbers each subject once."""
+    from credence.engines import snapshot as snapshot_module
+
+    monkeypatch.setattr(snapshot_module, "CHUNK_ROWS", 7)  # several chunks a run
+    first = [row(reference=f"A-{i}", subject=(PERSON, ORG)[i % 2]) for i in range(20)]
+    ingest_file(registry, write_csv(tmp_path / "a.csv", first), "court", today=dt.date(2026, 1, 1))
+    ensure_snapshot(registry.engine, settings.snapshot_dir, 4)
+    later = [row(reference=f"B-{i}", subject=(ORG, PERSON_2)[i % 2]) for i in range(9)]
+    ingest_file(registry, write_csv(tmp_path / "b.csv", later), "court", today=dt.date(2026, 1, 1))
+    snap = ensure_snapshot(registry.engine, settings.snapshot_dir, 4)
+    check(registry, snap)
+    rows = pa.concat_tables(
+        pq.read_table(f, columns=["seq", "subject", "sid"], partitioning=None)
+        for f in (snap.path / "records").glob("*/*.parquet")
+    ).to_pylist()
+    first_seq: dict[str, int] = {}
+    for r in sorted(rows, key=lambda r: r["seq"]):
+        first_seq.setdefault(r["subject"], r["seq"])
+    expected = {s: 2 * q + (1 if s.startswith("ric:") else 0) for s, q in first_seq.items()}
+    assert {r["subject"]: r["sid"] for r in rows} == expected
+    assert len({(r["subject"], r["sid"]) for r in rows}) == 3  # one number each
+    numbered = pa.concat_tables(
+        pq.read_table(f, columns=["subject", "sid"], partitioning=None) for f in _numbering(snap)
+    ).to_pylist()
+    assert sorted((n["subject"], n["sid"]) for n in numbered) == sorted(expected.items())
