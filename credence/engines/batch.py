@@ -29,6 +29,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -184,10 +185,13 @@ class BatchEngine:
         return con
 
     def write_jsonl(self, sink: BinaryIO, progress: BucketDone | None = None) -> JsonRun:
-        """Write every assessment's JSON line to `sink`, built by DuckDB; what was written.
+        """Write every assessment's JSON line to `sink`; what was written.
 
         The lines are those `orjson.dumps(assessment.to_dict())` gives for
         `run()`'s assessments, in the same order (bucket groups, then subject).
+        A thread runs each group's SQL while this one writes the lines of the
+        group before: DuckDB works on both cores for the SQL, and the writing
+        (sorting, the C writer, the file) would otherwise leave one idle.
         """
         lines = JsonLines(self.rulebook, self.program, self.as_of, self.known_size, self.ledger)
         result = JsonRun()
@@ -195,22 +199,36 @@ class BatchEngine:
         try:
             corrected = self._corrected(con)
             groups = self.snapshot.groups(self.group_bytes)
-            for index, group in enumerate(groups):
+
+            def prepare(group: list[int]) -> Callable[[], tuple[list[OutcomeCount], Any]]:
                 started = time.perf_counter()
                 self._fused(con, group, corrected)
-                counts, chunks = lines.fused_lines(con, self.fused, corrected)
+                finish = lines.prepare_lines(con, self.fused, corrected)
                 took = time.perf_counter() - started
+                self.timings.sql += took
+                self.timings.per_group.append(took)
+                self.timings.buckets += len(group)
+                return finish
+
+            def write(finish: Callable[[], tuple[list[OutcomeCount], Any]]) -> None:
                 started = time.perf_counter()
+                counts, chunks = finish()
                 for chunk in chunks:
                     sink.write(chunk)
                 result.assessed += sum(c.subjects for c in counts)
                 result.outcomes.extend(counts)
                 self.timings.assemble += time.perf_counter() - started
-                self.timings.sql += took
-                self.timings.per_group.append(took)
-                self.timings.buckets += len(group)
-                if progress:
-                    progress(index + 1, len(groups))
+
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="credence-sql") as sql:
+                ahead = sql.submit(prepare, groups[0]) if groups else None
+                for index in range(len(groups)):
+                    assert ahead is not None
+                    finish = ahead.result()
+                    if index + 1 < len(groups):
+                        ahead = sql.submit(prepare, groups[index + 1])
+                    write(finish)
+                    if progress:
+                        progress(index + 1, len(groups))
         finally:
             con.close()
         self.timings.subjects = result.assessed

@@ -20,7 +20,7 @@ counts) is SQL over the steps the engine materialised.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -331,6 +331,17 @@ class JsonLines:
         SQL; reasons and cuts come ready from `f`. The lines come as runs of
         bytes, written in C (`line_writer`) when it is built, else by DuckDB.
         """
+        return self.prepare_lines(con, fused, corrected, rows_per_batch)()
+
+    def prepare_lines(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        fused: FusedProgram,
+        corrected: bool,
+        rows_per_batch: int = 65_536,
+    ) -> Callable[[], tuple[list[OutcomeCount], Iterator[bytes | memoryview]]]:
+        """`fused_lines` in two halves: the SQL now, and a function that writes the lines
+        without `con`, so the engine can run the next group's SQL meanwhile."""
         con.execute(f"CREATE OR REPLACE TEMP TABLE held AS {fused.held_listed(corrected)}")
         self._lists(con)
         # Not materialised: the outcomes read only (kind, score, record lists) of it, and the
@@ -350,14 +361,15 @@ class JsonLines:
             "JOIN j_outcomes o ON o.kind = s.kind AND o.score IS NOT DISTINCT FROM s.score "
             "AND o.reclists IS NOT DISTINCT FROM s.reclists ORDER BY s.subject"
         )
-        reader = con.sql(query).to_arrow_reader(rows_per_batch)
-        return counts, (line_bytes(batch) for batch in reader)
+        table = con.sql(query).to_arrow_table()  # read now: `con` moves on to the next group
+        return lambda: (counts, (line_bytes(b) for b in table.to_batches(rows_per_batch)))
 
     def _written_lines(
         self, con: duckdb.DuckDBPyConnection, fused: FusedProgram, subjects: str
-    ) -> tuple[list[OutcomeCount], Iterator[bytes | memoryview]] | None:
-        """The lines written in C from the group's per-subject columns (`line_writer`);
-        None where that cannot be done (the SQL path then writes them)."""
+    ) -> Callable[[], tuple[list[OutcomeCount], Iterator[bytes | memoryview]]] | None:
+        """The group's per-subject columns, read and checked for the C writer
+        (`line_writer`), and the function writing their lines; None where that cannot
+        be done (the SQL path then writes them)."""
         packed = fused.packed and self.rb.score is not None
         record_lists = [f"s.rec_{self.names.index(n)}" for n in self.record_lists]
         columns = [
@@ -376,22 +388,27 @@ class JsonLines:
             f"(SELECT *, {self._limits()} AS limits FROM {subjects} s) s"
         ).to_arrow_table()
         if table.num_rows == 0:
-            return [], iter(())
+            return lambda: ([], iter(()))
         if not line_writer.subjects_plain(table["subject"]):
+            return None
+        if packed and line_writer.reasons(table["top"], fused.reason_spec()) is None:
             return None
         table = line_writer.by_subject(table)
         keys = line_writer.outcome_keys(table["kind"], table["score"], table["reclists"])
         if keys is None:
             return None
+        return lambda: self._write_table(table, keys, fused, packed)
+
+    def _write_table(
+        self, table: pa.Table, keys: line_writer.OutcomeKeys, fused: FusedProgram, packed: bool
+    ) -> tuple[list[OutcomeCount], Iterator[bytes]]:
+        """The outcome counts, and the lines the C writer makes of `table`'s columns."""
+        w = line_writer
         outcomes = [self._outcome(k, score, sets, n) for k, score, sets, n in keys.keys]
         reasons = (
-            line_writer.reasons(table["top"], fused.reason_spec())
-            if packed
-            else line_writer.text(table["reasons"])
+            w.reasons(table["top"], fused.reason_spec()) if packed else w.text(table["reasons"])
         )
-        if reasons is None:
-            return None
-        w = line_writer
+        assert reasons is not None  # checked by `_written_lines`
         lists = []
         for i, name in enumerate(self.names):
             if name in self.record_lists:
