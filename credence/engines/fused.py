@@ -216,9 +216,13 @@ class FusedProgram:
             f"CAST(CASE WHEN k & 1 = 1 THEN -{magnitude} ELSE {magnitude} END AS VARCHAR), '}}')"
         )
 
-    def records(self, corrected: bool) -> str:
-        """Every record up to the known size, with `start` and the held flag."""
-        where = f" WHERE r.seq < {int(self.known)}" if self.known is not None else ""
+    def records(self, corrected: bool, kinds: str = "TRUE") -> str:
+        """Every record up to the known size (of subjects passing `kinds`, a test of `r.sid`),
+        with `start` and the held flag."""
+        tests = [f"r.seq < {int(self.known)}"] if self.known is not None else []
+        if kinds != "TRUE":
+            tests.append(kinds)
+        where = f" WHERE {' AND '.join(tests)}" if tests else ""
         join = " LEFT JOIN corrected c ON c.seq = r.seq" if corrected else ""
         held = self.held_numbered() + (" AND c.seq IS NULL" if corrected else "")
         return (
@@ -234,8 +238,20 @@ class FusedProgram:
         score = self.rb.score
         columns = ["x.sid", "count_if(x.h) AS records"]
         source = f"({self.records(corrected)}) x"
+        unscored = ""
         if score is not None:
             scored = kind_bit_filter(score.subjects, "x.sid")
+            if scored != "TRUE":
+                # Subjects of a kind the rulebook does not score only count their records:
+                # aggregated apart (a union by name leaves their sums and reasons NULL), they
+                # skip the rules and the eight other aggregates (a third of the pass).
+                only = kind_bit_filter(score.subjects, "r.sid")
+                unscored = (
+                    f" UNION ALL BY NAME SELECT x.sid, count_if(x.h) AS records FROM "
+                    f"({self.records(corrected, f'NOT ({only})')}) x GROUP BY x.sid"
+                )
+                source = f"({self.records(corrected, only)}) x"
+                scored = "TRUE"
             # Per area, the points of its scored records and NULL elsewhere, so the sums and
             # counts need no FILTER (evaluating one per aggregate cost a fifth of the pass).
             # `aidx` and `points` are NULL where no rule scores the record, or it is not held
@@ -268,7 +284,7 @@ class FusedProgram:
                     f"FILTER (WHERE {reasons}) AS top",
                     f"count(*) FILTER (WHERE {reasons}) AS counted",
                 ]
-        return f"SELECT {', '.join(columns)} FROM {source} GROUP BY x.sid"
+        return f"SELECT {', '.join(columns)} FROM {source} GROUP BY x.sid{unscored}"
 
     @staticmethod
     def numbered(aggregate: str) -> str:
