@@ -393,17 +393,18 @@ class JsonLines:
             return None
         if packed and line_writer.reasons(table["top"], fused.reason_spec()) is None:
             return None
-        table = line_writer.by_subject(table)
-        keys = line_writer.outcome_keys(table["kind"], table["score"], table["reclists"])
-        if keys is None:
-            return None
-        return lambda: self._write_table(table, keys, fused, packed)
+        # Sorting, numbering the outcomes and writing happen in the function returned,
+        # which the engine runs beside the next group's SQL.
+        return lambda: self._write_table(table, fused, packed)
 
     def _write_table(
-        self, table: pa.Table, keys: line_writer.OutcomeKeys, fused: FusedProgram, packed: bool
+        self, table: pa.Table, fused: FusedProgram, packed: bool
     ) -> tuple[list[OutcomeCount], Iterator[bytes]]:
-        """The outcome counts, and the lines the C writer makes of `table`'s columns."""
+        """The outcome counts, and the lines the C writer makes of `table`'s columns (in
+        subject order)."""
         w = line_writer
+        table = w.by_subject(table)
+        keys = w.outcome_keys(table["kind"], table["score"], table["reclists"])
         outcomes = [self._outcome(k, score, sets, n) for k, score, sets, n in keys.keys]
         reasons = (
             w.reasons(table["top"], fused.reason_spec()) if packed else w.text(table["reasons"])

@@ -52,12 +52,13 @@ class OutcomeKeys:
     keys: list[tuple[str, int | None, str | None, int]]
 
 
-def outcome_keys(kind: Any, score: Any, reclists: Any) -> OutcomeKeys | None:
+def outcome_keys(kind: Any, score: Any, reclists: Any) -> OutcomeKeys:
     """Number the distinct (kind, score, record lists) of a group's subjects.
 
     The three are packed into one int64 a subject (record-list set, kind,
     score offset by the group's lowest), so NumPy's `unique` groups them;
-    None if that key would not fit (a score range near 2^62: then SQL groups).
+    where that key would not fit (a score range near 2^62), the three are
+    grouped as rows instead (slower, same numbering).
     """
     kind, score, reclists = (one_array(c) for c in (kind, score, reclists))
     kind = pc.cast(kind, pa.string())
@@ -71,25 +72,31 @@ def outcome_keys(kind: Any, score: Any, reclists: Any) -> OutcomeKeys | None:
     width = high - low + 2  # 0 for a null score, then each score from the lowest
     encoded = pc.dictionary_encode(pc.cast(reclists, pa.string()))
     sets = encoded.dictionary.to_pylist()
-    if (len(sets) + 1) * max(len(names), 1) * width >= _KEY_LIMIT:
-        return None
     set_code = np.asarray(encoded.indices.fill_null(-1), dtype=np.int64) + 1
-    score_code = np.where(valid, values - low + 1, 0)
-    key = (set_code * len(names) + kind_code) * width + score_code
-    unique, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
     keys = []
-    for packed, n in zip(unique.tolist(), counts.tolist(), strict=True):
-        rest, score_at = divmod(int(packed), width)
-        set_at, kind_at = divmod(rest, len(names))
-        keys.append(
-            (
-                names[kind_at],
-                None if score_at == 0 else low + score_at - 1,
-                None if set_at == 0 else str(sets[set_at - 1]),
-                int(n),
-            )
-        )
-    return OutcomeKeys(pa.array(inverse.astype(np.int32)), keys)
+    if (len(sets) + 1) * max(len(names), 1) * width < _KEY_LIMIT:
+        score_code = np.where(valid, values - low + 1, 0)
+        key = (set_code * len(names) + kind_code) * width + score_code
+        unique, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+        for packed, n in zip(unique.tolist(), counts.tolist(), strict=True):
+            rest, score_at = divmod(int(packed), width)
+            set_at, kind_at = divmod(rest, len(names))
+            score_of = None if score_at == 0 else low + score_at - 1
+            keys.append((set_at, kind_at, score_of, int(n)))
+    else:
+        rows = np.stack([set_code, kind_code.astype(np.int64), valid.astype(np.int64), values])
+        unique, inverse, counts = np.unique(rows, axis=1, return_inverse=True, return_counts=True)
+        for (set_at, kind_at, has, value), n in zip(
+            unique.T.tolist(), counts.tolist(), strict=True
+        ):
+            keys.append((set_at, kind_at, int(value) if has else None, int(n)))
+    return OutcomeKeys(
+        pa.array(np.asarray(inverse).reshape(-1).astype(np.int32)),
+        [
+            (names[k], score_of, None if at == 0 else str(sets[at - 1]), n)
+            for at, k, score_of, n in keys
+        ],
+    )
 
 
 def by_subject(table: pa.Table) -> pa.Table:

@@ -146,7 +146,6 @@ def test_outcome_keys_number_each_distinct_outcome() -> None:
     score = pa.array([None, 700, 700, None, -5], pa.int64())
     reclists = pa.array([None, "0,2", None, None, "0,2"])
     keys = w.outcome_keys(kind, score, reclists)
-    assert keys is not None
     found = [keys.keys[i][:3] for i in keys.index.to_pylist()]
     assert found == [
         ("person", None, None),
@@ -164,10 +163,20 @@ def test_outcome_keys_number_each_distinct_outcome() -> None:
     }
 
 
-def test_outcome_keys_decline_a_key_too_wide() -> None:
-    kind = pa.array(["organisation", "organisation"])
-    score = pa.array([-(2**62), 2**62], pa.int64())
-    assert w.outcome_keys(kind, score, pa.array([None, None], pa.string())) is None
+def test_outcome_keys_group_scores_too_wide_to_pack() -> None:
+    """Scores 2^63 apart do not fit the packed key: grouped as rows, same numbering."""
+    kind = pa.array(["organisation", "person", "organisation", "organisation"])
+    score = pa.array([-(2**62), None, 2**62, -(2**62)], pa.int64())
+    reclists = pa.array([None, None, "1", None], pa.string())
+    keys = w.outcome_keys(kind, score, reclists)
+    found = [keys.keys[i][:3] for i in keys.index.to_pylist()]
+    assert found == [
+        ("organisation", -(2**62), None),
+        ("person", None, None),
+        ("organisation", 2**62, "1"),
+        ("organisation", -(2**62), None),
+    ]
+    assert sorted(k[3] for k in keys.keys) == [1, 1, 2]
 
 
 def test_rows_are_put_in_subject_byte_order() -> None:
