@@ -14,8 +14,10 @@ them one by one with the synthesiser over two hours under load), so:
    listings); it is reused from bench_score's work directory when there,
    synthesised otherwise;
 2. its rows are written `--copies` times (default 10) straight into the
-   snapshot's format (the columns `snapshot` writes, `records/bucket=K/`
-   parts, the same bucket hash, a manifest), copy c's subjects with their
+   snapshot's format (the columns `snapshot` writes, with the subjects'
+   numbers and start days it derives, `records/bucket=K/` parts and the
+   `subjects/bucket=K/` numbering, the same bucket hash, a manifest), copy
+   c's subjects with their
    last character (a check digit) replaced by the letter c, so each copy is
    a city of different subjects with the same record mix. Rows whose
    subject, dates or attributes are malformed (the synthesiser's
@@ -103,21 +105,38 @@ def generate(path: Path, city: Path, copies: int, buckets: int) -> int:
     try:
         for c in range(copies):
             subject = f"left(subject, -1) || '{chr(ord('A') + c)}'"
-            con.execute(
-                f"COPY (SELECT CASE filename {first} END + file_row_number + {c * total} AS seq, "
+            rows = (
+                f"SELECT CASE filename {first} END + file_row_number + {c * total} AS seq, "
                 f"{subject} AS subject, item, occurred_on, decided_on, attributes, "
                 "CAST(NULL AS BIGINT) AS corrects_seq, reference, "
                 "regexp_extract(filename, '([^/]+)[.]parquet$', 1) AS source, "
-                "CAST(NULL AS VARCHAR) AS corrects, CAST(NULL AS BLOB) AS salt, "
-                f"{snap.bucket_sql(subject, buckets)} AS bucket "
+                "CAST(NULL AS VARCHAR) AS corrects, CAST(NULL AS BLOB) AS salt "
                 f"FROM read_parquet({_quote(str(city / '*.parquet'))}, filename = true, "
                 "file_row_number = true) WHERE (subject LIKE 'ric:%' OR subject LIKE 'uscc:%') "
                 "AND length(subject) > 6 AND try_cast(occurred_on AS DATE) IS NOT NULL "
                 "AND (decided_on IS NULL OR try_cast(decided_on AS DATE) IS NOT NULL) "
-                "AND (attributes IS NULL OR json_valid(attributes))) "
+                "AND (attributes IS NULL OR json_valid(attributes))"
+            )
+            # The columns the export derives (snapshot FORMAT 4): each subject's number from
+            # its first record, the records' start days, and subjects/ numbering them.
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE numbered AS SELECT subject, "
+                f"{snap.subject_number_sql('subject', 'min(seq)')} AS sid FROM ({rows}) "
+                "GROUP BY subject"
+            )
+            con.execute(
+                f"COPY (SELECT r.*, {snap.start_day_sql('r.decided_on', 'r.occurred_on')} "
+                f"AS start_day, n.sid, {snap.bucket_sql('r.subject', buckets)} AS bucket "
+                f"FROM ({rows}) r JOIN numbered n USING (subject)) "
                 f"TO {_quote(str(path / 'records'))} (FORMAT parquet, PARTITION_BY (bucket), "
                 f"FILENAME_PATTERN 'part-{c * total:012d}-{{i}}', OVERWRITE_OR_IGNORE true, "
                 "ROW_GROUP_SIZE 262144)"
+            )
+            con.execute(
+                f"COPY (SELECT subject, sid, {snap.bucket_sql('subject', buckets)} AS bucket "
+                f"FROM numbered) TO {_quote(str(path / 'subjects'))} (FORMAT parquet, "
+                f"PARTITION_BY (bucket), FILENAME_PATTERN 'part-{c * total:012d}-{{i}}', "
+                "OVERWRITE_OR_IGNORE true)"
             )
             _say(f"  copy {c + 1}/{copies} ({time.perf_counter() - t0:.0f} s)")
         parts = _quote(str(path / "records" / "*" / "*.parquet"))
