@@ -135,8 +135,7 @@ class BatchEngine:
         con.execute(
             f"CREATE OR REPLACE TEMP VIEW numbering AS SELECT * FROM read_parquet([{files}])"
         )
-        aggregate = self.fused.numbered(self.fused.aggregate(corrected))
-        con.execute(f"CREATE OR REPLACE TEMP TABLE f AS {aggregate}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE f AS {self.fused.aggregate(corrected)}")
         held = con.execute("SELECT count(*) FROM f").fetchone()
         self.subjects_held += int(held[0]) if held else 0
 

@@ -234,7 +234,7 @@ class FusedProgram:
 
     def aggregate(self, corrected: bool) -> str:
         """One row per subject with any record known, by its number (`sid`): what the
-        lines are built from, once `numbered` has put the subject's key beside it."""
+        lines are built from, with the subject's key put beside it (`numbered`)."""
         score = self.rb.score
         columns = ["x.sid", "count_if(x.h) AS records"]
         source = f"({self.records(corrected)}) x"
@@ -287,13 +287,11 @@ class FusedProgram:
         return f"SELECT {', '.join(columns)} FROM {source} GROUP BY x.sid{unscored}"
 
     @staticmethod
-    def numbered(aggregate: str) -> str:
-        """`aggregate`'s rows with their subject's key (from `numbering`, the group's
-        numbering) in place of its number: the per-subject table `f`."""
-        return (
-            "SELECT s.subject, a.* EXCLUDE (sid) FROM "
-            f"({aggregate}) a JOIN numbering s ON s.sid = a.sid"
-        )
+    def numbered(table: str = "f") -> str:
+        """The per-subject `table` (keyed by `sid`) with its subject's key beside it, from
+        `numbering` (the group's subjects/): joined where the lines read it, not stored
+        with `f` (storing the keys in `f` cost a sixth of the pass)."""
+        return f"(SELECT n.subject, {table}.* FROM {table} JOIN numbering n ON n.sid = {table}.sid)"
 
     def held_listed(self, corrected: bool) -> str:
         """`held` for the listing SQL: only the records lists look at, in a second scan.
@@ -333,7 +331,7 @@ class FusedProgram:
                 "CAST(NULL AS VARCHAR) AS reasons",
                 "CAST(0 AS BIGINT) AS counted",
             ]
-            return f"SELECT {', '.join(columns)} FROM f WHERE f.records > 0"
+            return f"SELECT {', '.join(columns)} FROM {self.numbered()} f WHERE f.records > 0"
         parts = ["coalesce(f.rest, 0)"]
         for i, (_, cap) in enumerate(self.caps):
             parts.append(
@@ -358,4 +356,4 @@ class FusedProgram:
         ]
         if self.packed:
             columns.append("f.top")  # the packed keys themselves, for the C line writer
-        return f"SELECT {', '.join(columns)} FROM f WHERE f.records > 0"
+        return f"SELECT {', '.join(columns)} FROM {self.numbered()} f WHERE f.records > 0"
