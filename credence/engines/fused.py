@@ -289,8 +289,7 @@ class FusedProgram:
     @staticmethod
     def numbered(table: str = "f") -> str:
         """The per-subject `table` (keyed by `sid`) with its subject's key beside it, from
-        `numbering` (the group's subjects/): joined where the lines read it, not stored
-        with `f` (storing the keys in `f` cost a sixth of the pass)."""
+        `numbering` (the group's subjects/), joined where the lines read it."""
         return f"(SELECT n.subject, {table}.* FROM {table} JOIN numbering n ON n.sid = {table}.sid)"
 
     def held_listed(self, corrected: bool) -> str:
