@@ -3,6 +3,9 @@
 
    build(n, pieces, start, stop) -> bytes
        The lines of rows start..stop-1 of n rows (subjects), one after another.
+   write(sink_write, n, pieces, rows) -> None
+       All n lines, `rows` lines at a time, each run passed to `sink_write` as a
+       memoryview of this module's buffer (released once the call returns).
        pieces: what each line is made of, in order; each a tuple:
          ("L", text)                      bytes written as they are;
          ("Q", col)                       a string column written as a JSON string: the text
@@ -460,48 +463,122 @@ static int put_piece(Buf *b, const Piece *pc, Py_ssize_t row) {
 static Buf shared;
 #define SHARED_KEEP (16 * 1024 * 1024)
 
+/* Parse `pieces` for n rows into a new State; NULL with an exception set. */
+static State *prepare(Py_ssize_t n, PyObject *pieces_obj) {
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "build: rows out of range");
+        return NULL;
+    }
+    State *s = PyMem_Calloc(1, sizeof(State));
+    if (s == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    Py_ssize_t m = PyTuple_GET_SIZE(pieces_obj);
+    if (m > MAX_PIECES) {
+        PyErr_SetString(PyExc_ValueError, "build: too many pieces");
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < m; i++) {
+        if (parse_piece(s, PyTuple_GET_ITEM(pieces_obj, i), n, &s->pieces[i], 0) < 0) goto fail;
+        s->n_pieces++;
+    }
+    return s;
+fail:
+    release(s);
+    PyMem_Free(s);
+    return NULL;
+}
+
+static void finish(State *s) {
+    if (shared.cap > SHARED_KEEP) { /* a run of very long lines: do not keep its memory */
+        PyMem_Free(shared.p);
+        shared.p = NULL;
+        shared.cap = 0;
+    }
+    shared.n = 0;
+    release(s);
+    PyMem_Free(s);
+}
+
+/* Rows start..stop-1 into `shared` (emptied first); -1 with an exception set.
+   The GIL stays held: the buffer grows with PyMem and errors are Python's. */
+static int fill(State *s, Py_ssize_t start, Py_ssize_t stop) {
+    shared.n = 0;
+    for (Py_ssize_t row = start; row < stop; row++)
+        for (int j = 0; j < s->n_pieces; j++)
+            if (put_piece(&shared, &s->pieces[j], row) < 0) return -1;
+    return 0;
+}
+
 static PyObject *build(PyObject *self, PyObject *args) {
     Py_ssize_t n, start, stop;
     PyObject *pieces_obj;
     if (!PyArg_ParseTuple(args, "nO!nn:build", &n, &PyTuple_Type, &pieces_obj, &start, &stop))
         return NULL;
-    if (n < 0 || start < 0 || stop < start || stop > n) {
+    if (start < 0 || stop < start || stop > n) {
         PyErr_SetString(PyExc_ValueError, "build: rows out of range");
         return NULL;
     }
-    State *s = PyMem_Calloc(1, sizeof(State));
-    if (s == NULL) return PyErr_NoMemory();
-    Buf *out = &shared;
-    out->n = 0;
+    State *s = prepare(n, pieces_obj);
+    if (s == NULL) return NULL;
     PyObject *result = NULL;
-    Py_ssize_t m = PyTuple_GET_SIZE(pieces_obj);
-    if (m > MAX_PIECES) {
-        PyErr_SetString(PyExc_ValueError, "build: too many pieces");
-        goto done;
-    }
-    for (Py_ssize_t i = 0; i < m; i++) {
-        if (parse_piece(s, PyTuple_GET_ITEM(pieces_obj, i), n, &s->pieces[i], 0) < 0) goto done;
-        s->n_pieces++;
-    }
-    /* The GIL stays held: the buffer grows with PyMem and errors are Python's. */
-    for (Py_ssize_t row = start; row < stop; row++)
-        for (int j = 0; j < s->n_pieces; j++)
-            if (put_piece(out, &s->pieces[j], row) < 0) goto done;
-    result = PyBytes_FromStringAndSize(out->p ? out->p : "", out->n);
-done:
-    if (out->cap > SHARED_KEEP) { /* a run of very long lines: do not keep its memory */
-        PyMem_Free(out->p);
-        out->p = NULL;
-        out->cap = 0;
-    }
-    out->n = 0;
-    release(s);
-    PyMem_Free(s);
+    if (fill(s, start, stop) == 0)
+        result = PyBytes_FromStringAndSize(shared.p ? shared.p : "", shared.n);
+    finish(s);
     return result;
 }
 
+/* write(sink_write, n, pieces, rows): every line, `rows` at a time, each run passed to
+   `sink_write` as a memoryview of the writer's own buffer, released when the call returns
+   (no copy into a bytes object a run: a sink that keeps the view gets a released one). */
+static PyObject *write_lines(PyObject *self, PyObject *args) {
+    Py_ssize_t n, rows;
+    PyObject *sink, *pieces_obj;
+    if (!PyArg_ParseTuple(args, "OnO!n:write", &sink, &n, &PyTuple_Type, &pieces_obj, &rows))
+        return NULL;
+    if (!PyCallable_Check(sink) || rows < 1) {
+        PyErr_SetString(PyExc_ValueError, "write: a callable sink and rows >= 1");
+        return NULL;
+    }
+    State *s = prepare(n, pieces_obj);
+    if (s == NULL) return NULL;
+    int failed = 0;
+    for (Py_ssize_t start = 0; start < n && !failed; start += rows) {
+        Py_ssize_t stop = start + rows < n ? start + rows : n;
+        if (fill(s, start, stop) < 0) {
+            failed = 1;
+            break;
+        }
+        PyObject *view = PyMemoryView_FromMemory(shared.p ? shared.p : (char *)"", shared.n,
+                                                 PyBUF_READ);
+        if (view == NULL) {
+            failed = 1;
+            break;
+        }
+        PyObject *done = PyObject_CallOneArg(sink, view);
+        PyObject *type, *value, *trace; /* the sink's error, kept while the view is released */
+        PyErr_Fetch(&type, &value, &trace);
+        PyObject *gone = PyObject_CallMethod(view, "release", NULL);
+        Py_DECREF(view);
+        if (done == NULL) {
+            Py_XDECREF(gone);
+            PyErr_Restore(type, value, trace);
+            failed = 1;
+            break;
+        }
+        Py_DECREF(done);
+        if (gone == NULL) failed = 1;
+        Py_XDECREF(gone);
+    }
+    finish(s);
+    if (failed) return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
-    {"build", build, METH_VARARGS, "Write JSON lines from Arrow columns (see the source)."},
+    {"build", build, METH_VARARGS, "JSON lines from Arrow columns, as bytes (see the source)."},
+    {"write", write_lines, METH_VARARGS, "JSON lines from Arrow columns, to a sink (see the source)."},
     {NULL, NULL, 0, NULL},
 };
 

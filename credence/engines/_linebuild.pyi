@@ -1,5 +1,13 @@
 """Types of the optional C extension (credence/engines/_linebuild.c)."""
 
+from collections.abc import Callable
 from typing import Any
 
 def build(n: int, pieces: tuple[tuple[Any, ...], ...], start: int, stop: int, /) -> bytes: ...
+def write(
+    sink_write: Callable[[memoryview], object],
+    n: int,
+    pieces: tuple[tuple[Any, ...], ...],
+    rows: int,
+    /,
+) -> None: ...

@@ -39,7 +39,7 @@ import duckdb
 from credence.core.assessment import Assessment
 from credence.core.cutoffs import compute_cutoffs
 from credence.core.rulebook import Rulebook
-from credence.engines.batch_json import JsonLines, OutcomeCount
+from credence.engines.batch_json import JsonLines, OutcomeCount, WriteLines
 from credence.engines.fused import FusedProgram
 from credence.engines.merge import merge_results
 from credence.engines.snapshot import Snapshot
@@ -199,7 +199,7 @@ class BatchEngine:
             corrected = self._corrected(con)
             groups = self.snapshot.groups(self.group_bytes)
 
-            def prepare(group: list[int]) -> Callable[[], tuple[list[OutcomeCount], Any]]:
+            def prepare(group: list[int]) -> WriteLines:
                 started = time.perf_counter()
                 self._fused(con, group, corrected)
                 finish = lines.prepare_lines(con, self.fused, corrected)
@@ -209,11 +209,9 @@ class BatchEngine:
                 self.timings.buckets += len(group)
                 return finish
 
-            def write(finish: Callable[[], tuple[list[OutcomeCount], Any]]) -> None:
+            def write(finish: WriteLines) -> None:
                 started = time.perf_counter()
-                counts, chunks = finish()
-                for chunk in chunks:
-                    sink.write(chunk)
+                counts = finish(sink)
                 result.assessed += sum(c.subjects for c in counts)
                 result.outcomes.extend(counts)
                 self.timings.assemble += time.perf_counter() - started

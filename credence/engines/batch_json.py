@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import duckdb
 import orjson
@@ -51,6 +51,10 @@ class OutcomeCount:
     lists: tuple[tuple[str, str], ...]  # (list, colour) in the rulebook's order
     measures: tuple[str, ...]
     subjects: int
+
+
+# Writes a bucket group's lines to a sink; its outcome counts.
+WriteLines = Callable[[BinaryIO], list[OutcomeCount]]
 
 
 @dataclass(frozen=True)
@@ -323,15 +327,17 @@ class JsonLines:
         con: duckdb.DuckDBPyConnection,
         fused: FusedProgram,
         corrected: bool,
+        sink: BinaryIO,
         rows_per_batch: int = 65_536,
-    ) -> tuple[list[OutcomeCount], Iterator[bytes | memoryview]]:
-        """`group_lines` after the fused pass: from `f` (one row per subject) instead of steps.
+    ) -> list[OutcomeCount]:
+        """`group_lines` after the fused pass: from `f` (one row per subject) instead of steps,
+        the lines written to `sink`; the group's outcome counts.
 
         Only the records lists look at are read into `held`, for the listing
-        SQL; reasons and cuts come ready from `f`. The lines come as runs of
-        bytes, written in C (`line_writer`) when it is built, else by DuckDB.
+        SQL; reasons and cuts come ready from `f`. The lines are written in C
+        (`line_writer`) when it is built, else built by DuckDB.
         """
-        return self.prepare_lines(con, fused, corrected, rows_per_batch)()
+        return self.prepare_lines(con, fused, corrected, rows_per_batch)(sink)
 
     def prepare_lines(
         self,
@@ -339,9 +345,9 @@ class JsonLines:
         fused: FusedProgram,
         corrected: bool,
         rows_per_batch: int = 65_536,
-    ) -> Callable[[], tuple[list[OutcomeCount], Iterator[bytes | memoryview]]]:
+    ) -> WriteLines:
         """`fused_lines` in two halves: the SQL now, and a function that writes the lines
-        without `con`, so the engine can run the next group's SQL meanwhile."""
+        to a sink without `con`, so the engine can run the next group's SQL meanwhile."""
         con.execute(f"CREATE OR REPLACE TEMP TABLE held AS {fused.held_listed(corrected)}")
         self._lists(con)
         # Not materialised: the outcomes read only (kind, score, record lists) of it, and the
@@ -362,11 +368,17 @@ class JsonLines:
             "AND o.reclists IS NOT DISTINCT FROM s.reclists ORDER BY s.subject"
         )
         table = con.sql(query).to_arrow_table()  # read now: `con` moves on to the next group
-        return lambda: (counts, (line_bytes(b) for b in table.to_batches(rows_per_batch)))
+
+        def write(sink: BinaryIO) -> list[OutcomeCount]:
+            for batch in table.to_batches(rows_per_batch):
+                sink.write(line_bytes(batch))
+            return counts
+
+        return write
 
     def _written_lines(
         self, con: duckdb.DuckDBPyConnection, fused: FusedProgram, subjects: str
-    ) -> Callable[[], tuple[list[OutcomeCount], Iterator[bytes | memoryview]]] | None:
+    ) -> WriteLines | None:
         """The group's per-subject columns, read and checked for the C writer
         (`line_writer`), and the function writing their lines; None where that cannot
         be done (the SQL path then writes them)."""
@@ -388,20 +400,20 @@ class JsonLines:
             f"(SELECT *, {self._limits()} AS limits FROM {subjects} s) s"
         ).to_arrow_table()
         if table.num_rows == 0:
-            return lambda: ([], iter(()))
+            return lambda sink: []
         if not line_writer.subjects_plain(table["subject"]):
             return None
         if packed and line_writer.reasons(table["top"], fused.reason_spec()) is None:
             return None
         # Sorting, numbering the outcomes and writing happen in the function returned,
         # which the engine runs beside the next group's SQL.
-        return lambda: self._write_table(table, fused, packed)
+        return lambda sink: self._write_table(table, fused, packed, sink)
 
     def _write_table(
-        self, table: pa.Table, fused: FusedProgram, packed: bool
-    ) -> tuple[list[OutcomeCount], Iterator[bytes]]:
-        """The outcome counts, and the lines the C writer makes of `table`'s columns (in
-        subject order)."""
+        self, table: pa.Table, fused: FusedProgram, packed: bool, sink: BinaryIO
+    ) -> list[OutcomeCount]:
+        """Write the lines the C writer makes of `table`'s columns (in subject order) to
+        `sink`; the outcome counts."""
         w = line_writer
         table = w.by_subject(table)
         keys = w.outcome_keys(table["kind"], table["score"], table["reclists"])
@@ -440,7 +452,8 @@ class JsonLines:
             w.text(table["limits"]),
             w.literal(f"],{self.tail}\n"),
         ]
-        return [o.count for o in outcomes], w.build(table.num_rows, pieces)
+        w.write(sink, table.num_rows, pieces)
+        return [o.count for o in outcomes]
 
 
 def line_bytes(batch: pa.RecordBatch) -> memoryview | bytes:

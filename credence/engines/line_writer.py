@@ -11,8 +11,9 @@ record lists, packed reasons), and then:
   Python, as before, and taken by index;
 - `by_subject` sorts the subjects (Arrow's sort, byte order: DuckDB's
   `ORDER BY subject` for these keys);
-- `build` writes the lines (credence/engines/_linebuild.c) from the
-  columns' buffers, in that order, a line a subject.
+- `write` writes the lines (credence/engines/_linebuild.c) from the
+  columns' buffers, in that order, a line a subject, straight to the sink
+  (`build` gives them as bytes, for tests and other callers).
 
 The SQL path stays the reference and the fallback (no compiler, or a
 subject that would need a JSON escape); the tests compare both paths' lines
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -163,6 +164,14 @@ def build(n: int, pieces: list[tuple[Any, ...]], rows: int = 2048) -> Iterator[b
     spec = tuple(pieces)
     for start in range(0, n, rows):
         yield _linebuild.build(n, spec, start, min(n, start + rows))
+
+
+def write(sink: BinaryIO, n: int, pieces: list[tuple[Any, ...]], rows: int = 2048) -> None:
+    """Write the n lines to `sink`, `rows` lines a `sink.write` of the writer's own buffer
+    (a memoryview released when the call returns): no bytes object a run, whose copy and
+    fresh pages cost more than writing the lines."""
+    assert _linebuild is not None
+    _linebuild.write(sink.write, n, tuple(pieces), rows)
 
 
 def subjects_plain(subject: Any) -> bool:

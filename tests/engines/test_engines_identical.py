@@ -124,13 +124,13 @@ def test_batch_json_lines_are_the_store_engines_byte_for_byte(
     if writer == "c" and not line_writer.available():
         pytest.skip("C line writer not built")
     built = []
-    real_build = line_writer.build
+    real_write = line_writer.write
 
     def spy(*args: Any, **kwargs: Any) -> Any:
-        built.append(args[0])
-        return real_build(*args, **kwargs)
+        built.append(args[1])  # (sink, n, pieces)
+        return real_write(*args, **kwargs)
 
-    monkeypatch.setattr(line_writer, "build", spy)
+    monkeypatch.setattr(line_writer, "write", spy)
     if writer == "sql":
         monkeypatch.setattr(line_writer, "available", lambda: False)
     registry, settings = city_registry

@@ -184,3 +184,44 @@ def test_rows_are_put_in_subject_byte_order() -> None:
     ordered = w.by_subject(table)
     assert ordered["subject"].to_pylist() == ["ric:10", "ric:2", "uscc:A", "uscc:B"]
     assert ordered["n"].to_pylist() == [4, 2, 3, 1]
+
+
+def test_write_gives_the_sink_the_lines_build_gives() -> None:
+    import io
+
+    n = 7
+    numbers = pa.array([i * 1000 - 3000 for i in range(n)], pa.int64())
+    pieces = [w.literal("{"), w.integer(numbers, "null"), w.literal("}\n")]
+    sink = io.BytesIO()
+    w.write(sink, n, pieces, rows=3)
+    assert (
+        sink.getvalue()
+        == _lines(n, pieces)
+        == b"".join(b"{%d}\n" % (i * 1000 - 3000) for i in range(n))
+    )
+
+
+def test_a_sink_cannot_keep_the_writers_buffer() -> None:
+    """Each run is a view of the writer's own buffer, released when `write` returns from
+    the sink: a sink that keeps it gets a released view, never stale or freed memory."""
+    kept: list[memoryview] = []
+
+    class Keeping:
+        def write(self, data: memoryview) -> int:
+            kept.append(data)
+            return len(data)
+
+    w.write(Keeping(), 4, [w.literal("line\n")], rows=2)  # type: ignore[arg-type]
+    assert len(kept) == 2
+    for view in kept:
+        with pytest.raises(ValueError, match="released"):
+            bytes(view)
+
+
+def test_a_failing_sink_stops_the_writing() -> None:
+    class Full:
+        def write(self, data: memoryview) -> int:
+            raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        w.write(Full(), 4, [w.literal("line\n")], rows=2)  # type: ignore[arg-type]
