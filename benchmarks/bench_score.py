@@ -269,7 +269,7 @@ def run_batch(
     timings = engine.timings
     _say(
         f"score: {run.assessed:,} subjects in {total_s:.2f} s ({cpu_s:.2f} s CPU) "
-        f"(SQL {timings.sql:.2f} s, writing lines {timings.assemble:.2f} s), "
+        f"(SQL {timings.sql:.2f} s and writing lines {timings.assemble:.2f} s, overlapping), "
         f"peak {peak_mib:,.0f} MiB"
     )
     return BatchResult(
@@ -385,8 +385,9 @@ def report(
                 ratio_at_most=FLOOR_RATIO_TARGET,
                 note=(
                     f"{book}; {b.assessed:,} JSON lines ({b.out_bytes / 2**20:,.0f} MiB) of the "
-                    f"{b.held:,} subjects with records; SQL {b.sql_s:.2f} s, writing lines "
-                    f"{b.write_s:.2f} s, slowest bucket group {b.slowest_group_s:.2f} s; "
+                    f"{b.held:,} subjects with records; SQL {b.sql_s:.2f} s and writing lines "
+                    f"{b.write_s:.2f} s (on two threads, overlapping), slowest bucket group "
+                    f"{b.slowest_group_s:.2f} s; "
                     f"{args.buckets} buckets, DuckDB memory limit {args.memory_limit}; "
                     f"floor `SELECT {FLOOR_COLUMNS}` over records and `SELECT {FLOOR_NUMBERING}` "
                     f"over subjects/; {city}; {load}"

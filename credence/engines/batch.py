@@ -61,7 +61,10 @@ class JsonRun:
 
 @dataclass
 class BatchTimings:
-    """Where a batch run spent its time (seconds), for the benchmark and the report."""
+    """Where a batch run spent its time (seconds), for the benchmark and the report.
+
+    In `write_jsonl`, `sql` (a thread running each group's SQL) and `assemble`
+    (sorting, numbering and writing the lines) overlap: their sum exceeds the run."""
 
     sql: float = 0.0
     assemble: float = 0.0
