@@ -1,17 +1,15 @@
 /* The batch engine's JSON lines, written from a bucket group's per-subject Arrow columns
    (credence/engines/batch_json.py, `JsonLines.fused_lines`).
 
-   build(n, pieces, start, stop) -> bytes
-       The lines of rows start..stop-1 of n rows (subjects), one after another.
    write(sink_write, n, pieces, rows) -> None
-       All n lines, `rows` lines at a time, each run passed to `sink_write` as a
-       memoryview of this module's buffer (released once the call returns).
+       All n lines (one a row: a subject), `rows` lines at a time, each run passed to
+       `sink_write` as a memoryview of this module's buffer (released once the call returns).
        pieces: what each line is made of, in order; each a tuple:
          ("L", text)                      bytes written as they are;
          ("Q", col)                       a string column written as a JSON string: the text
                                           between quotes (a text needing an escape, or a
-                                          null, is refused with ValueError: the caller then
-                                          builds the lines in SQL);
+                                          null, is refused with ValueError; the caller checks
+                                          first and builds such lines in SQL);
          ("S", col, if_null)              a string column written as it is (JSON text made by
                                           DuckDB or the caller), `if_null` for a null;
          ("I", col, if_null)              an int64 column in decimal, `if_null` for a null;
@@ -32,8 +30,9 @@
 
    Why C: DuckDB built each line by string concatenation, joined the outcomes and sorted
    the lines by subject: 3.5 s of CPU of a 12 s run over 20M records, more than scanning
-   every column of the snapshot. Here each byte is written once. The caller asks for a few
-   thousand lines at a time, so the buffer stays in the cache and is never paged in anew.
+   every column of the snapshot. Here each byte is written once, a few thousand lines at a
+   time into one buffer kept between calls, so it stays in the cache and is never paged in
+   anew.
 */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -511,24 +510,6 @@ static int fill(State *s, Py_ssize_t start, Py_ssize_t stop) {
     return 0;
 }
 
-static PyObject *build(PyObject *self, PyObject *args) {
-    Py_ssize_t n, start, stop;
-    PyObject *pieces_obj;
-    if (!PyArg_ParseTuple(args, "nO!nn:build", &n, &PyTuple_Type, &pieces_obj, &start, &stop))
-        return NULL;
-    if (start < 0 || stop < start || stop > n) {
-        PyErr_SetString(PyExc_ValueError, "build: rows out of range");
-        return NULL;
-    }
-    State *s = prepare(n, pieces_obj);
-    if (s == NULL) return NULL;
-    PyObject *result = NULL;
-    if (fill(s, start, stop) == 0)
-        result = PyBytes_FromStringAndSize(shared.p ? shared.p : "", shared.n);
-    finish(s);
-    return result;
-}
-
 /* write(sink_write, n, pieces, rows): every line, `rows` at a time, each run passed to
    `sink_write` as a memoryview of the writer's own buffer, released when the call returns
    (no copy into a bytes object a run: a sink that keeps the view gets a released one). */
@@ -577,7 +558,6 @@ static PyObject *write_lines(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef methods[] = {
-    {"build", build, METH_VARARGS, "JSON lines from Arrow columns, as bytes (see the source)."},
     {"write", write_lines, METH_VARARGS, "JSON lines from Arrow columns, to a sink (see the source)."},
     {NULL, NULL, 0, NULL},
 };

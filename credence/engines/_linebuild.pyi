@@ -3,7 +3,6 @@
 from collections.abc import Callable
 from typing import Any
 
-def build(n: int, pieces: tuple[tuple[Any, ...], ...], start: int, stop: int, /) -> bytes: ...
 def write(
     sink_write: Callable[[memoryview], object],
     n: int,

@@ -58,13 +58,44 @@ WriteLines = Callable[[BinaryIO], list[OutcomeCount]]
 
 
 @dataclass(frozen=True)
-class _Outcome:
+class Outcome:
     """An outcome's pieces of a line (JSON texts) and how many subjects have it."""
 
     grade: str
     measures: str
     score_lists: list[str | None]  # per score-entered list: its listing's JSON, or None
     count: OutcomeCount
+
+
+def outcome_pieces(
+    rulebook: Rulebook, kind_name: str, score: Any, reclists: str | None, n: int
+) -> Outcome:
+    """One outcome key's JSON pieces and count (`assessment.outcome_for`, once per key):
+    `reclists` holds the positions in the rulebook of the subject's record-entered lists.
+    Shared by the DuckDB and Spark line builders."""
+    every = list(rulebook.lists)
+    kind = SubjectKind(kind_name)
+    names = frozenset(every[int(p)] for p in reclists.split(",")) if reclists else frozenset()
+    grade, by_score, measured = outcome_for(
+        rulebook, kind, None if score is None else int(score), names
+    )
+    score_lists: list[str | None] = []
+    for name, lst in rulebook.lists.items():
+        if lst.by_record:
+            continue
+        listing = {"list": name, "colour": lst.spec.colour, "since": None, "until": None}
+        score_lists.append(_json({**listing, "records": []}) if name in by_score else None)
+    listed = tuple(
+        (name, rulebook.lists[name].spec.colour)
+        for name in every
+        if name in names or name in by_score
+    )
+    return Outcome(
+        grade=_json(grade),
+        measures=_json(list(measured)),
+        score_lists=score_lists,
+        count=OutcomeCount(kind, grade, listed, measured, n),
+    )
 
 
 class JsonLines:
@@ -219,30 +250,6 @@ class JsonLines:
             "LEFT JOIN j_lists l ON l.subject = s.subject) s"
         )
 
-    def _outcome(self, kind_name: str, score: Any, reclists: str | None, n: int) -> _Outcome:
-        """One outcome key's JSON pieces and count (`assessment.outcome_for`, once per key)."""
-        kind = SubjectKind(kind_name)
-        names = frozenset(self.names[int(p)] for p in reclists.split(",")) if reclists else set()
-        grade, by_score, measured = outcome_for(
-            self.rb, kind, None if score is None else int(score), frozenset(names)
-        )
-        score_lists: list[str | None] = []
-        for name in self.score_lists:
-            colour = self.rb.lists[name].spec.colour
-            listing = {"list": name, "colour": colour, "since": None, "until": None}
-            score_lists.append(_json({**listing, "records": []}) if name in by_score else None)
-        listed = tuple(
-            (name, self.rb.lists[name].spec.colour)
-            for name in self.names
-            if name in names or name in by_score
-        )
-        return _Outcome(
-            grade=_json(grade),
-            measures=_json(list(measured)),
-            score_lists=score_lists,
-            count=OutcomeCount(kind, grade, listed, measured, n),
-        )
-
     def _outcomes(
         self, con: duckdb.DuckDBPyConnection, subjects: str = "j_subjects"
     ) -> list[OutcomeCount]:
@@ -260,7 +267,7 @@ class JsonLines:
             kinds.append(kind_name)
             scores.append(score)
             reclist_keys.append(reclists)
-            outcome = self._outcome(str(kind_name), score, reclists, int(n))
+            outcome = outcome_pieces(self.rb, str(kind_name), score, reclists, int(n))
             keys.append(okey)
             grades.append(outcome.grade)
             measures.append(outcome.measures)
@@ -417,7 +424,7 @@ class JsonLines:
         w = line_writer
         table = w.by_subject(table)
         keys = w.outcome_keys(table["kind"], table["score"], table["reclists"])
-        outcomes = [self._outcome(k, score, sets, n) for k, score, sets, n in keys.keys]
+        outcomes = [outcome_pieces(self.rb, k, score, sets, n) for k, score, sets, n in keys.keys]
         reasons = (
             w.reasons(table["top"], fused.reason_spec()) if packed else w.text(table["reasons"])
         )

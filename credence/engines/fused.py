@@ -40,7 +40,7 @@ from credence.core.catalogue import REVOCATION
 from credence.core.cutoffs import Cutoffs
 from credence.core.ids import SubjectKind
 from credence.core.rulebook import Rulebook
-from credence.engines.sqlgen import AGE_EXPIRES, AGE_NONE, clamp, kind_filter, lit
+from credence.engines.sqlgen import AGE_EXPIRES, AGE_NONE, clamp, lit
 
 # A reason packed in one BIGINT, most significant first: 2^P - |points|, seq, its day (since
 # _DAY_ZERO: a ledger holds no date before 1949-10-01, and held records start by as-of), the
@@ -106,16 +106,9 @@ class FusedProgram:
     # --- per record ---------------------------------------------------------------------------
 
     def held(self) -> str:
-        """The `held` step's test on the ledger's own columns (dates as text, the subject)."""
-        tests = [
-            f"r.item <> {lit(REVOCATION)}",
-            f"COALESCE(r.decided_on, r.occurred_on) <= {lit(self.cut.as_of)}",
-            kind_filter(self.rb.kinds, "r.subject"),
-        ]
-        return " AND ".join(tests)
-
-    def held_numbered(self) -> str:
-        """The same test on the snapshot's derived columns: `start_day` and `sid`'s kind bit."""
+        """The `held` step's test as a flag, on the snapshot's derived columns (`start_day`,
+        and the kind bit of `sid`), which `snapshot_check` proves equal to the dates and
+        the subject the store engine tests."""
         tests = [
             f"r.item <> {lit(REVOCATION)}",
             f"r.start_day <= {_day(self.cut.as_of)}",
@@ -180,7 +173,7 @@ class FusedProgram:
         what `reason_json`'s lambda does in SQL, as shifts, masks and the items' JSON."""
         p = self.packing
         shift_item, shift_day, shift_seq, shift_points = self._shifts()
-        epoch = (_DAY_ZERO - dt.date(1970, 1, 1)).days
+        epoch = (_DAY_ZERO - _EPOCH).days
         items = tuple(orjson.dumps(c) for c in self.items)
         return (
             shift_seq,
@@ -224,7 +217,7 @@ class FusedProgram:
             tests.append(kinds)
         where = f" WHERE {' AND '.join(tests)}" if tests else ""
         join = " LEFT JOIN corrected c ON c.seq = r.seq" if corrected else ""
-        held = self.held_numbered() + (" AND c.seq IS NULL" if corrected else "")
+        held = self.held() + (" AND c.seq IS NULL" if corrected else "")
         return (
             "SELECT r.seq, r.sid, r.item, r.start_day AS start, "
             f"({held}) AS h FROM records r{join}{where}"
@@ -337,7 +330,7 @@ class FusedProgram:
                 f"CASE WHEN f.n_{i} > 0 THEN {clamp(f'f.a_{i}', cap.min, cap.max)} ELSE 0 END"
             )
         total = f"({score.base} + {' + '.join(parts)})"
-        scored = kind_filter(score.subjects, "f.subject")
+        scored = kind_bit_filter(score.subjects, "f.sid")
         columns += [
             f"CASE WHEN {scored} THEN CAST({clamp(total, score.min, score.max)} AS BIGINT) END "
             "AS score",

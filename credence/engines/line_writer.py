@@ -12,8 +12,7 @@ record lists, packed reasons), and then:
 - `by_subject` sorts the subjects (Arrow's sort, byte order: DuckDB's
   `ORDER BY subject` for these keys);
 - `write` writes the lines (credence/engines/_linebuild.c) from the
-  columns' buffers, in that order, a line a subject, straight to the sink
-  (`build` gives them as bytes, for tests and other callers).
+  columns' buffers, in that order, a line a subject, straight to the sink.
 
 The SQL path stays the reference and the fallback (no compiler, or a
 subject that would need a JSON escape); the tests compare both paths' lines
@@ -22,7 +21,6 @@ with `orjson.dumps(assessment.to_dict())` byte for byte.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -152,18 +150,6 @@ def _text(column: Any) -> tuple[int, Any, Any, Any]:
         found = text_buffers(pc.cast(column, pa.string()))
     assert found is not None
     return found
-
-
-def build(n: int, pieces: list[tuple[Any, ...]], rows: int = 2048) -> Iterator[bytes]:
-    """The n lines, a row each in the columns' order, `rows` lines a run of bytes.
-
-    `rows` keeps each run within the CPU's cache (a few MB); one run a
-    group cost a third more CPU in fresh pages and copies.
-    """
-    assert _linebuild is not None
-    spec = tuple(pieces)
-    for start in range(0, n, rows):
-        yield _linebuild.build(n, spec, start, min(n, start + rows))
 
 
 def write(sink: BinaryIO, n: int, pieces: list[tuple[Any, ...]], rows: int = 2048) -> None:

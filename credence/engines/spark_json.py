@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from credence.core.assessment import MAX_REASONS, ListingRow, listing_end, outcome_for
+from credence.core.assessment import MAX_REASONS, ListingRow, listing_end
 from credence.core.ids import SubjectKind
 from credence.core.rulebook import Rulebook
-from credence.engines.batch_json import OutcomeCount
+from credence.engines.batch_json import OutcomeCount, outcome_pieces
 from credence.engines.sqlgen import Program
 
 if TYPE_CHECKING:
@@ -236,23 +236,9 @@ class SparkLines:
         rows: list[tuple[str | None, ...]] = []
         counts = []
         for okey, kind_name, score, reclists, n in found:
-            kind = SubjectKind(kind_name)
-            names = frozenset(self.names[int(p)] for p in reclists.split(",")) if reclists else []
-            grade, by_score, measured = outcome_for(
-                self.rb, kind, None if score is None else int(score), frozenset(names)
-            )
-            slots: list[str | None] = []
-            for name in self.score_lists:
-                colour = self.rb.lists[name].spec.colour
-                listing = {"list": name, "colour": colour, "since": None, "until": None}
-                slots.append(_json({**listing, "records": []}) if name in by_score else None)
-            rows.append((okey, grade, _json(grade), _json(list(measured)), *slots))
-            listed = tuple(
-                (name, self.rb.lists[name].spec.colour)
-                for name in self.names
-                if name in names or name in by_score
-            )
-            counts.append(OutcomeCount(kind, grade, listed, measured, int(n)))
+            o = outcome_pieces(self.rb, kind_name, score, reclists, int(n))
+            rows.append((okey, o.count.grade, o.grade, o.measures, *o.score_lists))
+            counts.append(o.count)
         schema = "okey string, grade_value string, grade string, measures string" + "".join(
             f", sl_{self.names.index(n)} string" for n in self.score_lists
         )
