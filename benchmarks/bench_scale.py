@@ -124,14 +124,16 @@ def generate(path: Path, city: Path, copies: int, buckets: int) -> int:
                 f"{snap.subject_number_sql('subject', 'min(seq)')} AS sid FROM ({rows}) "
                 "GROUP BY subject"
             )
-            con.execute(
-                f"COPY (SELECT r.*, {snap.start_day_sql('r.decided_on', 'r.occurred_on')} "
+            # Each bucket's records one file set a kind of subject (FORMAT 5), as the
+            # export writes them (`snapshot.kind_copies`).
+            derived = (
+                f"(SELECT r.*, {snap.start_day_sql('r.decided_on', 'r.occurred_on')} "
                 f"AS start_day, n.sid, {snap.bucket_sql('r.subject', buckets)} AS bucket "
-                f"FROM ({rows}) r JOIN numbered n USING (subject)) "
-                f"TO {_quote(str(path / 'records'))} (FORMAT parquet, PARTITION_BY (bucket), "
-                f"FILENAME_PATTERN 'part-{c * total:012d}-{{i}}', OVERWRITE_OR_IGNORE true, "
-                "ROW_GROUP_SIZE 262144)"
+                f"FROM ({rows}) r JOIN numbered n USING (subject))"
             )
+            part = f"part-{c * total:012d}"
+            for statement in snap.kind_copies(derived, path / "records", part, ordered=False):
+                con.execute(statement)
             con.execute(
                 f"COPY (SELECT subject, sid, {snap.bucket_sql('subject', buckets)} AS bucket "
                 f"FROM numbered) TO {_quote(str(path / 'subjects'))} (FORMAT parquet, "

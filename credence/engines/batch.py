@@ -38,9 +38,11 @@ import duckdb
 
 from credence.core.assessment import Assessment
 from credence.core.cutoffs import compute_cutoffs
+from credence.core.ids import SubjectKind
 from credence.core.rulebook import Rulebook
 from credence.engines.batch_json import JsonLines, OutcomeCount, WriteLines
-from credence.engines.fused import FusedProgram
+from credence.engines.errors import SnapshotError
+from credence.engines.fused import FusedProgram, kind_table
 from credence.engines.merge import merge_results
 from credence.engines.snapshot import Snapshot
 from credence.engines.sqlgen import compile_program
@@ -134,6 +136,7 @@ class BatchEngine:
     def _fused(self, con: duckdb.DuckDBPyConnection, buckets: list[int], corrected: bool) -> None:
         """The fused pass over `records` = these buckets: `f`, one row per subject."""
         self._records(con, buckets)
+        self._kind_records(con, buckets)
         files = ", ".join(f"'{self.snapshot.subjects_glob(b)}'" for b in buckets)
         con.execute(
             f"CREATE OR REPLACE TEMP VIEW numbering AS SELECT * FROM read_parquet([{files}])"
@@ -141,6 +144,25 @@ class BatchEngine:
         con.execute(f"CREATE OR REPLACE TEMP TABLE f AS {self.fused.aggregate(corrected)}")
         held = con.execute("SELECT count(*) FROM f").fetchone()
         self.subjects_held += int(held[0]) if held else 0
+
+    def _kind_records(self, con: duckdb.DuckDBPyConnection, buckets: list[int]) -> None:
+        """A view of these buckets' records a kind of subject (`fused.kind_table`): the
+        files of that kind (`Snapshot.kind_files`), or none (an empty view)."""
+        for bucket in buckets:
+            stray = self.snapshot.unkinded_files(bucket)
+            if stray:
+                raise SnapshotError(
+                    f"snapshot file {stray[0]} is not named for a kind of subject: "
+                    "not a snapshot of this version (export it again)"
+                )
+        for kind in SubjectKind:
+            found = [f for b in buckets for f in self.snapshot.kind_files(b, kind)]
+            source = (
+                "read_parquet([" + ", ".join(f"'{f}'" for f in found) + "])"
+                if found
+                else "records WHERE false"
+            )
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {kind_table(kind)} AS SELECT * FROM {source}")
 
     def _records(self, con: duckdb.DuckDBPyConnection, buckets: list[int]) -> None:
         files = ", ".join(f"'{self.snapshot.bucket_glob(b)}'" for b in buckets)

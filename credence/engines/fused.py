@@ -62,6 +62,11 @@ def kind_bit_filter(kinds: tuple[SubjectKind, ...] | set[SubjectKind], sid: str)
     return f"({sid} & 1) = {1 if SubjectKind.PERSON in kinds else 0}"
 
 
+def kind_table(kind: SubjectKind) -> str:
+    """The view of a bucket group's records of one kind of subject (its kind's files)."""
+    return f"records_{kind.value}"
+
+
 @dataclass(frozen=True)
 class _Packing:
     points: int  # bits of |points|; the field holds 2^points - |points|, one bit more
@@ -209,9 +214,9 @@ class FusedProgram:
             f"CAST(CASE WHEN k & 1 = 1 THEN -{magnitude} ELSE {magnitude} END AS VARCHAR), '}}')"
         )
 
-    def records(self, corrected: bool, kinds: str = "TRUE") -> str:
-        """Every record up to the known size (of subjects passing `kinds`, a test of `r.sid`),
-        with `start` and the held flag."""
+    def records(self, corrected: bool, kinds: str = "TRUE", table: str = "records") -> str:
+        """Every record of `table` up to the known size (of subjects passing `kinds`, a test
+        of `r.sid`), with `start` and the held flag."""
         tests = [f"r.seq < {int(self.known)}"] if self.known is not None else []
         if kinds != "TRUE":
             tests.append(kinds)
@@ -220,7 +225,7 @@ class FusedProgram:
         held = self.held() + (" AND c.seq IS NULL" if corrected else "")
         return (
             "SELECT r.seq, r.sid, r.item, r.start_day AS start, "
-            f"({held}) AS h FROM records r{join}{where}"
+            f"({held}) AS h FROM {table} r{join}{where}"
         )
 
     # --- per subject --------------------------------------------------------------------------
@@ -238,12 +243,16 @@ class FusedProgram:
                 # Subjects of a kind the rulebook does not score only count their records:
                 # aggregated apart (a union by name leaves their sums and reasons NULL), they
                 # skip the rules and the eight other aggregates (a third of the pass).
+                # Each reads its kind's files only (`kind_table`); the kind test stays.
                 only = kind_bit_filter(score.subjects, "r.sid")
+                (kind,) = score.subjects
+                (other,) = set(SubjectKind) - {kind}
+                rest = self.records(corrected, f"NOT ({only})", kind_table(other))
                 unscored = (
                     f" UNION ALL BY NAME SELECT x.sid, count_if(x.h) AS records FROM "
-                    f"({self.records(corrected, f'NOT ({only})')}) x GROUP BY x.sid"
+                    f"({rest}) x GROUP BY x.sid"
                 )
-                source = f"({self.records(corrected, only)}) x"
+                source = f"({self.records(corrected, only, kind_table(kind))}) x"
                 scored = "TRUE"
             # Per area, the points of its scored records and NULL elsewhere, so the sums and
             # counts need no FILTER (evaluating one per aggregate cost a fifth of the pass).
@@ -264,7 +273,9 @@ class FusedProgram:
             source = f"(SELECT x.*, {rest} AS p_rest{per_area} FROM {source}) x"
             columns.append("sum(x.p_rest) AS rest")
             for i in range(len(self.caps)):
-                columns += [f"sum(x.p_{i}) AS a_{i}", f"count(x.p_{i}) AS n_{i}"]
+                # The sum is NULL where no record of the area counts: the area is absent
+                # (`totals` caps only areas present), with no count to keep beside it.
+                columns.append(f"sum(x.p_{i}) AS a_{i}")
             if self.packed:
                 # min(k, n) skips NULL keys: records with no points or no rule.
                 columns += [f"min(x.k, {MAX_REASONS}) AS top", "count(x.k) AS counted"]
@@ -326,9 +337,8 @@ class FusedProgram:
             return f"SELECT {', '.join(columns)} FROM {self.numbered()} f WHERE f.records > 0"
         parts = ["coalesce(f.rest, 0)"]
         for i, (_, cap) in enumerate(self.caps):
-            parts.append(
-                f"CASE WHEN f.n_{i} > 0 THEN {clamp(f'f.a_{i}', cap.min, cap.max)} ELSE 0 END"
-            )
+            clamped = clamp(f"f.a_{i}", cap.min, cap.max)
+            parts.append(f"CASE WHEN f.a_{i} IS NOT NULL THEN {clamped} ELSE 0 END")
         total = f"({score.base} + {' + '.join(parts)})"
         scored = kind_bit_filter(score.subjects, "f.sid")
         columns += [
@@ -339,8 +349,8 @@ class FusedProgram:
         for i, (_, cap) in enumerate(self.caps):
             clamped = clamp(f"f.a_{i}", cap.min, cap.max)
             columns.append(
-                f"CAST(CASE WHEN f.n_{i} > 0 THEN f.a_{i} - {clamped} ELSE 0 END AS BIGINT) "
-                f"AS cut_{i}"
+                f"CAST(CASE WHEN f.a_{i} IS NOT NULL THEN f.a_{i} - {clamped} ELSE 0 END "
+                f"AS BIGINT) AS cut_{i}"
             )
         columns += [
             f"array_to_string(list_transform(f.top, {self.reason_json()}), ',') AS reasons",

@@ -10,8 +10,9 @@ taken from the store, and the tree built from all of them in order must give
 the root of the signed head the snapshot claims, under the pinned key. Rows
 in the wrong bucket, correction links that do not match the hashed
 `corrects` reference, and derived columns (`start_day`, `sid` and the
-subjects' numbering in subjects/) that do not follow from the rows, are
-refused too: each changes results without changing a leaf.
+subjects' numbering in subjects/) that do not follow from the rows, and
+rows in a file of the other kind of subject, are refused too: each changes
+results without changing a leaf.
 """
 
 from __future__ import annotations
@@ -25,8 +26,16 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from credence.core.ids import SubjectKind
 from credence.engines.errors import SnapshotError
-from credence.engines.snapshot import Snapshot, bucket_sql, start_day_sql, subject_number_sql
+from credence.engines.snapshot import (
+    KIND_BITS,
+    KIND_FILE,
+    Snapshot,
+    bucket_sql,
+    start_day_sql,
+    subject_number_sql,
+)
 from credence.engines.snapshot_state import ProvedState, load_state, save_state
 from credence.ledger.leaf import LEAF_VERSION, SubjectHasher
 from credence.ledger.merkle import CompactRange
@@ -156,6 +165,7 @@ def _row_leaves(
         con.execute(f"CREATE TEMP VIEW numbering AS {_numbering_sql(snapshot)}")
         _check_rows(con, snapshot, corrections)
         _check_derived(con)
+        _check_kinds(con, files)
         hasher = SubjectHasher(subject_key)
         subjects = [s for (s,) in con.execute("SELECT DISTINCT subject FROM rows").fetchall()]
         keyed = pa.table({"subject": subjects, "subject_hash": [hasher(s) for s in subjects]})
@@ -229,6 +239,26 @@ def _check_derived(con: duckdb.DuckDBPyConnection) -> None:
     )
     if bad_number is not None:
         raise SnapshotError(f"snapshot row #{bad_number}: its subject's number is not subjects/'")
+
+
+def _check_kinds(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
+    """Each records file named for a kind of subject (`snapshot` FORMAT 5) holds only that
+    kind's rows: the engine reads a kind's files alone for that kind, so a row in the
+    other kind's file would be scored as the wrong kind or left out."""
+    by_kind: dict[int, list[Path]] = {}
+    for f in files:
+        named = KIND_FILE.fullmatch(f.name)
+        if named is None:
+            raise SnapshotError(f"snapshot file {f.name} is not named for a kind of subject")
+        by_kind.setdefault(KIND_BITS[SubjectKind(named.group(2))], []).append(f)
+    for bit, found in sorted(by_kind.items()):
+        listed = ", ".join(f"'{f}'" for f in found)
+        wrong = _first(
+            con,
+            f"SELECT min(seq) FROM read_parquet([{listed}]) WHERE (sid & 1) IS DISTINCT FROM {bit}",
+        )
+        if wrong is not None:
+            raise SnapshotError(f"snapshot row #{wrong} is in a file of the other kind of subject")
 
 
 def _erased(engine: sa.Engine) -> pa.Table:

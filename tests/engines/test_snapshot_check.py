@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from credence.core.rulebook import load_rulebook, resolve_rulebook_path
+from credence.engines.batch import BatchEngine
 from credence.engines.snapshot import Snapshot, ensure_snapshot
 from credence.engines.snapshot_check import SnapshotError, check_snapshot
 from credence.ingest.pipeline import ingest_file
@@ -199,26 +203,63 @@ def test_a_row_moved_to_another_subjects_number_is_refused(
 ) -> None:
     """A row under another subject's number would be scored as theirs."""
 
-    def change(t: pa.Table) -> pa.Table:
-        subjects, numbers = t.column("subject").to_pylist(), t.column("sid").to_pylist()
-        other = next(n for s, n in zip(subjects, numbers, strict=True) if s != subjects[0])
-        numbers[0] = other
-        return _set(t, "sid", numbers)
-
-    found = {
-        s
+    numbers = {
+        s: n
         for f in (snap.path / "records").glob("*/*.parquet")
-        for s in pq.read_table(f, columns=["subject"]).column(0).to_pylist()
+        for s, n in zip(
+            *pq.read_table(f, columns=["subject", "sid"]).to_pydict().values(), strict=True
+        )
     }
-    assert len(found) == 3
-    buckets = [p for p in (snap.path / "records").glob("*/*.parquet")]
-    mixed = [p for p in buckets if len(set(pq.read_table(p).column("subject").to_pylist())) > 1]
-    if not mixed:
-        pytest.skip("every bucket holds one subject here")
-    table = pq.read_table(mixed[0], partitioning=None)
-    pq.write_table(change(table), mixed[0])
+    assert len(numbers) == 3
+
+    def change(t: pa.Table) -> pa.Table:
+        subjects, sids = t.column("subject").to_pylist(), t.column("sid").to_pylist()
+        sids[0] = next(n for s, n in sorted(numbers.items()) if s != subjects[0])
+        return _set(t, "sid", sids)
+
+    rewrite(snap, change)
     with pytest.raises(SnapshotError, match="subject's number"):
         check(registry, snap)
+
+
+def test_records_are_written_one_file_a_kind_of_subject(snap: Snapshot) -> None:
+    """Each records file says its subjects' kind in its name and holds no other kind
+    (a person's key begins `ric:`)."""
+    kinds = set()
+    for path in sorted((snap.path / "records").glob("*/*.parquet")):
+        named = re.fullmatch(r"part-\d{12}-(organisation|person)-\d+\.parquet", path.name)
+        assert named, path.name
+        subjects = pq.read_table(path, columns=["subject"]).column(0).to_pylist()
+        assert subjects
+        assert {s.startswith("ric:") for s in subjects} == {named.group(1) == "person"}
+        kinds.add(named.group(1))
+    assert kinds == {"organisation", "person"}
+
+
+def test_a_file_of_people_named_for_organisations_is_refused(
+    registry: Registry, snap: Snapshot
+) -> None:
+    """Rows, buckets and leaves unchanged; only the file says the wrong kind (the engine
+    would read those people's records as organisations')."""
+    person = next(iter(sorted((snap.path / "records").glob("*/*-person-*.parquet"))))
+    person.rename(person.with_name(person.name.replace("-person-", "-organisation-9")))
+    with pytest.raises(SnapshotError, match="other kind of subject"):
+        check(registry, snap)
+
+
+def test_a_records_file_named_for_no_kind_is_refused_by_check_and_engine(
+    registry: Registry, snap: Snapshot
+) -> None:
+    """A file as FORMAT 4 named them: the proof refuses it, and the engine does not
+    score without it (it would read that file for neither kind)."""
+    path = next(iter(sorted((snap.path / "records").glob("*/*.parquet"))))
+    path.rename(path.with_name("part-000000000000-0.parquet"))
+    with pytest.raises(SnapshotError, match="not named for a kind"):
+        check(registry, snap)
+    rulebook = load_rulebook(resolve_rulebook_path("gov-default"), registry.catalogue)
+    engine = BatchEngine(snap, rulebook, dt.date(2026, 1, 1))
+    with pytest.raises(SnapshotError, match="not named for a kind"):
+        engine.write_jsonl(io.BytesIO())
 
 
 def _numbering(snap: Snapshot) -> list[Path]:
