@@ -76,7 +76,7 @@ def outcome_keys(kind: Any, score: Any, reclists: Any) -> OutcomeKeys:
     if (len(sets) + 1) * max(len(names), 1) * width < _KEY_LIMIT:
         score_code = np.where(valid, values - low + 1, 0)
         key = (set_code * len(names) + kind_code) * width + score_code
-        unique, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+        unique, inverse, counts = _dense_unique(key, (len(sets) + 1) * max(len(names), 1) * width)
         for packed, n in zip(unique.tolist(), counts.tolist(), strict=True):
             rest, score_at = divmod(int(packed), width)
             set_at, kind_at = divmod(rest, len(names))
@@ -96,6 +96,19 @@ def outcome_keys(kind: Any, score: Any, reclists: Any) -> OutcomeKeys:
             for at, k, score_of, n in keys
         ],
     )
+
+
+def _dense_unique(key: Any, bound: int) -> tuple[Any, Any, Any]:
+    """`np.unique(key, return_inverse=True, return_counts=True)` for keys in [0, bound):
+    counted into a table of `bound` slots (one pass, no sort) when that table is no
+    bigger than a few times the keys, else NumPy's (sorting) unique."""
+    if bound > max(4 * len(key), 1 << 16):
+        return np.unique(key, return_inverse=True, return_counts=True)
+    tally = np.bincount(key, minlength=bound)
+    unique = np.flatnonzero(tally)
+    slot = np.zeros(bound, dtype=np.int64)
+    slot[unique] = np.arange(len(unique))
+    return unique, slot[key], tally[unique]
 
 
 def by_subject(table: pa.Table) -> pa.Table:

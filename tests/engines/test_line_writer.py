@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -177,6 +178,31 @@ def test_outcome_keys_number_each_distinct_outcome() -> None:
         ("organisation", 700, None): 1,
         ("organisation", -5, "0,2"): 1,
     }
+
+
+def test_outcome_keys_number_alike_counted_and_sorted() -> None:
+    """Scores 10^7 apart make too many slots to count them in a table: NumPy's sorting
+    unique numbers them instead, the same way (keys in order, counts)."""
+    kind = pa.array(["organisation", "organisation", "person", "organisation"])
+    score = pa.array([10_000_000, -5, None, 10_000_000], pa.int64())
+    reclists = pa.array(["1", None, None, "1"], pa.string())
+    keys = w.outcome_keys(kind, score, reclists)
+    assert [keys.keys[i][:3] for i in keys.index.to_pylist()] == [
+        ("organisation", 10_000_000, "1"),
+        ("organisation", -5, None),
+        ("person", None, None),
+        ("organisation", 10_000_000, "1"),
+    ]
+    assert sorted(k[3] for k in keys.keys) == [1, 1, 2]
+
+
+@pytest.mark.parametrize("bound", [50, 70_000, 10**9])
+def test_dense_unique_is_numpys_unique(bound: int) -> None:
+    key = np.random.default_rng(bound).integers(0, bound, 5_000)
+    found = w._dense_unique(key, bound)
+    expected = np.unique(key, return_inverse=True, return_counts=True)
+    for mine, theirs in zip(found, expected, strict=True):
+        assert np.array_equal(np.asarray(mine).reshape(-1), np.asarray(theirs).reshape(-1))
 
 
 def test_outcome_keys_group_scores_too_wide_to_pack() -> None:
