@@ -180,16 +180,21 @@ class JsonLines:
         con.execute("CREATE OR REPLACE TEMP TABLE j_ends AS SELECT * FROM j_ends_arrow")
         con.unregister("j_ends_arrow")
 
-    def _lists(self, con: duckdb.DuckDBPyConnection) -> None:
-        """`j_lists`: per subject, its record lists' key and each listing's JSON."""
+    def _lists(
+        self, con: duckdb.DuckDBPyConnection, listings: str | None = None, key: str = "subject"
+    ) -> None:
+        """`j_lists`: per subject, its record lists' key and each listing's JSON, from
+        `listings` (the program's by default), whose `subject` the column `key` holds."""
         if not self.record_lists:
+            kind = "BIGINT" if key == "sid" else "VARCHAR"
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE j_lists AS "
-                "SELECT CAST(NULL AS VARCHAR) AS subject, '' AS reclists WHERE FALSE"
+                f"SELECT CAST(NULL AS {kind}) AS {key}, '' AS reclists WHERE FALSE"
             )
             return
-        assert self.program.listings is not None
-        con.execute(f"CREATE OR REPLACE TEMP TABLE j_listings AS {self.program.listings}")
+        listings = listings or self.program.listings
+        assert listings is not None
+        con.execute(f"CREATE OR REPLACE TEMP TABLE j_listings AS {listings}")
         self._listing_ends(con)
         # One aggregate per subject, each record list's columns filtered from it: grouping by
         # (subject, list) and then by subject, with ordered string_agg, cost 3x as much.
@@ -211,9 +216,9 @@ class JsonLines:
             )
         # `reclists`: the positions of the subject's lists in the rulebook's order.
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE j_lists AS SELECT subject, "
+            f"CREATE OR REPLACE TEMP TABLE j_lists AS SELECT {key}, "
             f"concat_ws(',', {', '.join(present)}) AS reclists, {', '.join(columns)} "
-            f"FROM (SELECT l.subject, {', '.join(aggs)} FROM j_listings l JOIN j_ends e "
+            f"FROM (SELECT l.subject AS {key}, {', '.join(aggs)} FROM j_listings l JOIN j_ends e "
             "ON e.list = l.list AND e.start = l.start AND e.extension = l.extension "
             "GROUP BY l.subject)"
         )
@@ -356,12 +361,12 @@ class JsonLines:
         """`fused_lines` in two halves: the SQL now, and a function that writes the lines
         to a sink without `con`, so the engine can run the next group's SQL meanwhile."""
         con.execute(f"CREATE OR REPLACE TEMP TABLE held AS {fused.held_listed(corrected)}")
-        self._lists(con)
+        self._lists(con, fused.listings, key="sid")  # by the subject's number, as `f`
         # Not materialised: the outcomes read only (kind, score, record lists) of it, and the
         # lines join the outcomes on those three rather than on a key built per subject.
         subjects = (
-            f"(SELECT s.*, l.* EXCLUDE (subject) FROM ({fused.subjects(self._kind('f.subject'))}) "
-            "s LEFT JOIN j_lists l ON l.subject = s.subject)"
+            f"(SELECT s.*, l.* EXCLUDE (sid) FROM ({fused.subjects()}) "
+            "s LEFT JOIN j_lists l ON l.sid = s.sid)"
         )
         if line_writer.available():
             written = self._written_lines(con, fused, subjects)

@@ -51,6 +51,14 @@ def kind_filter(kinds: tuple[SubjectKind, ...] | set[SubjectKind], column: str) 
     return f"{column} NOT LIKE 'ric:%'"
 
 
+def kind_bit_filter(kinds: tuple[SubjectKind, ...] | set[SubjectKind], sid: str) -> str:
+    """`kind_filter` on a subject's number (the batch snapshot's `sid`), whose low bit is 1
+    for a person."""
+    if set(kinds) >= set(SubjectKind):
+        return "TRUE"
+    return f"({sid} & 1) = {1 if SubjectKind.PERSON in kinds else 0}"
+
+
 def clamp(expr: str, lo: int | None, hi: int | None) -> str:
     if lo is not None and hi is not None:
         return f"CASE WHEN {expr} < {lo} THEN {lo} WHEN {expr} > {hi} THEN {hi} ELSE {expr} END"
@@ -86,6 +94,7 @@ class _Builder:
         self.cut = cutoffs
         self.known = known_size
         self.one = one_subject
+        self.numbered = False  # `subject` holds the subject's number (`numbered_listings`)
 
     def held(self) -> str:
         """Records that count at all: known, dated by as-of, not revoked or corrected."""
@@ -222,7 +231,7 @@ class _Builder:
         def attr(alias: str, name: str) -> str:
             return f"json_extract_string({alias}.attributes, {lit('$.' + name)})"
 
-        kinds = kind_filter(lst.spec.subjects, "e.subject")
+        kinds = (kind_bit_filter if self.numbered else kind_filter)(lst.spec.subjects, "e.subject")
         cut = self.cut.listing_from[lst.name]
         ext = "0"
         joins = ""
@@ -294,6 +303,19 @@ def compile_program(
         reasons=out(reasons) if reasons else None,
         subjects=out(b.subjects()),
     )
+
+
+def numbered_listings(
+    rulebook: Rulebook, cutoffs: Cutoffs, known_size: int | None = None
+) -> str | None:
+    """`Program.listings` (DuckDB) over a `held` whose `subject` is the subject's number
+    (the batch snapshot's `sid`): the batch engine reads the few records lists look at
+    without their subject's text, and groups them by a number."""
+    b = _Builder(rulebook, cutoffs, known_size, one_subject=False)
+    b.numbered = True
+    record_lists = [lst for lst in rulebook.lists.values() if lst.by_record]
+    listings = " UNION ALL ".join(b.listing(lst) for lst in record_lists)
+    return sqlglot.parse_one(listings, read="duckdb").sql(dialect="duckdb") if listings else None
 
 
 def _postgres(tree: exp.Expr) -> exp.Expr:
