@@ -229,11 +229,28 @@ def test_records_are_written_one_file_a_kind_of_subject(snap: Snapshot) -> None:
     for path in sorted((snap.path / "records").glob("*/*.parquet")):
         named = re.fullmatch(r"part-\d{12}-(organisation|person)-\d+\.parquet", path.name)
         assert named, path.name
-        subjects = pq.read_table(path, columns=["subject"]).column(0).to_pylist()
+        table = pq.read_table(path, columns=["subject", "sid", "seq"]).to_pydict()
+        subjects = table["subject"]
         assert subjects
         assert {s.startswith("ric:") for s in subjects} == {named.group(1) == "person"}
+
         kinds.add(named.group(1))
     assert kinds == {"organisation", "person"}
+
+
+def test_a_files_rows_are_by_subject_number_then_seq(registry: Registry, tmp_path: Path) -> None:
+    """Two people's records interleaved in the ledger lie side by side in the file."""
+    rows = [row(reference=f"I-{i}", subject=(PERSON, PERSON_2)[i % 2]) for i in range(6)]
+    ingest_file(registry, write_csv(tmp_path / "i.csv", rows), "court", today=dt.date(2026, 1, 1))
+    snap = ensure_snapshot(registry.engine, tmp_path / "one-bucket", 1)
+    (path,) = sorted((snap.path / "records").glob("*/*-person-*.parquet"))
+    table = pq.read_table(path, columns=["subject", "seq"]).to_pydict()
+    first, second = table["subject"][0], table["subject"][3]
+    assert {first, second} == {PERSON, PERSON_2}
+    assert table["subject"] == [first] * 3 + [second] * 3
+    assert table["seq"][:3] == sorted(table["seq"][:3])
+    assert table["seq"][3:] == sorted(table["seq"][3:])
+    assert min(table["seq"][:3]) < min(table["seq"][3:])  # the first met, the first numbered
 
 
 def test_a_file_of_people_named_for_organisations_is_refused(
