@@ -21,13 +21,19 @@ Each run then, timed separately:
    reads, best of 2;
 3. scores every subject under the rulebook with `BatchEngine.write_jsonl`
    (what `credence score --engine duckdb --out FILE` runs: DuckDB builds
-   each JSON line) into a file, sampling this process's peak resident memory;
+   each JSON line) into a new file, as the CLI writes one beside the old and
+   renames it (the previous run's file is removed before the clock starts:
+   truncating 637 MB in place cost 0.2-1.7 s of kernel time, not scoring's),
+   sampling this process's peak resident memory;
 4. times `StoreEngine.assess` (one subject, the engine behind checks) on
    `--samples` random subjects of the same registry: p50 and p99.
 
-Steps 2 and 3 are also timed in CPU seconds (user + system, every DuckDB
-thread): on a machine shared with other work, wall-clock time counts the
-time other processes held the cores, and the CPU-time ratio is the steadier.
+Before steps 2 and 3 the page cache's dirty pages (the export's files, the
+last run's output) are written out (`os.sync`), so neither measures the
+writeback of what came before it. Steps 2 and 3 are also timed in CPU seconds
+(user + system, every DuckDB thread): on a machine shared with other work,
+wall-clock time counts the time other processes held the cores, and the
+CPU-time ratio is the steadier.
 
 Figures go to benchmarks/table.py (`make bench` prints and records them).
 Targets (issue 10): batch scoring within 2x the scan floor, peak memory
@@ -251,6 +257,7 @@ def run_batch(
     _say(f"export: {export_s:.1f} s")
 
     _say("floor: scanning the snapshot columns with DuckDB (best of 2) ...")
+    os.sync()  # the export's files written out: the floor does not share the disk with them
     floor_s, floor_cpu_s = scan_floor_cpu(snapshot_dir, args.memory_limit)
     _say(f"floor: {floor_s:.2f} s ({floor_cpu_s:.2f} s CPU)")
 
@@ -260,6 +267,8 @@ def run_batch(
     _say(f"score: {rulebook.name} {rulebook.version}, as of {as_of}, into {out} ...")
     sampler = MemorySampler()
     sampler.start()
+    out.unlink(missing_ok=True)  # a new file, as the CLI's (not the last run's, truncated)
+    os.sync()
     t0, c0 = time.perf_counter(), cpu_seconds()
     with out.open("wb") as sink:
         run = engine.write_jsonl(sink)
