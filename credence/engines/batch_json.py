@@ -32,7 +32,7 @@ from credence.core.assessment import MAX_REASONS, ListingRow, listing_end, outco
 from credence.core.ids import SubjectKind
 from credence.core.rulebook import Rulebook
 from credence.engines import line_writer
-from credence.engines.fused import FusedProgram
+from credence.engines.fused import FusedProgram, GroupTables
 from credence.engines.sqlgen import Program, lit
 
 _OK = "o"  # separator inside an outcome key (kind, score, record lists)
@@ -181,14 +181,19 @@ class JsonLines:
         con.unregister("j_ends_arrow")
 
     def _lists(
-        self, con: duckdb.DuckDBPyConnection, listings: str | None = None, key: str = "subject"
+        self,
+        con: duckdb.DuckDBPyConnection,
+        listings: str | None = None,
+        key: str = "subject",
+        table: str = "j_lists",
     ) -> None:
-        """`j_lists`: per subject, its record lists' key and each listing's JSON, from
-        `listings` (the program's by default), whose `subject` the column `key` holds."""
+        """`table` (`j_lists`): per subject, its record lists' key and each listing's JSON,
+        from `listings` (the program's by default), whose `subject` the column `key` holds.
+        A table, not a temporary one: `prepare_lines` reads it through a cursor."""
         if not self.record_lists:
             kind = "BIGINT" if key == "sid" else "VARCHAR"
             con.execute(
-                "CREATE OR REPLACE TEMP TABLE j_lists AS "
+                f"CREATE OR REPLACE TABLE {table} AS "
                 f"SELECT CAST(NULL AS {kind}) AS {key}, '' AS reclists WHERE FALSE"
             )
             return
@@ -216,7 +221,7 @@ class JsonLines:
             )
         # `reclists`: the positions of the subject's lists in the rulebook's order.
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE j_lists AS SELECT {key}, "
+            f"CREATE OR REPLACE TABLE {table} AS SELECT {key}, "
             f"concat_ws(',', {', '.join(present)}) AS reclists, {', '.join(columns)} "
             f"FROM (SELECT l.subject AS {key}, {', '.join(aggs)} FROM j_listings l JOIN j_ends e "
             "ON e.list = l.list AND e.start = l.start AND e.extension = l.extension "
@@ -357,21 +362,44 @@ class JsonLines:
         fused: FusedProgram,
         corrected: bool,
         rows_per_batch: int = 65_536,
+        tables: GroupTables = GroupTables(),
     ) -> WriteLines:
-        """`fused_lines` in two halves: the SQL now, and a function that writes the lines
-        to a sink without `con`, so the engine can run the next group's SQL meanwhile."""
+        """`fused_lines` in two halves: the listings' SQL now, and a function that reads
+        the group's subjects and writes their lines through a connection of its own
+        (a cursor), so the engine runs the next group's SQL on `con` meanwhile.
+
+        `tables` names the group's per-subject tables (`BatchEngine._fused`
+        made `tables.f` and `tables.numbering`; `tables.lists` is made here):
+        tables, not temporary ones, which only `con` would see, and named per
+        group, so the next group's do not replace them while they are read.
+        """
         con.execute(f"CREATE OR REPLACE TEMP TABLE held AS {fused.held_listed(corrected)}")
-        self._lists(con, fused.listings, key="sid")  # by the subject's number, as `f`
+        self._lists(con, fused.listings, key="sid", table=tables.lists)  # by number, as `f`
         # Not materialised: the outcomes read only (kind, score, record lists) of it, and the
         # lines join the outcomes on those three rather than on a key built per subject.
         subjects = (
-            f"(SELECT s.*, l.* EXCLUDE (sid) FROM ({fused.subjects()}) "
-            "s LEFT JOIN j_lists l ON l.sid = s.sid)"
+            f"(SELECT s.*, l.* EXCLUDE (sid) FROM ({fused.subjects(tables.f, tables.numbering)}) "
+            f"s LEFT JOIN {tables.lists} l ON l.sid = s.sid)"
         )
-        if line_writer.available():
-            written = self._written_lines(con, fused, subjects)
-            if written is not None:
-                return written
+        cursor = con.cursor()
+
+        def write(sink: BinaryIO) -> list[OutcomeCount]:
+            try:
+                if line_writer.available():
+                    written = self._written_lines(cursor, fused, subjects, sink)
+                    if written is not None:
+                        return written
+                return self._sql_lines(cursor, subjects, sink, rows_per_batch)
+            finally:
+                cursor.close()
+
+        return write
+
+    def _sql_lines(
+        self, con: duckdb.DuckDBPyConnection, subjects: str, sink: BinaryIO, rows_per_batch: int
+    ) -> list[OutcomeCount]:
+        """The group's lines built by DuckDB (the reference, and the fallback of the C
+        writer), written to `sink`; the outcome counts."""
         counts = self._outcomes(con, subjects)
         query = (
             f"SELECT {self._line('s', 's')} AS line FROM "
@@ -379,21 +407,16 @@ class JsonLines:
             "JOIN j_outcomes o ON o.kind = s.kind AND o.score IS NOT DISTINCT FROM s.score "
             "AND o.reclists IS NOT DISTINCT FROM s.reclists ORDER BY s.subject"
         )
-        table = con.sql(query).to_arrow_table()  # read now: `con` moves on to the next group
-
-        def write(sink: BinaryIO) -> list[OutcomeCount]:
-            for batch in table.to_batches(rows_per_batch):
-                sink.write(line_bytes(batch))
-            return counts
-
-        return write
+        for batch in con.sql(query).to_arrow_reader(rows_per_batch):
+            sink.write(line_bytes(batch))
+        return counts
 
     def _written_lines(
-        self, con: duckdb.DuckDBPyConnection, fused: FusedProgram, subjects: str
-    ) -> WriteLines | None:
+        self, con: duckdb.DuckDBPyConnection, fused: FusedProgram, subjects: str, sink: BinaryIO
+    ) -> list[OutcomeCount] | None:
         """The group's per-subject columns, read and checked for the C writer
-        (`line_writer`), and the function writing their lines; None where that cannot
-        be done (the SQL path then writes them)."""
+        (`line_writer`), and their lines written to `sink`: the outcome counts; None,
+        and nothing written, where that cannot be done (the SQL path writes them)."""
         packed = fused.packed and self.rb.score is not None
         record_lists = [f"s.rec_{self.names.index(n)}" for n in self.record_lists]
         columns = [
@@ -412,14 +435,12 @@ class JsonLines:
             f"(SELECT *, {self._limits()} AS limits FROM {subjects} s) s"
         ).to_arrow_table()
         if table.num_rows == 0:
-            return lambda sink: []
+            return []
         if not line_writer.subjects_plain(table["subject"]):
             return None
         if packed and line_writer.reasons(table["top"], fused.reason_spec()) is None:
             return None
-        # Sorting, numbering the outcomes and writing happen in the function returned,
-        # which the engine runs beside the next group's SQL.
-        return lambda sink: self._write_table(table, fused, packed, sink)
+        return self._write_table(table, fused, packed, sink)
 
     def _write_table(
         self, table: pa.Table, fused: FusedProgram, packed: bool, sink: BinaryIO

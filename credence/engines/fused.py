@@ -62,6 +62,24 @@ def _day(iso: str) -> int:
     return (dt.date.fromisoformat(iso) - _EPOCH).days
 
 
+@dataclass(frozen=True)
+class GroupTables:
+    """Names of a bucket group's per-subject relations, which the line writer reads
+    through a cursor while the next group's are made: `f` (the aggregate), `numbering`
+    (the view of its subjects/ files), `lists` (its record lists, `batch_json`)."""
+
+    f: str = "f"
+    numbering: str = "numbering"
+    lists: str = "j_lists"
+
+    @classmethod
+    def slot(cls, index: int) -> GroupTables:
+        """Two sets of names, taken in turn: a group's are free again once the group
+        two before it is written."""
+        n = index % 2
+        return cls(f"f_{n}", f"numbering_{n}", f"j_lists_{n}")
+
+
 def kind_table(kind: SubjectKind) -> str:
     """The view of a bucket group's records of one kind of subject (its kind's files)."""
     return f"records_{kind.value}"
@@ -293,10 +311,12 @@ class FusedProgram:
         return f"SELECT {', '.join(columns)} FROM {source} GROUP BY x.sid{unscored}"
 
     @staticmethod
-    def numbered(table: str = "f") -> str:
+    def numbered(table: str = "f", numbering: str = "numbering") -> str:
         """The per-subject `table` (keyed by `sid`) with its subject's key beside it, from
         `numbering` (the group's subjects/), joined where the lines read it."""
-        return f"(SELECT n.subject, {table}.* FROM {table} JOIN numbering n ON n.sid = {table}.sid)"
+        return (
+            f"(SELECT n.subject, {table}.* FROM {table} JOIN {numbering} n ON n.sid = {table}.sid)"
+        )
 
     def held_listed(self, corrected: bool) -> str:
         """`held` for the listing SQL (`self.listings`): only the records lists look at,
@@ -329,9 +349,9 @@ class FusedProgram:
             f"r.attributes FROM records r{join} WHERE {' AND '.join(tests)}"
         )
 
-    def subjects(self) -> str:
-        """Per subject assessed (a record held): its key and number, kind, score as kept,
-        unclamped, cuts, reasons JSON."""
+    def subjects(self, table: str = "f", numbering: str = "numbering") -> str:
+        """Per subject assessed (a record held) in `table`: its key (from `numbering`) and
+        number, kind, score as kept, unclamped, cuts, reasons JSON."""
         score = self.rb.score
         kind = (
             f"CASE WHEN (f.sid & 1) = 1 THEN {lit(SubjectKind.PERSON.value)} "
@@ -344,7 +364,8 @@ class FusedProgram:
                 "CAST(NULL AS VARCHAR) AS reasons",
                 "CAST(0 AS BIGINT) AS counted",
             ]
-            return f"SELECT {', '.join(columns)} FROM {self.numbered()} f WHERE f.records > 0"
+            source = self.numbered(table, numbering)
+            return f"SELECT {', '.join(columns)} FROM {source} f WHERE f.records > 0"
         parts = ["coalesce(f.rest, 0)"]
         for i, (_, cap) in enumerate(self.caps):
             clamped = clamp(f"f.a_{i}", cap.min, cap.max)
@@ -368,4 +389,5 @@ class FusedProgram:
         ]
         if self.packed:
             columns.append("f.top")  # the packed keys themselves, for the C line writer
-        return f"SELECT {', '.join(columns)} FROM {self.numbered()} f WHERE f.records > 0"
+        source = self.numbered(table, numbering)
+        return f"SELECT {', '.join(columns)} FROM {source} f WHERE f.records > 0"
