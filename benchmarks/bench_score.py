@@ -19,7 +19,8 @@ Each run then, timed separately:
    worst case (later runs export only what is new);
 2. measures the floor: DuckDB scanning the snapshot columns the engine
    reads, best of 2;
-3. scores every subject under the rulebook with `BatchEngine.write_jsonl`
+3. scores every subject under the rulebook with `BatchEngine.write_jsonl`,
+   best of 2 as the floor
    (what `credence score --engine duckdb --out FILE` runs: DuckDB builds
    each JSON line) into a new file, as the CLI writes one beside the old and
    renames it (the previous run's file is removed before the clock starts:
@@ -114,6 +115,10 @@ def ensure_city(city: Path, subjects: int, seed: int, per_subject: float) -> flo
 
 # --- batch ----------------------------------------------------------------------------------
 
+
+# Scoring runs this many times, its best wall and CPU time kept apart, as the floor's
+# (`scan_floor_cpu`): one run against the best of two floors would favour the floor.
+SCORE_REPEATS = 2
 
 # Every record column the engine reads, in full: the ledger's own (subject, dates and
 # attributes for the records lists look at) and the two the export derives (`sid`, the
@@ -262,25 +267,30 @@ def run_batch(
     _say(f"floor: {floor_s:.2f} s ({floor_cpu_s:.2f} s CPU)")
 
     as_of = dt.date.fromisoformat(info["as_of"])
-    engine = BatchEngine(snapshot, rulebook, as_of, memory_limit=args.memory_limit)
     out = args.workdir / "scores.jsonl"
-    _say(f"score: {rulebook.name} {rulebook.version}, as of {as_of}, into {out} ...")
-    sampler = MemorySampler()
-    sampler.start()
-    out.unlink(missing_ok=True)  # a new file, as the CLI's (not the last run's, truncated)
-    os.sync()
-    t0, c0 = time.perf_counter(), cpu_seconds()
-    with out.open("wb") as sink:
-        run = engine.write_jsonl(sink)
-    total_s = time.perf_counter() - t0
-    cpu_s = cpu_seconds() - c0
-    peak_mib = sampler.stop()
-    timings = engine.timings
     _say(
-        f"score: {run.assessed:,} subjects in {total_s:.2f} s ({cpu_s:.2f} s CPU) "
-        f"(SQL {timings.sql:.2f} s and writing lines {timings.assemble:.2f} s, overlapping), "
-        f"peak {peak_mib:,.0f} MiB"
+        f"score: {rulebook.name} {rulebook.version}, as of {as_of}, into {out} "
+        f"(best of {SCORE_REPEATS}, as the floor) ..."
     )
+    total_s, cpu_s, peak_mib = float("inf"), float("inf"), 0.0
+    for _ in range(SCORE_REPEATS):
+        engine = BatchEngine(snapshot, rulebook, as_of, memory_limit=args.memory_limit)
+        out.unlink(missing_ok=True)  # a new file, as the CLI's (not the last run's, truncated)
+        os.sync()
+        sampler = MemorySampler()
+        sampler.start()
+        t0, c0 = time.perf_counter(), cpu_seconds()
+        with out.open("wb") as sink:
+            run = engine.write_jsonl(sink)
+        took, took_cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        peak_mib = max(peak_mib, sampler.stop())
+        timings = engine.timings
+        _say(
+            f"score: {run.assessed:,} subjects in {took:.2f} s ({took_cpu:.2f} s CPU) "
+            f"(SQL {timings.sql:.2f} s and writing lines {timings.assemble:.2f} s, overlapping)"
+        )
+        total_s, cpu_s = min(total_s, took), min(cpu_s, took_cpu)
+    _say(f"score: best {total_s:.2f} s ({cpu_s:.2f} s CPU), peak {peak_mib:,.0f} MiB")
     return BatchResult(
         records=snapshot.size,
         held=engine.subjects_held,
@@ -393,8 +403,9 @@ def report(
                 floor_name=floor_name,
                 ratio_at_most=FLOOR_RATIO_TARGET,
                 note=(
-                    f"{book}; {b.assessed:,} JSON lines ({b.out_bytes / 2**20:,.0f} MiB) of the "
-                    f"{b.held:,} subjects with records; SQL {b.sql_s:.2f} s and writing lines "
+                    f"{book}; best of {SCORE_REPEATS} runs, the floor best of 2; "
+                    f"{b.assessed:,} JSON lines ({b.out_bytes / 2**20:,.0f} MiB) of the "
+                    f"{b.held:,} subjects with records; (last run) SQL {b.sql_s:.2f} s and lines "
                     f"{b.write_s:.2f} s (on two threads, overlapping), slowest bucket group "
                     f"{b.slowest_group_s:.2f} s; "
                     f"{args.buckets} buckets, DuckDB memory limit {args.memory_limit}; "
