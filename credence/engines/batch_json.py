@@ -1,10 +1,12 @@
-"""The batch engine's JSON lines, written by DuckDB: no Python per subject.
+"""The batch engine's JSON lines: no Python per subject.
 
 `credence.core.assessment.assemble` turns one subject's rows into an
 assessment; here the same decisions are taken for a whole bucket group in
-SQL, and each subject's line is built as text by DuckDB, byte for byte what
+SQL over the fused pass's per-subject table, and each subject's line is
+written by the C writer (`line_writer`) or, as the reference and fallback,
+built as text by DuckDB: byte for byte what
 `orjson.dumps(assessment.to_dict())` writes (the cross-engine tests compare
-the two). Python still decides what depends on the rulebook's logic, but
+both with it). Python still decides what depends on the rulebook's logic, but
 once per distinct value rather than once per subject:
 
 - the outcome (grade, lists entered by score or grade, measures) is a
@@ -14,13 +16,13 @@ once per distinct value rather than once per subject:
   distinct day, computed by `assessment.listing_end`.
 
 Everything else (reasons ranked, listing records, caps and scale limits,
-counts) is SQL over the steps the engine materialised.
+counts) is SQL over the fused pass's table and the records lists read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -122,20 +124,8 @@ class JsonLines:
         self.names = list(rulebook.lists)  # a list's position: its index in the rulebook
         self.record_lists = [n for n, lst in rulebook.lists.items() if lst.by_record]
         self.score_lists = [n for n, lst in rulebook.lists.items() if not lst.by_record]
-        self.scored = [k for k in SubjectKind if rulebook.scores(k)]
 
     # --- the steps after the engine's ---------------------------------------------------------
-
-    def _kind(self, column: str) -> str:
-        return f"CASE WHEN {column} LIKE 'ric:%' THEN 'person' ELSE 'organisation' END"
-
-    def _score(self) -> str:
-        """The score as `assemble` keeps it: NULL for a kind the rulebook does not score."""
-        if len(self.scored) == len(SubjectKind):
-            return "s.score"
-        if not self.scored:
-            return "CAST(NULL AS BIGINT)"
-        return f"CASE WHEN {self._kind('s.subject')} = {lit(self.scored[0].value)} THEN s.score END"
 
     def _limits(self) -> str:
         """The caps and scale ends that changed the score (`assessment.score_limits`)."""
@@ -228,41 +218,7 @@ class JsonLines:
             "GROUP BY l.subject)"
         )
 
-    def _reasons(self, con: duckdb.DuckDBPyConnection) -> None:
-        """`j_reasons`: per subject, its top reasons' JSON (ranked in SQL) and their number."""
-        if self.program.reasons is None:
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE j_reasons AS SELECT CAST(NULL AS VARCHAR) AS "
-                "subject, '' AS reasons, CAST(0 AS BIGINT) AS counted WHERE FALSE"
-            )
-            return
-        # The top MAX_REASONS by (-|points|, seq) in one aggregate (arg_min keeps them in that
-        # order): the ranking `sqlgen`'s `reasons` query does with a window, without the sort.
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE j_reasons AS SELECT subject, array_to_string("
-            "list_transform(arg_min({'seq': seq, 'item': item, 'start': CAST(start AS VARCHAR), "
-            f"'points': points}}, (-abs(points), seq), {MAX_REASONS}), lambda x: "
-            "'{\"seq\":' || CAST(x.seq AS VARCHAR) || ',\"item\":' || to_json(x.item) || "
-            "',\"date\":' || to_json(x.start) || ',\"points\":' || CAST(x.points AS VARCHAR) "
-            "|| '}'), ',') AS reasons, count(*) AS counted "
-            "FROM contributions WHERE points <> 0 GROUP BY subject"
-        )
-
-    def _subjects(self, con: duckdb.DuckDBPyConnection) -> None:
-        """`j_subjects`: each subject's score as kept, limits, and its outcome key."""
-        # `score` is replaced by the score as kept (NULL: no limits, no grade).
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE j_subjects AS SELECT *, "
-            f"kind || '{_OK}' || coalesce(CAST(score AS VARCHAR), '') || '{_OK}' || "
-            f"coalesce(reclists, '') AS okey, {self._limits()} AS limits FROM ("
-            f"SELECT s.* REPLACE ({self._score()} AS score), {self._kind('s.subject')} AS kind, "
-            f"l.reclists FROM ({self.program.scores}) s "
-            "LEFT JOIN j_lists l ON l.subject = s.subject) s"
-        )
-
-    def _outcomes(
-        self, con: duckdb.DuckDBPyConnection, subjects: str = "j_subjects"
-    ) -> list[OutcomeCount]:
+    def _outcomes(self, con: duckdb.DuckDBPyConnection, subjects: str) -> list[OutcomeCount]:
         """`j_outcomes`: each outcome's key (`okey`, and its kind, score and record lists),
         grade, score lists and measures as JSON, for the outcomes `subjects` holds."""
         found = con.execute(
@@ -319,26 +275,6 @@ class JsonLines:
             f"',\"limits\":[', s.limits, '],', {lit(self.tail)}, chr(10))"
         )
 
-    def group_lines(
-        self, con: duckdb.DuckDBPyConnection, rows_per_batch: int = 65_536
-    ) -> tuple[list[OutcomeCount], Iterator[pa.RecordBatch]]:
-        """After the engine's steps: the outcome counts, and the lines in subject order.
-
-        Each line (newline included) is one string of the batches' `line` column.
-        """
-        self._lists(con)
-        self._reasons(con)
-        self._subjects(con)
-        counts = self._outcomes(con)
-        query = (
-            f"SELECT {self._line()} AS line FROM j_subjects s "
-            "JOIN j_outcomes o ON o.okey = s.okey "
-            "LEFT JOIN j_lists l ON l.subject = s.subject "
-            "LEFT JOIN j_reasons r ON r.subject = s.subject ORDER BY s.subject"
-        )
-        reader = con.sql(query).to_arrow_reader(rows_per_batch)
-        return counts, iter(reader)
-
     def fused_lines(
         self,
         con: duckdb.DuckDBPyConnection,
@@ -347,8 +283,8 @@ class JsonLines:
         sink: BinaryIO,
         rows_per_batch: int = 65_536,
     ) -> list[OutcomeCount]:
-        """`group_lines` after the fused pass: from `f` (one row per subject) instead of steps,
-        the lines written to `sink`; the group's outcome counts.
+        """A bucket group's lines after the fused pass (`BatchEngine._fused`), from `f` (one
+        row per subject), written to `sink`; the group's outcome counts.
 
         Only the records lists look at are read into `held`, for the listing
         SQL; reasons and cuts come ready from `f`. The lines are written in C
