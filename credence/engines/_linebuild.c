@@ -1,5 +1,5 @@
 /* The batch engine's JSON lines, written from a bucket group's per-subject Arrow columns
-   (credence/engines/batch_json.py, `JsonLines.fused_lines`).
+   (credence/engines/batch_json.py, `JsonLines.prepare_lines`).
 
    write(sink_write, n, pieces, rows) -> None
        All n lines (one a row: a subject), `rows` lines at a time, each run passed to

@@ -143,7 +143,7 @@ class BatchEngine:
         con: duckdb.DuckDBPyConnection,
         buckets: list[int],
         corrected: bool,
-        tables: GroupTables = GroupTables(),
+        tables: GroupTables,
     ) -> None:
         """The fused pass over `records` = these buckets: `tables.f`, one row per subject,
         and `tables.numbering`, the view of their numbers (tables a cursor can read)."""
@@ -231,7 +231,7 @@ class BatchEngine:
         the C writer, the file) would otherwise leave one idle. Reading the
         subjects here rather than in that thread took a sixth off its path.
         """
-        lines = JsonLines(self.rulebook, self.program, self.as_of, self.known_size, self.ledger)
+        lines = JsonLines(self.rulebook, self.as_of, self.known_size, self.ledger)
         result = JsonRun()
         con = self._connect()
         try:
@@ -242,7 +242,7 @@ class BatchEngine:
                 started = time.perf_counter()
                 group, tables = groups[index], GroupTables.slot(index)
                 self._fused(con, group, corrected, tables)
-                finish = lines.prepare_lines(con, self.fused, corrected, tables=tables)
+                finish = lines.prepare_lines(con, self.fused, corrected, tables)
                 took = time.perf_counter() - started
                 self.timings.sql += took
                 self.timings.per_group.append(took)

@@ -35,7 +35,7 @@ from credence.core.ids import SubjectKind
 from credence.core.rulebook import Rulebook
 from credence.engines import line_writer
 from credence.engines.fused import FusedProgram, GroupTables
-from credence.engines.sqlgen import Program, lit
+from credence.engines.sqlgen import lit
 
 _OK = "o"  # separator inside an outcome key (kind, score, record lists)
 
@@ -101,18 +101,17 @@ def outcome_pieces(
 
 
 class JsonLines:
-    """The SQL (and the few Python look-ups) that turn a group's steps into JSON lines."""
+    """The SQL (and the few Python look-ups) that turn a group's per-subject table into
+    JSON lines."""
 
     def __init__(
         self,
         rulebook: Rulebook,
-        program: Program,
         as_of: dt.date,
         known_size: int | None,
         ledger: dict[str, Any] | None,
     ) -> None:
         self.rb = rulebook
-        self.program = program
         tail = {
             "rulebook": rulebook.ref,
             "catalogue": rulebook.catalogue.ref,
@@ -170,24 +169,16 @@ class JsonLines:
         con.execute("CREATE OR REPLACE TEMP TABLE j_ends AS SELECT * FROM j_ends_arrow")
         con.unregister("j_ends_arrow")
 
-    def _lists(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        listings: str | None = None,
-        key: str = "subject",
-        table: str = "j_lists",
-    ) -> None:
-        """`table` (`j_lists`): per subject, its record lists' key and each listing's JSON,
-        from `listings` (the program's by default), whose `subject` the column `key` holds.
-        A table, not a temporary one: `prepare_lines` reads it through a cursor."""
+    def _lists(self, con: duckdb.DuckDBPyConnection, listings: str | None, table: str) -> None:
+        """`table`: per subject (by its number, `sid`), its record lists' key and each
+        listing's JSON, from `listings` (`FusedProgram.listings`). A table, not a temporary
+        one: `prepare_lines` reads it through a cursor."""
         if not self.record_lists:
-            kind = "BIGINT" if key == "sid" else "VARCHAR"
             con.execute(
                 f"CREATE OR REPLACE TABLE {table} AS "
-                f"SELECT CAST(NULL AS {kind}) AS {key}, '' AS reclists WHERE FALSE"
+                "SELECT CAST(NULL AS BIGINT) AS sid, '' AS reclists WHERE FALSE"
             )
             return
-        listings = listings or self.program.listings
         assert listings is not None
         con.execute(f"CREATE OR REPLACE TEMP TABLE j_listings AS {listings}")
         self._listing_ends(con)
@@ -211,9 +202,9 @@ class JsonLines:
             )
         # `reclists`: the positions of the subject's lists in the rulebook's order.
         con.execute(
-            f"CREATE OR REPLACE TABLE {table} AS SELECT {key}, "
+            f"CREATE OR REPLACE TABLE {table} AS SELECT sid, "
             f"concat_ws(',', {', '.join(present)}) AS reclists, {', '.join(columns)} "
-            f"FROM (SELECT l.subject AS {key}, {', '.join(aggs)} FROM j_listings l JOIN j_ends e "
+            f"FROM (SELECT l.subject AS sid, {', '.join(aggs)} FROM j_listings l JOIN j_ends e "
             "ON e.list = l.list AND e.start = l.start AND e.extension = l.extension "
             "GROUP BY l.subject)"
         )
@@ -275,34 +266,20 @@ class JsonLines:
             f"',\"limits\":[', s.limits, '],', {lit(self.tail)}, chr(10))"
         )
 
-    def fused_lines(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        fused: FusedProgram,
-        corrected: bool,
-        sink: BinaryIO,
-        rows_per_batch: int = 65_536,
-    ) -> list[OutcomeCount]:
-        """A bucket group's lines after the fused pass (`BatchEngine._fused`), from `f` (one
-        row per subject), written to `sink`; the group's outcome counts.
-
-        Only the records lists look at are read into `held`, for the listing
-        SQL; reasons and cuts come ready from `f`. The lines are written in C
-        (`line_writer`) when it is built, else built by DuckDB.
-        """
-        return self.prepare_lines(con, fused, corrected, rows_per_batch)(sink)
-
     def prepare_lines(
         self,
         con: duckdb.DuckDBPyConnection,
         fused: FusedProgram,
         corrected: bool,
+        tables: GroupTables,
         rows_per_batch: int = 65_536,
-        tables: GroupTables = GroupTables(),
     ) -> WriteLines:
-        """`fused_lines` in two halves: the listings' SQL now, and a function that reads
-        the group's subjects and writes their lines through a connection of its own
-        (a cursor), so the engine runs the next group's SQL on `con` meanwhile.
+        """A bucket group's lines after the fused pass (`BatchEngine._fused`), in two
+        halves: the listings' SQL now (only the records lists look at are read, into
+        `held`; reasons and cuts come ready from `tables.f`), and a function that reads
+        the group's subjects and writes their lines to a sink through a connection of its
+        own (a cursor), so the engine runs the next group's SQL on `con` meanwhile. The
+        lines are written in C (`line_writer`) when it is built, else built by DuckDB.
 
         `tables` names the group's per-subject tables (`BatchEngine._fused`
         made `tables.f` and `tables.numbering`; `tables.lists` is made here):
@@ -310,7 +287,7 @@ class JsonLines:
         group, so the next group's do not replace them while they are read.
         """
         con.execute(f"CREATE OR REPLACE TEMP TABLE held AS {fused.held_listed(corrected)}")
-        self._lists(con, fused.listings, key="sid", table=tables.lists)  # by number, as `f`
+        self._lists(con, fused.listings, tables.lists)  # by the subject's number, as `f`
         # Not materialised: the outcomes read only (kind, score, record lists) of it, and the
         # lines join the outcomes on those three rather than on a key built per subject.
         subjects = (

@@ -68,9 +68,9 @@ class GroupTables:
     through a cursor while the next group's are made: `f` (the aggregate), `numbering`
     (the view of its subjects/ files), `lists` (its record lists, `batch_json`)."""
 
-    f: str = "f"
-    numbering: str = "numbering"
-    lists: str = "j_lists"
+    f: str
+    numbering: str
+    lists: str
 
     @classmethod
     def slot(cls, index: int) -> GroupTables:
@@ -311,7 +311,7 @@ class FusedProgram:
         return f"SELECT {', '.join(columns)} FROM {source} GROUP BY x.sid{unscored}"
 
     @staticmethod
-    def numbered(table: str = "f", numbering: str = "numbering") -> str:
+    def numbered(table: str, numbering: str) -> str:
         """The per-subject `table` (keyed by `sid`) with its subject's key beside it, from
         `numbering` (the group's subjects/), joined where the lines read it."""
         return (
@@ -349,13 +349,13 @@ class FusedProgram:
             f"r.attributes FROM records r{join} WHERE {' AND '.join(tests)}"
         )
 
-    def subjects(self, table: str = "f", numbering: str = "numbering") -> str:
+    def subjects(self, table: str, numbering: str) -> str:
         """Per subject assessed (a record held) in `table`: its key (from `numbering`) and
         number, kind, score as kept, unclamped, cuts, reasons JSON."""
         score = self.rb.score
         kind = (
-            f"CASE WHEN (f.sid & 1) = 1 THEN {lit(SubjectKind.PERSON.value)} "
-            f"ELSE {lit(SubjectKind.ORGANISATION.value)} END"
+            f"CASE WHEN {kind_bit_filter({SubjectKind.PERSON}, 'f.sid')} "
+            f"THEN {lit(SubjectKind.PERSON.value)} ELSE {lit(SubjectKind.ORGANISATION.value)} END"
         )
         columns = ["f.subject", "f.sid", "CAST(f.records AS BIGINT) AS records", f"{kind} AS kind"]
         if score is None:

@@ -1,6 +1,6 @@
 """A bucket group's JSON lines written in C from its per-subject Arrow table.
 
-`batch_json.JsonLines.fused_lines` used to have DuckDB join every subject
+`batch_json.JsonLines.prepare_lines` used to have DuckDB join every subject
 to its outcome, build its line by concatenation and sort the lines by
 subject: over 20M records that cost more CPU than scanning the whole
 snapshot. Here DuckDB only computes the per-subject values (score, limits,

@@ -30,7 +30,7 @@ subject (`part-LO-organisation-i.parquet`, `part-LO-person-i.parquet`;
 `Snapshot.kind_files`): a rulebook that scores one kind only (people are
 never scored under gov-default) then reads only that kind's files for its
 scores, and the other kind's for their record counts, instead of decoding
-every row twice and dropping half (a quarter of the scoring pass's CPU).
+every row twice and dropping half (a fifth of the aggregate's CPU).
 `snapshot_check` proves every row is in its kind's file. Within a file, rows
 are sorted by `sid`, then seq (`kind_copies`).
 
@@ -317,7 +317,7 @@ def kind_copies(rows: str, records: Path, part: str, ordered: bool = True) -> li
     `records`, partitioned by bucket, one file set a kind (`KIND_FILE`), if `ordered`
     sorted by subject number and then seq: a subject's records side by side, so
     grouping them per subject touches one entry of DuckDB's hash table at a time
-    rather than one at random a row (a quarter of the scoring pass's CPU)."""
+    rather than one at random a row (a quarter of the aggregate's CPU)."""
     order = " ORDER BY sid, seq" if ordered else ""
     return [
         f"COPY (SELECT * FROM {rows} WHERE (sid & 1) = {bit}{order}) "

@@ -88,13 +88,18 @@ class Program:
 
 class _Builder:
     def __init__(
-        self, rulebook: Rulebook, cutoffs: Cutoffs, known_size: int | None, one_subject: bool
+        self,
+        rulebook: Rulebook,
+        cutoffs: Cutoffs,
+        known_size: int | None,
+        one_subject: bool,
+        numbered: bool = False,
     ) -> None:
         self.rb = rulebook
         self.cut = cutoffs
         self.known = known_size
         self.one = one_subject
-        self.numbered = False  # `subject` holds the subject's number (`numbered_listings`)
+        self.numbered = numbered  # `subject` holds the subject's number (`numbered_listings`)
 
     def held(self) -> str:
         """Records that count at all: known, dated by as-of, not revoked or corrected."""
@@ -224,6 +229,11 @@ class _Builder:
         where = f" WHERE seq < {int(self.known)}" if self.known is not None else ""
         return f"SELECT COUNT(DISTINCT subject) AS subjects FROM records{where}"
 
+    def listings(self) -> str | None:
+        """Every record-entered list's listings, one `listing` each."""
+        record_lists = [lst for lst in self.rb.lists.values() if lst.by_record]
+        return " UNION ALL ".join(self.listing(lst) for lst in record_lists) or None
+
     def listing(self, lst: ResolvedList) -> str:
         def items(codes: tuple[str, ...]) -> str:
             return "(" + ", ".join(lit(c) for c in codes) + ")"
@@ -287,8 +297,7 @@ def compile_program(
             ("totals", b.totals()),
         ]
         reasons = b.reasons()
-    record_lists = [lst for lst in rulebook.lists.values() if lst.by_record]
-    listings = " UNION ALL ".join(b.listing(lst) for lst in record_lists) or None
+    listings = b.listings()
 
     def out(sql: str) -> str:
         tree = sqlglot.parse_one(sql, read="duckdb")
@@ -311,10 +320,7 @@ def numbered_listings(
     """`Program.listings` (DuckDB) over a `held` whose `subject` is the subject's number
     (the batch snapshot's `sid`): the batch engine reads the few records lists look at
     without their subject's text, and groups them by a number."""
-    b = _Builder(rulebook, cutoffs, known_size, one_subject=False)
-    b.numbered = True
-    record_lists = [lst for lst in rulebook.lists.values() if lst.by_record]
-    listings = " UNION ALL ".join(b.listing(lst) for lst in record_lists)
+    listings = _Builder(rulebook, cutoffs, known_size, one_subject=False, numbered=True).listings()
     return sqlglot.parse_one(listings, read="duckdb").sql(dialect="duckdb") if listings else None
 
 
