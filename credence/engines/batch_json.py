@@ -123,6 +123,7 @@ class JsonLines:
         self.names = list(rulebook.lists)  # a list's position: its index in the rulebook
         self.record_lists = [n for n, lst in rulebook.lists.items() if lst.by_record]
         self.score_lists = [n for n, lst in rulebook.lists.items() if not lst.by_record]
+        self._ends: dict[tuple[str, str, int], dt.date] = {}  # `_listing_end`'s, this run's
 
     # --- the steps after the engine's ---------------------------------------------------------
 
@@ -153,10 +154,7 @@ class JsonLines:
     def _listing_ends(self, con: duckdb.DuckDBPyConnection) -> None:
         """`j_ends`: each distinct (list, start, extension)'s end, computed once in Python."""
         rows = con.execute("SELECT DISTINCT list, start, extension FROM j_listings").fetchall()
-        ends = [
-            listing_end(self.rb, self.rb.lists[str(n)], ListingRow(str(n), 0, str(s), int(e)))
-            for n, s, e in rows
-        ]
+        ends = [self._listing_end(str(n), str(s), int(e)) for n, s, e in rows]
         table = pa.table(
             {
                 "list": pa.array([r[0] for r in rows], pa.string()),
@@ -169,10 +167,27 @@ class JsonLines:
         con.execute("CREATE OR REPLACE TEMP TABLE j_ends AS SELECT * FROM j_ends_arrow")
         con.unregister("j_ends_arrow")
 
-    def _lists(self, con: duckdb.DuckDBPyConnection, listings: str | None, table: str) -> None:
+    def _listing_end(self, name: str, start: str, extension: int) -> dt.date:
+        """`assessment.listing_end` of one (list, start, extension), remembered for the run:
+        the bucket groups share most of their listings' days (a sixth of the lists' time)."""
+        key = (name, start, extension)
+        end = self._ends.get(key)
+        if end is None:
+            row = ListingRow(name, 0, start, extension)
+            end = self._ends[key] = listing_end(self.rb, self.rb.lists[name], row)
+        return end
+
+    def _lists(
+        self, con: duckdb.DuckDBPyConnection, listings: str | None, held: str, table: str
+    ) -> None:
         """`table`: per subject (by its number, `sid`), its record lists' key and each
-        listing's JSON, from `listings` (`FusedProgram.listings`). A table, not a temporary
-        one: `prepare_lines` reads it through a cursor."""
+        listing's JSON, from `listings` (`FusedProgram.listings`) over `held` (the records
+        lists look at, `FusedProgram.held_listed`). A table, not a temporary one:
+        `prepare_lines` reads it through a cursor.
+
+        `held` is a materialised CTE of the listings' statement rather than a table of its
+        own: the listings read it several times, and DuckDB's table storage cost a sixth
+        more than the CTE's (the records' attributes are most of it)."""
         if not self.record_lists:
             con.execute(
                 f"CREATE OR REPLACE TABLE {table} AS "
@@ -180,7 +195,10 @@ class JsonLines:
             )
             return
         assert listings is not None
-        con.execute(f"CREATE OR REPLACE TEMP TABLE j_listings AS {listings}")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE j_listings AS WITH held AS MATERIALIZED ({held}) "
+            f"{listings}"
+        )
         self._listing_ends(con)
         # One aggregate per subject, each record list's columns filtered from it: grouping by
         # (subject, list) and then by subject, with ordered string_agg, cost 3x as much.
@@ -275,7 +293,7 @@ class JsonLines:
         rows_per_batch: int = 65_536,
     ) -> WriteLines:
         """A bucket group's lines after the fused pass (`BatchEngine._fused`), in two
-        halves: the listings' SQL now (only the records lists look at are read, into
+        halves: the listings' SQL now (only the records lists look at are read, as
         `held`; reasons and cuts come ready from `tables.f`), and a function that reads
         the group's subjects and writes their lines to a sink through a connection of its
         own (a cursor), so the engine runs the next group's SQL on `con` meanwhile. The
@@ -286,8 +304,8 @@ class JsonLines:
         tables, not temporary ones, which only `con` would see, and named per
         group, so the next group's do not replace them while they are read.
         """
-        con.execute(f"CREATE OR REPLACE TEMP TABLE held AS {fused.held_listed(corrected)}")
-        self._lists(con, fused.listings, tables.lists)  # by the subject's number, as `f`
+        # By the subject's number, as `f`.
+        self._lists(con, fused.listings, fused.held_listed(corrected), tables.lists)
         # Not materialised: the outcomes read only (kind, score, record lists) of it, and the
         # lines join the outcomes on those three rather than on a key built per subject.
         subjects = (
