@@ -21,6 +21,7 @@ counts) is SQL over the fused pass's table and the records lists read.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from credence.core.assessment import MAX_REASONS, ListingRow, listing_end, outco
 from credence.core.ids import SubjectKind
 from credence.core.rulebook import Rulebook
 from credence.engines import line_writer
+from credence.engines.errors import SnapshotError
 from credence.engines.fused import FusedProgram, GroupTables
 from credence.engines.sqlgen import lit
 
@@ -124,6 +126,7 @@ class JsonLines:
         self.record_lists = [n for n, lst in rulebook.lists.items() if lst.by_record]
         self.score_lists = [n for n, lst in rulebook.lists.items() if not lst.by_record]
         self._ends: dict[tuple[str, str, int], dt.date] = {}  # `_listing_end`'s, this run's
+        self._outcomes_seen: dict[tuple[str, int | None, str | None], Outcome] = {}
 
     # --- the steps after the engine's ---------------------------------------------------------
 
@@ -166,6 +169,16 @@ class JsonLines:
         con.register("j_ends_arrow", table)
         con.execute("CREATE OR REPLACE TEMP TABLE j_ends AS SELECT * FROM j_ends_arrow")
         con.unregister("j_ends_arrow")
+
+    def _outcome(self, kind: str, score: Any, reclists: str | None, n: int) -> Outcome:
+        """`outcome_pieces` of one outcome key with `n` subjects, each key computed once a
+        run: the bucket groups share most of their keys (a few hundred each), and computing
+        them again cost a tenth of the lines' time."""
+        key = (kind, None if score is None else int(score), reclists or None)
+        found = self._outcomes_seen.get(key)
+        if found is None:
+            found = self._outcomes_seen[key] = outcome_pieces(self.rb, kind, score, reclists, 0)
+        return dataclasses.replace(found, count=dataclasses.replace(found.count, subjects=n))
 
     def _listing_end(self, name: str, start: str, extension: int) -> dt.date:
         """`assessment.listing_end` of one (list, start, extension), remembered for the run:
@@ -242,7 +255,7 @@ class JsonLines:
             kinds.append(kind_name)
             scores.append(score)
             reclist_keys.append(reclists)
-            outcome = outcome_pieces(self.rb, str(kind_name), score, reclists, int(n))
+            outcome = self._outcome(str(kind_name), score, reclists, int(n))
             keys.append(okey)
             grades.append(outcome.grade)
             measures.append(outcome.measures)
@@ -306,21 +319,26 @@ class JsonLines:
         """
         # By the subject's number, as `f`.
         self._lists(con, fused.listings, fused.held_listed(corrected), tables.lists)
-        # Not materialised: the outcomes read only (kind, score, record lists) of it, and the
-        # lines join the outcomes on those three rather than on a key built per subject.
-        subjects = (
-            f"(SELECT s.*, l.* EXCLUDE (sid) FROM ({fused.subjects(tables.f, tables.numbering)}) "
-            f"s LEFT JOIN {tables.lists} l ON l.sid = s.sid)"
-        )
+
+        def subjects(numbering: str | None) -> str:
+            # Not materialised: the outcomes read only (kind, score, record lists) of it, and
+            # the lines join the outcomes on those three rather than on a key built per subject.
+            return (
+                f"(SELECT s.*, l.* EXCLUDE (sid) FROM ({fused.subjects(tables.f, numbering)}) "
+                f"s LEFT JOIN {tables.lists} l ON l.sid = s.sid)"
+            )
+
         cursor = con.cursor()
 
         def write(sink: BinaryIO) -> list[OutcomeCount]:
             try:
                 if line_writer.available():
-                    written = self._written_lines(cursor, fused, subjects, sink)
+                    written = self._written_lines(
+                        cursor, fused, subjects(None), tables.numbering, sink
+                    )
                     if written is not None:
                         return written
-                return self._sql_lines(cursor, subjects, sink, rows_per_batch)
+                return self._sql_lines(cursor, subjects(tables.numbering), sink, rows_per_batch)
             finally:
                 cursor.close()
 
@@ -343,15 +361,21 @@ class JsonLines:
         return counts
 
     def _written_lines(
-        self, con: duckdb.DuckDBPyConnection, fused: FusedProgram, subjects: str, sink: BinaryIO
+        self,
+        con: duckdb.DuckDBPyConnection,
+        fused: FusedProgram,
+        subjects: str,
+        numbering: str,
+        sink: BinaryIO,
     ) -> list[OutcomeCount] | None:
-        """The group's per-subject columns, read and checked for the C writer
-        (`line_writer`), and their lines written to `sink`: the outcome counts; None,
-        and nothing written, where that cannot be done (the SQL path writes them)."""
+        """The group's per-subject columns (`subjects`, by number), put in subject order
+        with their keys from `numbering` (`line_writer.by_subject`), checked for the C
+        writer (`line_writer`), and their lines written to `sink`: the outcome counts;
+        None, and nothing written, where that cannot be done (the SQL path writes them)."""
         packed = fused.packed and self.rb.score is not None
         record_lists = [f"s.rec_{self.names.index(n)}" for n in self.record_lists]
         columns = [
-            "s.subject",
+            "s.sid",
             "s.kind",
             "s.score",
             "s.records",
@@ -367,6 +391,11 @@ class JsonLines:
         ).to_arrow_table()
         if table.num_rows == 0:
             return []
+        keys = con.sql(f"SELECT sid, subject FROM {numbering}").to_arrow_table()
+        try:
+            table = line_writer.by_subject(table, keys)
+        except LookupError as e:
+            raise SnapshotError(f"snapshot's subjects/ files: {e}") from e
         if not line_writer.subjects_plain(table["subject"]):
             return None
         if packed and line_writer.reasons(table["top"], fused.reason_spec()) is None:
@@ -379,9 +408,8 @@ class JsonLines:
         """Write the lines the C writer makes of `table`'s columns (in subject order) to
         `sink`; the outcome counts."""
         w = line_writer
-        table = w.by_subject(table)
         keys = w.outcome_keys(table["kind"], table["score"], table["reclists"])
-        outcomes = [outcome_pieces(self.rb, k, score, sets, n) for k, score, sets, n in keys.keys]
+        outcomes = [self._outcome(k, score, sets, n) for k, score, sets, n in keys.keys]
         reasons = (
             w.reasons(table["top"], fused.reason_spec()) if packed else w.text(table["reasons"])
         )

@@ -349,22 +349,24 @@ class FusedProgram:
             f"r.attributes FROM records r{join} WHERE {' AND '.join(tests)}"
         )
 
-    def subjects(self, table: str, numbering: str) -> str:
-        """Per subject assessed (a record held) in `table`: its key (from `numbering`) and
-        number, kind, score as kept, unclamped, cuts, reasons JSON."""
+    def subjects(self, table: str, numbering: str | None) -> str:
+        """Per subject assessed (a record held) in `table`: its key (from `numbering`; none
+        without it) and number, kind, score as kept, unclamped, cuts, reasons JSON."""
         score = self.rb.score
+        source = self.numbered(table, numbering) if numbering else table
         kind = (
             f"CASE WHEN {kind_bit_filter({SubjectKind.PERSON}, 'f.sid')} "
             f"THEN {lit(SubjectKind.PERSON.value)} ELSE {lit(SubjectKind.ORGANISATION.value)} END"
         )
-        columns = ["f.subject", "f.sid", "CAST(f.records AS BIGINT) AS records", f"{kind} AS kind"]
+        columns = ["f.sid", "CAST(f.records AS BIGINT) AS records", f"{kind} AS kind"]
+        if numbering:
+            columns.insert(0, "f.subject")
         if score is None:
             columns += [
                 "CAST(NULL AS BIGINT) AS score",
                 "CAST(NULL AS VARCHAR) AS reasons",
                 "CAST(0 AS BIGINT) AS counted",
             ]
-            source = self.numbered(table, numbering)
             return f"SELECT {', '.join(columns)} FROM {source} f WHERE f.records > 0"
         parts = ["coalesce(f.rest, 0)"]
         for i, (_, cap) in enumerate(self.caps):
@@ -389,5 +391,4 @@ class FusedProgram:
         ]
         if self.packed:
             columns.append("f.top")  # the packed keys themselves, for the C line writer
-        source = self.numbered(table, numbering)
         return f"SELECT {', '.join(columns)} FROM {source} f WHERE f.records > 0"

@@ -222,10 +222,38 @@ def test_outcome_keys_group_scores_too_wide_to_pack() -> None:
 
 
 def test_rows_are_put_in_subject_byte_order() -> None:
-    table = pa.table({"subject": ["uscc:B", "ric:2", "uscc:A", "ric:10"], "n": [1, 2, 3, 4]})
-    ordered = w.by_subject(table)
+    """Each row gets its subject by number and the rows come in subject byte order; a
+    numbered subject with no row (records all beyond the known size) is left out."""
+    table = pa.table({"sid": [7, 4, 9, 2], "n": [1, 2, 3, 4]})
+    numbering = pa.table(
+        {
+            "sid": [2, 5, 9, 4, 7],
+            "subject": ["ric:10", "ric:11", "uscc:A", "ric:2", "uscc:B"],
+        }
+    )
+    ordered = w.by_subject(table, numbering)
     assert ordered["subject"].to_pylist() == ["ric:10", "ric:2", "uscc:A", "uscc:B"]
     assert ordered["n"].to_pylist() == [4, 2, 3, 1]
+    assert ordered["sid"].to_pylist() == [2, 4, 9, 7]
+    # Every numbered subject has a row (no known size): the same order and keys.
+    every = pa.table({"sid": [7, 4, 9, 2, 5], "n": [1, 2, 3, 4, 5]})
+    ordered = w.by_subject(every, numbering)
+    assert ordered["subject"].to_pylist() == ["ric:10", "ric:11", "ric:2", "uscc:A", "uscc:B"]
+    assert ordered["n"].to_pylist() == [4, 5, 2, 3, 1]
+
+
+def test_a_row_without_a_number_is_refused() -> None:
+    table = pa.table({"sid": [4, 6], "n": [1, 2]})
+    numbering = pa.table({"sid": [4, 8], "subject": ["ric:1", "ric:2"]})
+    with pytest.raises(LookupError, match="subject number 6"):
+        w.by_subject(table, numbering)
+
+
+def test_a_number_given_twice_is_refused() -> None:
+    table = pa.table({"sid": [4, 6], "n": [1, 2]})
+    numbering = pa.table({"sid": [4, 6, 4], "subject": ["ric:1", "ric:3", "ric:2"]})
+    with pytest.raises(LookupError, match="repeated"):
+        w.by_subject(table, numbering)
 
 
 def test_runs_of_a_few_rows_give_the_same_lines() -> None:
