@@ -28,6 +28,14 @@
        string (offset, validity, offsets, data); int64/int32 (offset, validity, values);
        list (offset, validity, list offsets, child offset, child values).
 
+   sort_order(n, col) -> bytes
+       The row numbers (int64, native order) of a string column of n rows without nulls (the
+       (offset, validity, offsets, data) of credence/arrowbuffers.py) in byte order of
+       their texts, ties in row order: what Arrow's stable `sort_indices` gives. A most
+       significant byte first radix sort (rows bucketed by one byte, then each bucket by
+       the next), since subjects' keys share long prefixes ("ric:1101..."), which cost a
+       comparison sort one full compare a step: a third of the lines' sorting and taking.
+
    Why C: DuckDB built each line by string concatenation, joined the outcomes and sorted
    the lines by subject: 3.5 s of CPU of a 12 s run over 20M records, more than scanning
    every column of the snapshot. Here each byte is written once, a few thousand lines at a
@@ -557,8 +565,143 @@ static PyObject *write_lines(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* --- sort_order ------------------------------------------------------------------------ */
+
+typedef struct {
+    const int32_t *offs; /* offsets of the column's rows (already shifted by its offset) */
+    const unsigned char *data;
+    int64_t *tmp;
+} Keys;
+
+/* Row r's byte at depth d, plus one; 0 past its end (shorter texts first). */
+static inline int byte_at(const Keys *k, int64_t r, Py_ssize_t d) {
+    int32_t a = k->offs[r], len = k->offs[r + 1] - a;
+    return d < len ? (int)k->data[a + d] + 1 : 0;
+}
+
+/* Rows' texts compared from depth d on: <0, 0, >0. */
+static int compare_from(const Keys *k, int64_t x, int64_t y, Py_ssize_t d) {
+    int32_t ax = k->offs[x] + (int32_t)d, lx = k->offs[x + 1] - ax;
+    int32_t ay = k->offs[y] + (int32_t)d, ly = k->offs[y + 1] - ay;
+    int32_t m = lx < ly ? lx : ly;
+    int c = m > 0 ? memcmp(k->data + ax, k->data + ay, (size_t)m) : 0;
+    return c ? c : (lx > ly) - (lx < ly);
+}
+
+/* Stable insertion sort of a few rows, equal up to depth d. */
+static void insertion(const Keys *k, int64_t *rows, Py_ssize_t n, Py_ssize_t d) {
+    for (Py_ssize_t i = 1; i < n; i++) {
+        int64_t r = rows[i];
+        Py_ssize_t j = i;
+        while (j > 0 && compare_from(k, rows[j - 1], r, d) > 0) {
+            rows[j] = rows[j - 1];
+            j--;
+        }
+        rows[j] = r;
+    }
+}
+
+/* Stable merge sort (rows equal up to depth d), for the deep buckets: no recursion a byte. */
+static void merge_sort(const Keys *k, int64_t *rows, int64_t *tmp, Py_ssize_t n, Py_ssize_t d) {
+    if (n <= 32) {
+        insertion(k, rows, n, d);
+        return;
+    }
+    Py_ssize_t h = n / 2;
+    merge_sort(k, rows, tmp, h, d);
+    merge_sort(k, rows + h, tmp, n - h, d);
+    Py_ssize_t i = 0, j = h, o = 0;
+    while (i < h && j < n) tmp[o++] = compare_from(k, rows[j], rows[i], d) < 0 ? rows[j++] : rows[i++];
+    while (i < h) tmp[o++] = rows[i++];
+    while (j < n) tmp[o++] = rows[j++];
+    memcpy(rows, tmp, (size_t)n * sizeof *rows);
+}
+
+#define RADIX_DEEPEST 64 /* beyond this many bytes of common prefix, compare instead */
+
+/* Stable MSD radix sort of rows[0..n), all equal up to depth d. */
+static void radix(const Keys *k, int64_t *rows, Py_ssize_t n, Py_ssize_t d) {
+    Py_ssize_t count[258];
+    while (n > 32 && d < RADIX_DEEPEST) {
+        memset(count, 0, sizeof count);
+        for (Py_ssize_t i = 0; i < n; i++) count[byte_at(k, rows[i], d) + 1]++;
+        if (count[0 + 1] == n) return;        /* every text ends here: equal, in row order */
+        Py_ssize_t only = -1;
+        for (int b = 0; b < 257; b++)
+            if (count[b + 1] == n) only = b;
+        if (only > 0) { /* one byte for all: the next depth, nothing moved */
+            d++;
+            continue;
+        }
+        for (int b = 1; b < 258; b++) count[b] += count[b - 1]; /* count[b]: bucket b's start */
+        for (Py_ssize_t i = 0; i < n; i++) k->tmp[count[byte_at(k, rows[i], d)]++] = rows[i];
+        memcpy(rows, k->tmp, (size_t)n * sizeof *rows);
+        /* count[b] is now bucket b's end; bucket 0 (ended texts) is already in order. */
+        Py_ssize_t start = count[0];
+        for (int b = 1; b < 257; b++) {
+            Py_ssize_t end = count[b];
+            if (end - start > 1) radix(k, rows + start, end - start, d + 1);
+            start = end;
+        }
+        return;
+    }
+    if (n > 32)
+        merge_sort(k, rows, k->tmp, n, d);
+    else
+        insertion(k, rows, n, d);
+}
+
+static PyObject *sort_order(PyObject *self, PyObject *args) {
+    PyObject *spec;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "nO!:sort_order", &n, &PyTuple_Type, &spec)) return NULL;
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "sort_order: rows out of range");
+        return NULL;
+    }
+    State *s = PyMem_Calloc(1, sizeof(State));
+    if (s == NULL) return PyErr_NoMemory();
+    PyObject *out = NULL;
+    Col c;
+    if (parse_col(s, spec, 's', n, &c) < 0) goto done;
+    if (c.valid != NULL) {
+        for (Py_ssize_t r = 0; r < n; r++)
+            if (!is_valid(&c, r)) {
+                PyErr_SetString(PyExc_ValueError, "sort_order: a null text");
+                goto done;
+            }
+    }
+    for (Py_ssize_t r = 0; r < n; r++) { /* the texts lie inside the data buffer */
+        int32_t a = c.offs[c.off + r], b = c.offs[c.off + r + 1];
+        if (a < 0 || b < a || b > c.len) {
+            PyErr_SetString(PyExc_ValueError, "sort_order: offsets out of range");
+            goto done;
+        }
+    }
+    out = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int64_t));
+    if (out == NULL) goto done;
+    int64_t *rows = (int64_t *)PyBytes_AS_STRING(out);
+    int64_t *tmp = PyMem_Malloc((size_t)(n > 0 ? n : 1) * sizeof *tmp);
+    if (tmp == NULL) {
+        Py_CLEAR(out);
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t r = 0; r < n; r++) rows[r] = r;
+    Keys k = {c.offs + c.off, (const unsigned char *)c.data, tmp};
+    Py_BEGIN_ALLOW_THREADS
+    radix(&k, rows, n, 0);
+    Py_END_ALLOW_THREADS
+    PyMem_Free(tmp);
+done:
+    release(s);
+    PyMem_Free(s);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"write", write_lines, METH_VARARGS, "JSON lines from Arrow columns, to a sink (see the source)."},
+    {"sort_order", sort_order, METH_VARARGS, "Rows of a string column in byte order (see the source)."},
     {NULL, NULL, 0, NULL},
 };
 

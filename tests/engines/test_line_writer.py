@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import random
 
 import numpy as np
 import pyarrow as pa
@@ -293,3 +294,40 @@ def test_a_failing_sink_stops_the_writing() -> None:
 
     with pytest.raises(OSError, match="disk full"):
         w.write(Full(), 4, [w.literal("line\n")], rows=2)  # type: ignore[arg-type]
+
+
+def _byte_order(texts: list[str]) -> list[int]:
+    """Row numbers in byte order of the UTF-8 texts, ties in row order (Python's stable sort)."""
+    return sorted(range(len(texts)), key=lambda i: texts[i].encode())
+
+
+@pytest.mark.skipif(not w.available(), reason="the C line writer is not built")
+def test_radix_order_is_byte_order_with_ties_in_row_order() -> None:
+    """Texts sharing long prefixes (deeper than the radix goes: 64 bytes), of every length,
+    with NUL, high and multi-byte characters, repeated; sliced arrays; a few rows."""
+    rng = random.Random(7)
+    for trial in range(200):
+        n = rng.choice([0, 1, 2, 3, 31, 32, 33, 200, 3000])
+        alphabet = rng.choice(["ab", "a\x00\x7f", "0123456789", "éa中", "ÿ\x01"])
+        prefix = rng.choice(["", "ric:", "uscc:9111", "p" * 70])
+        texts = [
+            prefix + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+            for _ in range(n)
+        ]
+        column = pa.array(texts, pa.string())
+        if n > 2 and trial % 3 == 0:
+            column, texts = column.slice(1, n - 2), texts[1 : n - 1]
+        found = w.text_order(column).tolist()
+        assert found == _byte_order(texts), (trial, texts[:8])
+
+
+def test_text_order_with_a_null_takes_arrows_sort() -> None:
+    """The radix sort refuses nulls; `text_order` then sorts with Arrow (nulls last)."""
+    column = pa.array(["b", None, "a"], pa.string())
+    assert w.text_order(column).tolist() == [2, 0, 1]
+    if w.available():
+        from credence.arrowbuffers import text_buffers
+        from credence.engines import _linebuild
+
+        with pytest.raises(ValueError, match="null"):
+            _linebuild.sort_order(3, text_buffers(column))
