@@ -219,5 +219,12 @@ def write(sink: BinaryIO, n: int, pieces: list[tuple[Any, ...]], rows: int = 204
 def subjects_plain(subject: Any) -> bool:
     """Whether every subject can be written between quotes as it is: no byte JSON escapes
     (controls, quote, backslash). Validated subject keys never hold one; the SQL path
-    writes a group that does."""
-    return not pc.any(pc.match_substring_regex(subject, r'[\x00-\x1f"\\]')).as_py()
+    writes a group that does. A null is not plain either (the writer refuses it)."""
+    texts = one_array(subject)
+    found = text_buffers(texts) if _linebuild is not None else None
+    if found is not None:
+        return _linebuild.plain(len(texts), found)
+    return (
+        texts.null_count == 0
+        and not pc.any(pc.match_substring_regex(texts, r'[\x00-\x1f"\\]')).as_py()
+    )

@@ -139,6 +139,25 @@ def test_a_text_needing_an_escape_is_refused(text: str) -> None:
         _lines(2, [w.quoted(column)])
 
 
+@pytest.mark.parametrize(
+    "texts",
+    [["ok", None], ["ok", "x\x1f"], ["a", "\x7f\xff fine é"], ["fine", 'q"'], []],
+)
+def test_plain_is_the_same_with_and_without_the_c_writer(
+    texts: list[str | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A null or an escape makes a column not plain; DEL and non-ASCII need none."""
+    column = pa.array(texts, pa.string())
+    expected = all(
+        t is not None and not any(c in t for c in '"\\') and min(map(ord, t or "a")) >= 0x20
+        for t in texts
+    )
+    assert w.subjects_plain(column) is expected
+    assert w.subjects_plain(column.slice(1)) is w.subjects_plain(pa.array(texts[1:], pa.string()))
+    monkeypatch.setattr(w, "_linebuild", None)
+    assert w.subjects_plain(column) is expected
+
+
 def test_bad_input_is_an_error_not_a_crash() -> None:
     from credence.engines import _linebuild
 
