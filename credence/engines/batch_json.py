@@ -153,9 +153,10 @@ class JsonLines:
         )
         return f"CASE WHEN score IS NULL THEN '' ELSE concat_ws(',', {', '.join(parts)}) END"
 
-    def _listing_ends(self, con: duckdb.DuckDBPyConnection) -> None:
-        """`j_ends`: each distinct (list, start, extension)'s end, computed once in Python."""
-        rows = con.execute("SELECT DISTINCT list, start, extension FROM j_listings").fetchall()
+    def _listing_ends(self, con: duckdb.DuckDBPyConnection, listings: str) -> None:
+        """`j_ends`: each distinct (list, start, extension)'s end in `listings`, computed
+        once a run in Python (`_listing_end`)."""
+        rows = con.execute(f"SELECT DISTINCT list, start, extension FROM {listings}").fetchall()
         ends = [self._listing_end(str(n), str(s), int(e)) for n, s, e in rows]
         table = pa.table(
             {
@@ -191,29 +192,36 @@ class JsonLines:
             end = self._ends[key] = listing_end(self.rb, self.rb.lists[name], row)
         return end
 
-    def _lists(
+    def _listing_rows(
         self, con: duckdb.DuckDBPyConnection, listings: str | None, held: str, table: str
     ) -> None:
-        """`table`: per subject (by its number, `sid`), its record lists' key and each
-        listing's JSON, from `listings` (`FusedProgram.listings`) over `held` (the records
-        lists look at, `FusedProgram.held_listed`). A table, not a temporary one:
-        `prepare_lines` reads it through a cursor.
+        """`table`: every listing in force (`FusedProgram.listings`, a row a listing record)
+        over `held` (the records lists look at, `FusedProgram.held_listed`); nothing without
+        record-entered lists. A table, not a temporary one: `_lists` reads it through the
+        writing thread's cursor.
 
         `held` is a materialised CTE of the listings' statement rather than a table of its
         own: the listings read it several times, and DuckDB's table storage cost a sixth
         more than the CTE's (the records' attributes are most of it)."""
         if not self.record_lists:
-            con.execute(
-                f"CREATE OR REPLACE TABLE {table} AS "
-                "SELECT CAST(NULL AS BIGINT) AS sid, '' AS reclists WHERE FALSE"
-            )
             return
         assert listings is not None
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE j_listings AS WITH held AS MATERIALIZED ({held}) "
-            f"{listings}"
+            f"CREATE OR REPLACE TABLE {table} AS WITH held AS MATERIALIZED ({held}) {listings}"
         )
-        self._listing_ends(con)
+
+    def _lists(self, con: duckdb.DuckDBPyConnection, tables: GroupTables) -> None:
+        """`tables.lists`, temporary on `con`: per subject (by its number, `sid`), its record
+        lists' key and each listing's JSON, from `tables.listings` (`_listing_rows`). Run on
+        the writing thread's cursor: the SQL thread, which the writing thread waited for a
+        third of the run, is left the scans."""
+        if not self.record_lists:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {tables.lists} AS "
+                "SELECT CAST(NULL AS BIGINT) AS sid, '' AS reclists WHERE FALSE"
+            )
+            return
+        self._listing_ends(con, tables.listings)
         # One aggregate per subject, each record list's columns filtered from it: grouping by
         # (subject, list) and then by subject, with ordered string_agg, cost 3x as much.
         aggs, present, columns = [], [], []
@@ -234,10 +242,10 @@ class JsonLines:
             )
         # `reclists`: the positions of the subject's lists in the rulebook's order.
         con.execute(
-            f"CREATE OR REPLACE TABLE {table} AS SELECT sid, "
+            f"CREATE OR REPLACE TEMP TABLE {tables.lists} AS SELECT sid, "
             f"concat_ws(',', {', '.join(present)}) AS reclists, {', '.join(columns)} "
-            f"FROM (SELECT l.subject AS sid, {', '.join(aggs)} FROM j_listings l JOIN j_ends e "
-            "ON e.list = l.list AND e.start = l.start AND e.extension = l.extension "
+            f"FROM (SELECT l.subject AS sid, {', '.join(aggs)} FROM {tables.listings} l "
+            "JOIN j_ends e ON e.list = l.list AND e.start = l.start AND e.extension = l.extension "
             "GROUP BY l.subject)"
         )
 
@@ -314,12 +322,13 @@ class JsonLines:
         lines are written in C (`line_writer`) when it is built, else built by DuckDB.
 
         `tables` names the group's per-subject tables (`BatchEngine._fused`
-        made `tables.f` and `tables.numbering`; `tables.lists` is made here):
-        tables, not temporary ones, which only `con` would see, and named per
-        group, so the next group's do not replace them while they are read.
+        made `tables.f` and `tables.numbering`; `tables.listings` is made here,
+        `tables.lists` by the function, on its cursor): tables, not temporary
+        ones, which only `con` would see, and named per group, so the next
+        group's do not replace them while they are read.
         """
         # By the subject's number, as `f`.
-        self._lists(con, fused.listings, fused.held_listed(corrected), tables.lists)
+        self._listing_rows(con, fused.listings, fused.held_listed(corrected), tables.listings)
 
         def subjects(numbering: str | None) -> str:
             # Not materialised: the outcomes read only (kind, score, record lists) of it, and
@@ -333,6 +342,7 @@ class JsonLines:
 
         def write(sink: BinaryIO) -> list[OutcomeCount]:
             try:
+                self._lists(cursor, tables)
                 if line_writer.available():
                     written = self._written_lines(
                         cursor, fused, subjects(None), tables.numbering, sink

@@ -66,10 +66,12 @@ def _day(iso: str) -> int:
 class GroupTables:
     """Names of a bucket group's per-subject relations, which the line writer reads
     through a cursor while the next group's are made: `f` (the aggregate), `numbering`
-    (the view of its subjects/ files), `lists` (its record lists, `batch_json`)."""
+    (the view of its subjects/ files), `listings` (its listings in force) and `lists` (its
+    record lists by subject, made on the cursor: `batch_json`)."""
 
     f: str
     numbering: str
+    listings: str
     lists: str
 
     @classmethod
@@ -77,7 +79,7 @@ class GroupTables:
         """Two sets of names, taken in turn: a group's are free again once the group
         two before it is written."""
         n = index % 2
-        return cls(f"f_{n}", f"numbering_{n}", f"j_lists_{n}")
+        return cls(f"f_{n}", f"numbering_{n}", f"j_listings_{n}", f"j_lists_{n}")
 
 
 def kind_table(kind: SubjectKind) -> str:
