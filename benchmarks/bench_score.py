@@ -182,11 +182,6 @@ def scan_floor_cpu(snapshot_dir: Path, memory_limit: str, repeats: int = 2) -> t
     return best, best_cpu
 
 
-def scan_floor(snapshot_dir: Path, memory_limit: str, repeats: int = 2) -> float:
-    """Seconds for DuckDB to scan the record columns the engine reads, once (best of `repeats`)."""
-    return scan_floor_cpu(snapshot_dir, memory_limit, repeats)[0]
-
-
 # --- the registry -------------------------------------------------------------------------
 
 

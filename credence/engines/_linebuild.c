@@ -336,6 +336,15 @@ static int entry_at(const Piece *pc, Py_ssize_t row, const Entry **e) {
     return 0;
 }
 
+/* Whether a text needs a JSON escape to go between quotes: a control, quote or backslash. */
+static int needs_escape(const char *p, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch < 0x20 || ch == '"' || ch == '\\') return 1;
+    }
+    return 0;
+}
+
 static int put_quoted(Buf *b, const Col *c, Py_ssize_t row) {
     const char *p;
     Py_ssize_t n;
@@ -345,12 +354,9 @@ static int put_quoted(Buf *b, const Col *c, Py_ssize_t row) {
         PyErr_SetString(PyExc_ValueError, "build: a null JSON string");
         return -1;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        if (ch < 0x20 || ch == '"' || ch == '\\') {
-            PyErr_SetString(PyExc_ValueError, "build: a text that needs a JSON escape");
-            return -1;
-        }
+    if (needs_escape(p, n)) {
+        PyErr_SetString(PyExc_ValueError, "build: a text that needs a JSON escape");
+        return -1;
     }
     if (reserve(b, n + 2) < 0) return -1;
     b->p[b->n++] = '"';
@@ -568,39 +574,44 @@ static PyObject *write_lines(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* plain(n, col) -> bool: whether every text of a string column of n rows is there (no
-   null) and can be written between quotes as it is (no byte JSON escapes: controls, quote,
-   backslash), as a "Q" piece needs; a regular expression over Arrow cost five times as much. */
-static PyObject *plain(PyObject *self, PyObject *args) {
+/* The arguments (n, col) of `plain` and `sort_order`: a new State holding the string
+   column's buffers (free it with `release` and PyMem_Free), or NULL with an exception set. */
+static State *string_arg(PyObject *args, const char *format, Py_ssize_t *n, Col *c) {
     PyObject *spec;
-    Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "nO!:plain", &n, &PyTuple_Type, &spec)) return NULL;
-    if (n < 0) {
-        PyErr_SetString(PyExc_ValueError, "plain: rows out of range");
+    if (!PyArg_ParseTuple(args, format, n, &PyTuple_Type, &spec)) return NULL;
+    if (*n < 0) {
+        PyErr_SetString(PyExc_ValueError, "rows out of range");
         return NULL;
     }
     State *s = PyMem_Calloc(1, sizeof(State));
-    if (s == NULL) return PyErr_NoMemory();
-    PyObject *out = NULL;
+    if (s == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    if (parse_col(s, spec, 's', *n, c) < 0) {
+        release(s);
+        PyMem_Free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* plain(n, col) -> bool: whether every text of a string column of n rows is there (no
+   null) and can be written between quotes as it is (`needs_escape`), as a "Q" piece needs;
+   a regular expression over Arrow cost five times as much. */
+static PyObject *plain(PyObject *self, PyObject *args) {
+    Py_ssize_t n;
     Col c;
-    if (parse_col(s, spec, 's', n, &c) < 0) goto done;
+    State *s = string_arg(args, "nO!:plain", &n, &c);
+    if (s == NULL) return NULL;
+    PyObject *out = NULL;
     int ok = 1;
     for (Py_ssize_t r = 0; r < n && ok; r++) {
         const char *p;
         Py_ssize_t len;
         int got = str_at(&c, r, &p, &len);
         if (got < 0) goto done;
-        if (got == 0) {
-            ok = 0;
-            break;
-        }
-        for (Py_ssize_t i = 0; i < len; i++) {
-            unsigned char ch = (unsigned char)p[i];
-            if (ch < 0x20 || ch == '"' || ch == '\\') {
-                ok = 0;
-                break;
-            }
-        }
+        ok = got == 1 && !needs_escape(p, len);
     }
     out = PyBool_FromLong(ok);
 done:
@@ -696,29 +707,18 @@ static void radix(const Keys *k, int64_t *rows, Py_ssize_t n, Py_ssize_t d) {
 }
 
 static PyObject *sort_order(PyObject *self, PyObject *args) {
-    PyObject *spec;
     Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "nO!:sort_order", &n, &PyTuple_Type, &spec)) return NULL;
-    if (n < 0) {
-        PyErr_SetString(PyExc_ValueError, "sort_order: rows out of range");
-        return NULL;
-    }
-    State *s = PyMem_Calloc(1, sizeof(State));
-    if (s == NULL) return PyErr_NoMemory();
-    PyObject *out = NULL;
     Col c;
-    if (parse_col(s, spec, 's', n, &c) < 0) goto done;
-    if (c.valid != NULL) {
-        for (Py_ssize_t r = 0; r < n; r++)
-            if (!is_valid(&c, r)) {
-                PyErr_SetString(PyExc_ValueError, "sort_order: a null text");
-                goto done;
-            }
-    }
-    for (Py_ssize_t r = 0; r < n; r++) { /* the texts lie inside the data buffer */
-        int32_t a = c.offs[c.off + r], b = c.offs[c.off + r + 1];
-        if (a < 0 || b < a || b > c.len) {
-            PyErr_SetString(PyExc_ValueError, "sort_order: offsets out of range");
+    State *s = string_arg(args, "nO!:sort_order", &n, &c);
+    if (s == NULL) return NULL;
+    PyObject *out = NULL;
+    for (Py_ssize_t r = 0; r < n; r++) { /* every text there, inside the data buffer */
+        const char *p;
+        Py_ssize_t len;
+        int got = str_at(&c, r, &p, &len);
+        if (got < 0) goto done;
+        if (got == 0) {
+            PyErr_SetString(PyExc_ValueError, "sort_order: a null text");
             goto done;
         }
     }
