@@ -69,6 +69,12 @@ def clamp(expr: str, lo: int | None, hi: int | None) -> str:
     return expr
 
 
+# The types of a listing's columns (`_Builder.listing`): subject, list, seq, start, extension.
+LISTING_COLUMNS = ("TEXT", "TEXT", "BIGINT", "TEXT", "BIGINT")
+# ... and of a reason's (`_Builder.reasons`): subject, seq, item, start, points, counted.
+REASON_COLUMNS = ("TEXT", "BIGINT", "TEXT", "TEXT", "BIGINT", "BIGINT")
+
+
 @dataclass(frozen=True)
 class Program:
     """The compiled computation in one dialect."""
@@ -79,6 +85,11 @@ class Program:
     listings: str | None
     reasons: str | None
     subjects: str = ""  # how many subjects `records` holds anything about
+    # The SQL types of the columns `scores`, `listings` and `reasons` give (`merge_results`
+    # reads them by position): the store engine puts the three side by side in one
+    # statement, each padded with NULLs of the others' types (PostgreSQL types a column
+    # of bare NULLs as text, which a later branch's integers cannot join).
+    columns: tuple[tuple[str, ...], ...] = ()
 
     def with_query(self, final: str, *prelude: tuple[str, str]) -> str:
         """One statement: `prelude` and every step as CTEs, then `final` (the store engine)."""
@@ -198,6 +209,11 @@ class _Builder:
             "GROUP BY subject, area) a GROUP BY a.subject"
         )
 
+    def score_columns(self) -> tuple[str, ...]:
+        """The types of `scores`' columns: subject, score, records[, unclamped, cuts]."""
+        extra = () if self.rb.score is None else ("BIGINT",) * (1 + len(self.rb.score.caps))
+        return ("TEXT", "BIGINT", "BIGINT", *extra)
+
     def scores(self) -> str:
         """Per subject held: score, records counting, score before the scale's ends, cuts."""
         score = self.rb.score
@@ -311,6 +327,7 @@ def compile_program(
         listings=out(listings) if listings else None,
         reasons=out(reasons) if reasons else None,
         subjects=out(b.subjects()),
+        columns=(b.score_columns(), LISTING_COLUMNS, REASON_COLUMNS),
     )
 
 

@@ -192,6 +192,31 @@ def test_one_subject_with_nothing_counting(world: tuple[Registry, Settings, Rule
     assert p4.records == 0 and p4.reasons == () and p4.limits == ()
 
 
+def test_one_subject_is_one_statement_with_every_result(
+    world: tuple[Registry, Settings, Rulebook],
+) -> None:
+    """A check reads the subject's records once: score, reasons and limits all come from
+    one statement (a subject with hundreds of records paid for them three times)."""
+    import sqlalchemy as sa
+
+    registry, _, rulebook = world
+    executed: list[str] = []
+
+    def count(*args: Any) -> None:
+        executed.append(str(args[2]))
+
+    sa.event.listen(registry.engine, "before_cursor_execute", count)
+    try:
+        with StoreEngine(registry.engine, rulebook, AS_OF) as eng:
+            p1, p3 = eng.assess(P1), eng.assess(P3)
+    finally:
+        sa.event.remove(registry.engine, "before_cursor_execute", count)
+    assert len([s for s in executed if s.lstrip().upper().startswith("WITH")]) == 2
+    assert (p1.score, p1.grade, p1.records, p1.more_reasons) == (950, "B", 6, 2)
+    assert [r.points for r in p1.reasons] == [-50, -20, -20, 20]
+    assert p3.limits == (Limit("cap", "social", 50, 10), Limit("scale", None, 1040, 10))
+
+
 def test_catalogue_hash_is_rfc8785_of_the_file(world: tuple[Registry, Settings, Rulebook]) -> None:
     import hashlib
 
