@@ -28,10 +28,23 @@ _CORRECTIONS = (
     "SELECT seq, corrects_seq FROM records WHERE corrects_seq IS NOT NULL "
     "UNION ALL SELECT seq, record_seq AS corrects_seq FROM suppressions"
 )
+# ... of one subject's records only: found from its records by index (`ix_records_corrects`,
+# the suppressions' unique `record_seq`), not by reading every correction in the registry,
+# which a check would otherwise do (and index) once a call: linear in the registry's
+# corrections, not the subject's records.
+_SUBJECT_CORRECTIONS = (
+    "SELECT c.seq, c.corrects_seq FROM records t JOIN records c ON c.corrects_seq = t.seq "
+    "WHERE t.subject = :subject UNION ALL SELECT s.seq, s.record_seq AS corrects_seq "
+    "FROM records t JOIN suppressions s ON s.record_seq = t.seq WHERE t.subject = :subject"
+)
 
 
-def _statement(program: Program, final: str, exclude: tuple[int, ...] = ()) -> sa.TextClause:
-    corrections = _CORRECTIONS + "".join(f" UNION ALL SELECT 0, {int(seq)}" for seq in exclude)
+def _statement(
+    program: Program, final: str, exclude: tuple[int, ...] = (), one_subject: bool = False
+) -> sa.TextClause:
+    corrections = (_SUBJECT_CORRECTIONS if one_subject else _CORRECTIONS) + "".join(
+        f" UNION ALL SELECT 0, {int(seq)}" for seq in exclude
+    )
     text = program.with_query(final, ("corrections", corrections))
     return sa.text(text.replace(f"'{SUBJECT_PARAM}'", ":subject"))
 
@@ -81,7 +94,7 @@ class StoreEngine:
             rulebook, cutoffs, dialect, known_size=known_size, one_subject=True
         )
         self._all = compile_program(rulebook, cutoffs, dialect, known_size=known_size)
-        self._one_sql = _statement(self._one, _side_by_side(self._one))
+        self._one_sql = _statement(self._one, _side_by_side(self._one), one_subject=True)
         self._all_sql = self._statements(self._all)
         self._conn: sa.Connection | None = None
 
@@ -125,7 +138,9 @@ class StoreEngine:
         """
         conn = conn if conn is not None else self._connection()
         statement = (
-            _statement(self._one, _side_by_side(self._one), exclude) if exclude else self._one_sql
+            _statement(self._one, _side_by_side(self._one), exclude, one_subject=True)
+            if exclude
+            else self._one_sql
         )
         rows = conn.execute(statement, {"subject": subject}).all()
         conn.rollback()  # end the read transaction: never hold a snapshot open between calls
