@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from itertools import accumulate
 from typing import Any
 
 import sqlalchemy as sa
@@ -94,9 +95,16 @@ class StoreEngine:
             rulebook, cutoffs, dialect, known_size=known_size, one_subject=True
         )
         self._all = compile_program(rulebook, cutoffs, dialect, known_size=known_size)
-        self._one_sql = _statement(self._one, _side_by_side(self._one), one_subject=True)
+        self._one_final = _side_by_side(self._one)
+        self._one_sql = self._one_statement()
+        # Where each result's columns end in a side-by-side row (after its `part` column).
+        self._one_ends = list(accumulate((len(t) for t in self._one.columns), initial=1))
         self._all_sql = self._statements(self._all)
         self._conn: sa.Connection | None = None
+
+    def _one_statement(self, exclude: tuple[int, ...] = ()) -> sa.TextClause:
+        """One subject's results side by side, its own corrections and `exclude` left out."""
+        return _statement(self._one, self._one_final, exclude, one_subject=True)
 
     @staticmethod
     def _statements(program: Program) -> list[sa.TextClause | None]:
@@ -137,17 +145,11 @@ class StoreEngine:
         engine between threads, each with its own connection).
         """
         conn = conn if conn is not None else self._connection()
-        statement = (
-            _statement(self._one, _side_by_side(self._one), exclude, one_subject=True)
-            if exclude
-            else self._one_sql
-        )
+        statement = self._one_statement(exclude) if exclude else self._one_sql
         rows = conn.execute(statement, {"subject": subject}).all()
         conn.rollback()  # end the read transaction: never hold a snapshot open between calls
         results: tuple[list[tuple[Any, ...]], ...] = ([], [], [])
-        ends = [1]
-        for types in self._one.columns:
-            ends.append(ends[-1] + len(types))
+        ends = self._one_ends
         for row in rows:
             part = int(row[0])
             results[part].append(tuple(row[ends[part] : ends[part + 1]]))

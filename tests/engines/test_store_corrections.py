@@ -35,6 +35,7 @@ def _person(i: int) -> str:
     """The i-th of a run of valid resident IDs (born on distinct days from 1970)."""
     born = dt.date(1970, 1, 1) + dt.timedelta(days=i)
     base = f"110101{born:%Y%m%d}123"
+    # stdnum's calc_check_digit takes the whole number, check place included (ignored).
     return "ric:" + base + ric.calc_check_digit(base + "0")
 
 
