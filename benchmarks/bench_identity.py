@@ -194,7 +194,7 @@ def main() -> None:
             "identity resolution: wrong links on the name alone (birth date or district differ)",
             got["name_only"],
             "links",
-            at_most=0,
+            no_more_than=0,
         ),
         Figure(
             "identity resolution: recall (right links / records of registered residents)",

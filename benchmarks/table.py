@@ -10,7 +10,10 @@ appends it to benchmarks/RESULTS.md with the machine and date.
 A figure has a target of one of three shapes:
 - `ratio_at_least=0.8`: value / floor must be at least 0.8 (throughputs);
 - `ratio_at_most=2.0`: value / floor must be at most 2.0 (times);
-- `at_least=` / `at_most=`: an absolute bound on the value itself.
+- `at_least=` / `at_most=`: an absolute bound on the value itself; `at_most` is a
+  strict "under" (peak memory under 4 GB, p99 under 10 ms), printed `<`;
+- `no_more_than=`: "at most", inclusive, printed `<=`: for a count that must stay at a
+  bound it can equal (no wrong links: `no_more_than=0`; `at_most=0` could never be met).
 A figure may carry several (ingest: 0.8x its floor and 100,000 rows/s).
 """
 
@@ -46,6 +49,7 @@ class Figure:
     ratio_at_most: float | None = None
     at_least: float | None = None
     at_most: float | None = None
+    no_more_than: float | None = None
     note: str = ""  # data, sizes, anything a reader needs to read the figure right
 
     @property
@@ -65,6 +69,8 @@ class Figure:
             parts.append(f">= {_num(self.at_least)} {self.unit}")
         if self.at_most is not None:
             parts.append(f"< {_num(self.at_most)} {self.unit}")
+        if self.no_more_than is not None:
+            parts.append(f"<= {_num(self.no_more_than)} {self.unit}")
         return "; ".join(parts) or "-"
 
     @property
@@ -79,6 +85,8 @@ class Figure:
             checks.append(self.value >= self.at_least)
         if self.at_most is not None:
             checks.append(self.value < self.at_most)
+        if self.no_more_than is not None:
+            checks.append(self.value <= self.no_more_than)
         return all(checks) if checks else None
 
 
