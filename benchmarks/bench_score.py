@@ -323,10 +323,7 @@ def run_batch(
         rounds.append((floor_once, took))
     _say(f"floor: best {floor_s:.2f} s ({floor_cpu_s:.2f} s CPU)")
     _say(f"score: best {total_s:.2f} s ({cpu_s:.2f} s CPU), peak {peak_mib:,.0f} MiB")
-    ratios = [s / f for f, s in rounds]
-    each = ", ".join(f"{r:.2f}x" for r in ratios)
-    _say(f"ratio of each round: {each} (median {statistics.median(ratios):.2f}x)")
-    return BatchResult(
+    result = BatchResult(
         records=snapshot.size,
         held=engine.subjects_held,
         assessed=run.assessed,
@@ -342,6 +339,8 @@ def run_batch(
         out_bytes=out.stat().st_size,
         rounds=rounds,
     )
+    _say(result.rounds_text())
+    return result
 
 
 # --- store ----------------------------------------------------------------------------------

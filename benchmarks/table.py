@@ -7,7 +7,7 @@ file (`CREDENCE_BENCH_RUN`, default benchmarks/out/run.jsonl, emptied by
 --record` prints the table (figure, value, floor, ratio, target, met) and
 appends it to benchmarks/RESULTS.md with the machine and date.
 
-A figure has a target of one of three shapes:
+A figure's target takes one of these shapes:
 - `ratio_at_least=0.8`: value / floor must be at least 0.8 (throughputs);
 - `ratio_at_most=2.0`: value / floor must be at most 2.0 (times);
 - `at_least=` / `at_most=`: an absolute bound on the value itself; `at_most` is a
