@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -85,11 +86,26 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", batch_size=1000)
 
 
-@pytest.fixture
-def registry(settings: Settings) -> Iterator[Registry]:
+def new_registry(settings: Settings) -> Registry:
+    """A new registry with the two sources the tests submit as (court, police)."""
     reg, _ = Registry.init(settings)
     reg.add_source("court", ["judicial.*"])
     reg.add_source("police", ["administrative.traffic-*", "administrative.drunk-driving"])
+    return reg
+
+
+def copied_registry(template: Path, settings: Settings) -> Registry:
+    """A copy of the closed registry whose data directory is `template`, opened at
+    `settings.data_dir`: a module's common starting state built once (ingesting it, or
+    exporting its snapshot in a child process, took 0.5-1.5 s a test), each test
+    changing its own copy. Everything a registry holds is under its data directory."""
+    shutil.copytree(template, settings.data_dir)
+    return Registry.open(settings)
+
+
+@pytest.fixture
+def registry(settings: Settings) -> Iterator[Registry]:
+    reg = new_registry(settings)
     yield reg
     reg.close()
 

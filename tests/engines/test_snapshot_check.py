@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,18 +19,59 @@ from credence.engines.snapshot_check import SnapshotError, check_snapshot
 from credence.ingest.pipeline import ingest_file
 from credence.settings import Settings
 from credence.store.registry import Registry
-from tests.conftest import ORG, PERSON, PERSON_2, row, write_csv
+from tests.conftest import (
+    ORG,
+    PERSON,
+    PERSON_2,
+    copied_registry,
+    new_registry,
+    row,
+    write_csv,
+)
+
+
+@pytest.fixture(scope="module")
+def snap_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data directory of a closed registry with 62 records, one erased, and its
+    snapshot in 4 buckets: built once, as the export runs in a child process (about
+    1.5 s a test on a slow host), and copied for each test (`registry`)."""
+    base = tmp_path_factory.mktemp("snap")
+    settings = Settings(data_dir=base / "data", batch_size=1000)
+    reg = new_registry(settings)
+    try:
+        subjects = [PERSON, PERSON_2, ORG]
+        rows = [row(reference=f"C-{i}", subject=subjects[i % 3]) for i in range(60)]
+        rows.append(row(reference="C-fix", corrects="C-3", subject=PERSON))
+        rows.append(row(reference='Q"\\-1', subject=ORG))  # a reference JSON must escape
+        ingest_file(reg, write_csv(base / "a.csv", rows), "court", today=dt.date(2026, 1, 1))
+        reg.erase(10, "dispute upheld")
+        ensure_snapshot(reg.engine, settings.snapshot_dir, 4)
+    finally:
+        reg.close()
+    return settings.data_dir
 
 
 @pytest.fixture
-def snap(registry: Registry, settings: Settings, tmp_path: Path) -> Snapshot:
-    subjects = [PERSON, PERSON_2, ORG]
-    rows = [row(reference=f"C-{i}", subject=subjects[i % 3]) for i in range(60)]
-    rows.append(row(reference="C-fix", corrects="C-3", subject=PERSON))
-    rows.append(row(reference='Q"\\-1', subject=ORG))  # a reference JSON must escape
-    ingest_file(registry, write_csv(tmp_path / "a.csv", rows), "court", today=dt.date(2026, 1, 1))
-    registry.erase(10, "dispute upheld")
-    return ensure_snapshot(registry.engine, settings.snapshot_dir, 4)
+def registry(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Registry]:
+    """An empty registry (as tests/conftest.py's), or, for a test using `snap`, its own
+    copy of `snap_template`'s."""
+    if "snap" in request.fixturenames:
+        reg = copied_registry(request.getfixturevalue("snap_template"), settings)
+    else:
+        reg = new_registry(settings)
+    yield reg
+    reg.close()
+
+
+@pytest.fixture
+def snap(registry: Registry, settings: Settings) -> Snapshot:
+    """The copied registry's snapshot: already up to date, so nothing is exported."""
+    before = {p: p.stat().st_mtime_ns for p in settings.snapshot_dir.rglob("*.parquet")}
+    found = ensure_snapshot(registry.engine, settings.snapshot_dir, 4)
+    assert before and before == {
+        p: p.stat().st_mtime_ns for p in settings.snapshot_dir.rglob("*.parquet")
+    }
+    return found
 
 
 def check(registry: Registry, snap: Snapshot) -> None:

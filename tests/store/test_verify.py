@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import sqlite3
 from pathlib import Path
@@ -12,30 +11,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 from credence.cli.main import app
-from credence.ingest.pipeline import ingest_file
 from credence.ledger.treehead import sign_tree_head
 from credence.settings import Settings
 from credence.store.registry import Registry
 from credence.store.sealing import head_row
 from credence.store.verify import CheckpointClaim, verify_registry
-from tests.conftest import GOVERNANCE, ORG, row, write_csv
+from tests.conftest import GOVERNANCE, ORG
 
 G = GOVERNANCE
-
-
-@pytest.fixture
-def filled(registry: Registry, settings: Settings, tmp_path: Path) -> Path:
-    """A registry of 2,501 records after 3 governance entries; returns the SQLite path.
-
-    Heads at sizes 1, 2, 3 (governance), then 1003, 2003, 2504 (batches of 1,000).
-    """
-    rows = [
-        row(reference=f"C-{i}", subject=ORG if i % 2 else row()["subject"]) for i in range(2500)
-    ]
-    rows.append(row(reference="C-fix", corrects="C-7"))
-    ingest_file(registry, write_csv(tmp_path / "a.csv", rows), "court", today=dt.date(2026, 1, 1))
-    assert verify_registry(registry).ok
-    return settings.data_dir / "credence.db"
 
 
 def edit(db: Path, sql: str, *params: object) -> None:

@@ -21,7 +21,6 @@ from credence.store import proofs
 from credence.store.registry import Registry
 from credence.store.verify import CheckpointClaim, verify_registry
 from tests.conftest import GOVERNANCE as G
-from tests.store.test_verify import filled  # noqa: F401  (the fixture)
 
 BITS = (2, 5, 16)  # chunks of 4, 32 and 65,536 positions
 
@@ -47,7 +46,7 @@ def all_problems(registry: Registry, pool: bool = False, **kwargs: object) -> li
     return first
 
 
-def test_an_untouched_ledger_is_ok_and_counted_alike(registry: Registry, filled: Path) -> None:  # noqa: F811
+def test_an_untouched_ledger_is_ok_and_counted_alike(registry: Registry, filled: Path) -> None:
     for bits in BITS:
         report = verify_registry(registry, workers=0, chunk_bits=bits)
         assert report.ok, (bits, report.problems)
@@ -90,7 +89,7 @@ TAMPERS: list[tuple[str, list[str], Callable[[str], bool]]] = [
 @pytest.mark.parametrize(("name", "sql", "expected"), TAMPERS, ids=[t[0] for t in TAMPERS])
 def test_gaps_are_named_alike_whatever_the_chunks(
     registry: Registry,
-    filled: Path,  # noqa: F811
+    filled: Path,
     name: str,
     sql: list[str],
     expected: Callable[[str], bool],
@@ -102,7 +101,7 @@ def test_gaps_are_named_alike_whatever_the_chunks(
 
 def test_a_changed_record_and_a_wrong_head_are_named_alike(
     registry: Registry,
-    filled: Path,  # noqa: F811
+    filled: Path,
 ) -> None:
     edit(
         filled,
@@ -114,7 +113,7 @@ def test_a_changed_record_and_a_wrong_head_are_named_alike(
     assert problems[-1].startswith(f"tree head at size {G + 2000} does not match the log")
 
 
-def test_a_forbidden_item_is_named_alike(registry: Registry, filled: Path) -> None:  # noqa: F811
+def test_a_forbidden_item_is_named_alike(registry: Registry, filled: Path) -> None:
     edit(filled, f"UPDATE records SET item = 'administrative.drunk-driving' WHERE seq = {G + 900}")
     problems = all_problems(registry)
     assert problems[-1] == (
@@ -125,7 +124,7 @@ def test_a_forbidden_item_is_named_alike(registry: Registry, filled: Path) -> No
 
 def test_the_deleted_tail_and_the_uncovered_tail_are_named_alike(
     registry: Registry,
-    filled: Path,  # noqa: F811
+    filled: Path,
 ) -> None:
     edit(filled, f"DELETE FROM records WHERE seq >= {G + 2400}")
     assert all_problems(registry)[-1].startswith(
@@ -140,7 +139,7 @@ def test_the_deleted_tail_and_the_uncovered_tail_are_named_alike(
 
 
 @pytest.mark.parametrize("size", [2, G + 1000])
-def test_checkpoints_are_proved_alike(registry: Registry, filled: Path, size: int) -> None:  # noqa: F811
+def test_checkpoints_are_proved_alike(registry: Registry, filled: Path, size: int) -> None:
     head = proofs.signed_head(registry.engine, size)
     good = CheckpointClaim("kept", head.size, head.root)
     for bits in BITS:
@@ -185,7 +184,7 @@ def test_chunks_on_postgresql_in_workers(pg_url: str, tmp_path: Path) -> None:
 
 def test_a_correction_of_an_erased_record_is_checked_against_the_kept_row(
     registry: Registry,
-    filled: Path,  # noqa: F811
+    filled: Path,
 ) -> None:
     """The correction's target is looked up per record (not joined): live, then erased."""
     target = G + 7  # C-7, which C-fix corrects
@@ -256,7 +255,7 @@ if __name__ == "__main__":
 
 def test_worker_processes_do_not_run_the_programs_main_script_again(
     registry: Registry,
-    filled: Path,  # noqa: F811
+    filled: Path,
     tmp_path: Path,
 ) -> None:
     """multiprocessing's spawn re-imports the parent's main script in each child (the

@@ -27,7 +27,6 @@ from credence.store.registry import Registry
 from credence.store.verify import verify_registry
 from credence.store.verify_chunks import ChunkResult, ChunkTask
 from tests.conftest import GOVERNANCE as G
-from tests.store.test_verify import filled  # noqa: F401  (the fixture)
 
 BITS = (3, 6, 16)  # chunks of 8, 64 and 65,536 positions
 
@@ -70,7 +69,7 @@ def edit(db: Path, *statements: str) -> None:
 
 def test_every_chunk_of_an_untouched_ledger_is_proved_in_bulk(
     registry: Registry,
-    filled: Path,  # noqa: F811
+    filled: Path,
     checked: list[tuple[ChunkTask, bool]],
 ) -> None:
     for bits in BITS:
@@ -124,7 +123,7 @@ TAMPERS = [
 @pytest.mark.parametrize(("name", "statements"), TAMPERS, ids=[t[0] for t in TAMPERS])
 def test_a_chunk_with_anything_wrong_or_unusual_is_walked(
     registry: Registry,
-    filled: Path,  # noqa: F811
+    filled: Path,
     checked: list[tuple[ChunkTask, bool]],
     name: str,
     statements: list[str],
@@ -183,7 +182,7 @@ FORGED = [
 @pytest.mark.parametrize(("name", "change"), FORGED, ids=[f[0] for f in FORGED])
 def test_a_record_forged_with_its_pasted_leaf_hash_is_left_to_the_walk(
     registry: Registry,
-    filled: Path,  # noqa: F811
+    filled: Path,
     checked: list[tuple[ChunkTask, bool]],
     name: str,
     change: str,
@@ -217,7 +216,7 @@ WRONG_TYPE = [
 @pytest.mark.parametrize(("name", "change"), WRONG_TYPE, ids=[w[0] for w in WRONG_TYPE])
 def test_a_value_of_the_wrong_type_is_a_finding_not_a_traceback(
     registry: Registry,
-    filled: Path,  # noqa: F811
+    filled: Path,
     name: str,
     change: str,
 ) -> None:
@@ -294,7 +293,7 @@ def test_a_batch_of_learned_key_sets_is_proved_without_the_text_by_text_check() 
 
 def test_correction_targets_are_looked_up_in_batches_as_one_by_one(
     registry: Registry,
-    filled: Path,  # noqa: F811
+    filled: Path,
 ) -> None:
     """Live records, an erased one (its kept row), missing positions: the same answers."""
     registry.erase(G + 7, "retention period over")
