@@ -94,12 +94,17 @@ def new_registry(settings: Settings) -> Registry:
     return reg
 
 
-def copied_registry(template: Path, settings: Settings) -> Registry:
-    """A copy of the closed registry whose data directory is `template`, opened at
-    `settings.data_dir`: a module's common starting state built once (ingesting it, or
-    exporting its snapshot in a child process, took 0.5-1.5 s a test), each test
-    changing its own copy. Everything a registry holds is under its data directory."""
-    shutil.copytree(template, settings.data_dir)
+def registry_for(
+    request: pytest.FixtureRequest, settings: Settings, when: str, copy: str
+) -> Registry:
+    """The registry of a module whose tests start from one prepared registry: for a test
+    using fixture `when`, its own copy of the closed registry whose data directory fixture
+    `copy` gives (built once; ingesting it, or exporting its snapshot in a child process,
+    took 0.5-1.5 s a test), opened at `settings.data_dir`; for any other test a new one.
+    Everything a registry holds is under its data directory."""
+    if when not in request.fixturenames:
+        return new_registry(settings)
+    shutil.copytree(request.getfixturevalue(copy), settings.data_dir)
     return Registry.open(settings)
 
 

@@ -23,8 +23,8 @@ from tests.conftest import (
     ORG,
     PERSON,
     PERSON_2,
-    copied_registry,
     new_registry,
+    registry_for,
     row,
     write_csv,
 )
@@ -55,10 +55,7 @@ def snap_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def registry(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Registry]:
     """An empty registry (as tests/conftest.py's), or, for a test using `snap`, its own
     copy of `snap_template`'s."""
-    if "snap" in request.fixturenames:
-        reg = copied_registry(request.getfixturevalue("snap_template"), settings)
-    else:
-        reg = new_registry(settings)
+    reg = registry_for(request, settings, when="snap", copy="snap_template")
     yield reg
     reg.close()
 

@@ -1,6 +1,6 @@
 """The tamper tests' registry of 2,501 records (`filled`), ingested once a test process.
 
-Every test of verify edits its own copy of it (`tests.conftest.copied_registry`):
+Every test of verify edits its own copy of it (`tests.conftest.registry_for`):
 ingesting it and proving it cost about half a second a test, 64 times in
 test_verify_fast alone.
 """
@@ -17,7 +17,7 @@ from credence.ingest.pipeline import ingest_file
 from credence.settings import Settings
 from credence.store.registry import Registry
 from credence.store.verify import verify_registry
-from tests.conftest import ORG, copied_registry, new_registry, row, write_csv
+from tests.conftest import ORG, new_registry, registry_for, row, write_csv
 
 
 @pytest.fixture(scope="session")
@@ -45,10 +45,7 @@ def filled_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def registry(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Registry]:
     """The empty registry of tests/conftest.py, or, for a test using `filled`, its own
     copy of the filled registry."""
-    if "filled" in request.fixturenames:
-        reg = copied_registry(request.getfixturevalue("filled_template"), settings)
-    else:
-        reg = new_registry(settings)
+    reg = registry_for(request, settings, when="filled", copy="filled_template")
     yield reg
     reg.close()
 
